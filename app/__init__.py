@@ -1,0 +1,1 @@
+"""User-facing entry points: the ``hllm-creator`` CLI, the quickstart job and the Gradio demo."""

@@ -1,0 +1,55 @@
+"""The ``hllm-creator`` command: one console script, each verb a ``module:main`` imported on demand.
+
+    hllm-creator --help
+    hllm-creator data inspect examples/office_products_sample --format amazon2018
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+# verb -> (module:function, one-line help). Only verbs that work are listed.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "data": ("data_pipelines.inspect:main", "inspect, validate or convert a catalog (ads, users, logs)"),
+    "quickstart": ("app.quickstart:main", "run the whole chain on the bundled sample and summarise it"),
+}
+
+
+def _usage() -> str:
+    width = max(len(v) for v in COMMANDS)
+    lines = ["usage: hllm-creator <command> [options]", "", "commands:"]
+    lines += [f"  {verb:<{width}}  {text}" for verb, (_, text) in COMMANDS.items()]
+    lines += ["", "Run 'hllm-creator <command> --help' for a command's options and an example."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    if argv[0] in ("-V", "--version"):
+        from creator import __version__
+
+        print(f"hllm-creator {__version__}")
+        return 0
+    verb, rest = argv[0], argv[1:]
+    if verb not in COMMANDS:
+        print(f"hllm-creator: unknown command {verb!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    module_name, func_name = COMMANDS[verb][0].split(":")
+    func = getattr(importlib.import_module(module_name), func_name)
+    from creator.errors import DataError
+
+    try:
+        return int(func(rest) or 0)
+    except DataError as err:  # bad input: one clear message, no traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Models: item encoder, user encoder, soft user tokens, generator builders."""

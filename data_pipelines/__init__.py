@@ -1,0 +1,1 @@
+"""Data entry points: inspect/convert catalogs, teacher clients, CoT dataset builder, preference pairs."""

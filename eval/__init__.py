@@ -1,0 +1,1 @@
+"""Offline evaluation: metrics, the pairwise judge and the report."""

@@ -1,0 +1,1 @@
+"""Metric classes: factuality, compliance, personalization, diversity, reference overlap."""

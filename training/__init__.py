@@ -1,0 +1,1 @@
+"""Training entry points: encoders, reward model, generator (SFT, DPO). Thin wrappers over ``creator``."""
