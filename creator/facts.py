@@ -51,7 +51,8 @@ _SIZE_RE = re.compile(rf"(?<![\w.])({_NUM})\s*(?:{_UNIT_ALT})?\s*[x×X]\s*({_NUM
                       rf"(?:\s*(?:{_UNIT_ALT})?\s*[x×X]\s*({_NUM}))?\s*({_UNIT_ALT})?(?![a-z])", re.IGNORECASE)
 _PACK_OF_RE = re.compile(rf"\b(?:pack|box|set|case) of ({_NUM})\b", re.IGNORECASE)
 _QTY_RE = re.compile(rf"(?<![\w.])({_NUM})(?:\s*-\s*|\s*)({_UNIT_ALT})(?![a-z])", re.IGNORECASE)
-_NOUN_QTY_RE = re.compile(rf"(?<![\w.])({_NUM})[\s-]+([A-Za-z]{{3,}})")
+# "500 Sheets", "2 Cartridges": a number followed by a plural noun is a quantity of that noun.
+_NOUN_QTY_RE = re.compile(rf"(?<![\w.])({_NUM})[\s-]+([A-Za-z]{{2,}}s)\b")
 _BARE_NUM_RE = re.compile(rf"(?<![\w.])({_NUM})(?![\w])")
 _MODEL_RE = re.compile(r"(?<![\w-])(?=[A-Za-z0-9-]*\d)(?=[A-Za-z0-9-]*[A-Za-z])[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*(?![\w-])")
 _STOP_NOUNS = {"and", "the", "for", "with", "inch", "inches", "per", "each", "from", "that", "this", "into", "plus"}

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from creator.errors import DataError, Problems
-from creator.io.catalog import Catalog, build_ad, check_instruction_like, history_item, interactions_from_histories
+from creator.io.catalog import (
+    Catalog,
+    build_ad,
+    check_instruction_like,
+    history_item,
+    interactions_from_histories,
+)
 from creator.io.records import MAX_FIELD_CHARS, iter_csv
 from creator.text import parse_paragraph_list, repair_paragraph_list
 from creator.types import User
@@ -53,7 +59,8 @@ def load_items(path: Path, catalog: Catalog, max_points: int = 8,
                         got=f"column {exc.colno}", fix="check the file was written completely") from None
     if not isinstance(items, dict):
         raise DataError("items file must be a JSON object keyed by item id", file=str(path),
-                        expected="{item_id: {...}}", got=type(items).__name__, fix="use the MiniOneRec items.json layout")
+                        expected="{item_id: {...}}", got=type(items).__name__,
+                        fix="use the MiniOneRec items.json layout")
     for item_id, item in items.items():
         where = f"item {item_id}"
         try:

@@ -209,10 +209,8 @@ def load_records_dir(path: Path, fmt: str, problems: Problems, max_points: int =
         else:
             cat.interactions.extend(read_records(file, Interaction, fmt=fmt, problems=problems, id_field=""))
     if cat.ads:
-        for user in cat.users.values():
-            for h in user.history:
-                if h.item_id not in cat.ads:
-                    cat.note_missing("history", h.item_id)
+        # History entries carry their own titles, so items outside the ad set are not missing data;
+        # an impression of an unknown ad is (its text is needed to learn from it).
         for imp in cat.impressions:
             if imp.ad_id not in cat.ads:
                 cat.note_missing("impressions", imp.ad_id)

@@ -7,7 +7,7 @@ the row number) and the field. Nested fields (lists, objects) are stored as JSON
     >>> import tempfile, pathlib
     >>> from creator.types import Ad
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "ads.jsonl"
-    >>> write_records([Ad(ad_id="1", title="Pen")], p)
+    >>> _ = write_records([Ad(ad_id="1", title="Pen")], p)
     >>> [a.title for a in read_records(p, Ad)]
     ['Pen']
 """
@@ -65,17 +65,19 @@ def iter_jsonl(path: str | Path, problems: Problems, max_field_chars: int = MAX_
             if not raw.strip():
                 continue
             try:
-                text = raw.decode("utf-8")
+                text = raw.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError as exc:
                 problems.add(DataError("line is not valid UTF-8", file=str(path), line=line_no,
-                                       expected="UTF-8 text", got=f"byte {raw[exc.start]:#04x} at column {exc.start + 1}",
+                                       expected="UTF-8 text",
+                                       got=f"byte {raw[exc.start]:#04x} at column {exc.start + 1}",
                                        fix="re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"), raw)
                 continue
             try:
                 row = json.loads(text)
             except json.JSONDecodeError as exc:
                 problems.add(DataError(f"malformed JSON ({exc.msg})", file=str(path), line=line_no,
-                                       expected="one JSON object per line", got=f"{text.strip()[:60]!r} (column {exc.colno})",
+                                       expected="one JSON object per line",
+                                       got=f"{text.strip()[:60]!r} (column {exc.colno})",
                                        fix="check quotes, commas and brackets on this line"), text)
                 continue
             if not isinstance(row, dict):
