@@ -49,7 +49,11 @@ def make_teacher(cfg: CoTConfig, known_brands: list[str], encoder: Any = None) -
     if cfg.teacher == "offline":
         from data_pipelines.teachers.offline import OfflineTeacher
 
-        return OfflineTeacher(encoder, known_brands=known_brands)
+        guard = Guard(
+            GuardConfig(max_chars=cfg.max_chars, max_added_chars=cfg.max_added_chars, flag_unchanged=True),
+            known_brands=known_brands,
+        )
+        return OfflineTeacher(encoder, known_brands=known_brands, guard=guard)
     if cfg.teacher == "openai":
         from data_pipelines.teachers.openai_http import OpenAIConfig, OpenAITeacher
 
@@ -437,5 +441,3 @@ class CoTBuilder:
         write_records(self.failures, out / "failures.jsonl")
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
         (out / "resolved_config.yaml").write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
-
-

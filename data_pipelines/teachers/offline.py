@@ -12,8 +12,10 @@
   preference pairs have real alternatives.
 
 Every word of a title comes from the ad itself (its title and selling points), except in the last
-resort for an ad with one title segment and no selling points, where a sanitised interest phrase
-from the user's own history is appended ("- for Fans of Gel Pens"): no number, unit, brand or claim.
+resorts for an ad whose title cannot be reordered and that has no usable selling point: a sanitised
+interest phrase from the user's own history ("- for Fans of Gel Pens"), then "- Picked for You".
+The teacher checks its own options with the rule-based guard (``creator.guard``) and returns the
+first that passes, so a number, unit, model number, brand or claim is never added.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from typing import Any
 import numpy as np
 
 from creator.banned_attributes import find_banned_attributes
+from creator.facts import ad_facts
+from creator.guard import Guard, GuardConfig
+from creator.types import Ad
 from data_pipelines.teachers.base import ResultCallback, TeacherRequest, TeacherResult
 
 _STOP = set(
@@ -63,7 +68,7 @@ _TRAIL_DROP = {
     "be",
     "&",
 }
-_SEG_SPLIT = re.compile(r"\s*(?:,|;|\s[-\u2013\u2014|]\s|\(|\))\s*")
+_SEG_SPLIT = re.compile(r"\s*(?:(?<!\d),|,(?!\d)|;|\s[-\u2013\u2014|]\s|\(|\))\s*")
 
 
 def _words(text: str) -> list[str]:
@@ -87,7 +92,7 @@ class OfflineTeacher:
     """
 
     uses_payload = True
-    name = "offline-minilm-v1"
+    name = "offline-minilm-v2"
 
     def __init__(
         self,
@@ -96,6 +101,7 @@ class OfflineTeacher:
         known_brands: Iterable[str] = (),
         group_threshold: float = 0.55,
         recency_half_life: float = 3.0,
+        guard: Guard | None = None,
     ) -> None:
         if encoder is None:
             from creator.modeling.item_encoder import SentenceItemEncoder
@@ -104,7 +110,9 @@ class OfflineTeacher:
         self.encoder = encoder
         self.group_threshold = group_threshold
         self.recency_half_life = recency_half_life
+        known_brands = list(known_brands)
         self._brand_words = {w.lower() for b in known_brands for w in _words(b) if len(w) > 1}
+        self.guard = guard or Guard(GuardConfig(flag_unchanged=True), known_brands=known_brands)
         self._vecs: dict[str, np.ndarray] = {}
         self._hook_cache: dict[tuple[str, tuple[str, ...]], dict[str, str]] = {}
 
@@ -276,32 +284,46 @@ class OfflineTeacher:
         # (N,) similarity of each hook to the user; the hook is what the title will say
         ranked = sorted(hooks, key=lambda p: -float(self._vec(hooks[p]) @ u))
         segments = [s for s in _SEG_SPLIT.split(title) if s.strip()]
+        options: list[tuple[str, list[str]]] = []  # (title, selling points used), most preferred first
         if ranked:
-            variants = [
-                (ranked[0], False),
-                (ranked[min(1, len(ranked) - 1)], False),
-                (ranked[0], True),
-                (ranked[min(2, len(ranked) - 1)], False),
-            ]
-            point, hook_first = variants[k % len(variants)]
-            text = self.compose(title, hooks[point], budget, hook_first=hook_first)
-            used = [point]
-        elif len([s for s in segments[1:] if re.search(r"[A-Za-z]{3}", s)]) >= 1:
-            # no selling points: lead with the title segment closest to the user (never the first one)
-            leads = sorted(
-                (i for i in range(1, len(segments)) if re.search(r"[A-Za-z]{3}", segments[i])),
-                key=lambda i: -float(self._vec(segments[i]) @ u),
-            )
-            lead = segments[leads[k % len(leads)]]
+            variants = [(0, False), (1, False), (0, True), (2, False)]
+            for j, hook_first in variants[k % 4 :] + variants[: k % 4]:
+                point = ranked[min(j, len(ranked) - 1)]
+                options.append((self.compose(title, hooks[point], budget, hook_first=hook_first), [point]))
+        # lead with a title segment closest to the user (never the first one): reorders, adds nothing
+        leads = sorted(
+            (i for i in range(1, len(segments)) if re.search(r"[A-Za-z]{3}", segments[i])),
+            key=lambda i: -float(self._vec(segments[i]) @ u),
+        )
+        for j in range(len(leads)):
+            lead = segments[leads[(k + j) % len(leads)]]
             rest = ", ".join(s for s in segments if s != lead)
-            text = self.compose(rest, lead, budget, hook_first=True)
-            used = []
-        else:
-            phrases = [p for _, p in interests] or ["everyday use"]
-            phrase = phrases[k % len(phrases)]
-            text = self.compose(title, "for Fans of " + phrase.title(), budget)
-            used = []
+            options.append((self.compose(rest, lead, budget, hook_first=True), []))
+        phrases = [p for _, p in interests]
+        for j in range(len(phrases)):
+            options.append(
+                (self.compose(title, "for Fans of " + phrases[(k + j) % len(phrases)].title(), budget), [])
+            )
+        options.append((self.compose(title, "Picked for You", budget), []))
+        text, used = self._first_passing(options, ad)
         return {"suitable_user_info": suitable, "selling_points": used, "title": " ".join(text.split())}
+
+    def _first_passing(
+        self, options: list[tuple[str, list[str]]], ad: dict[str, Any]
+    ) -> tuple[str, list[str]]:
+        """The first option the rule-based guard passes (the teacher checks its own work), else the first."""
+        view = Ad(
+            ad_id=str(ad.get("ad_id", "")),
+            title=ad["title"],
+            brand=ad.get("brand") or "",
+            selling_points=list(ad.get("selling_points", [])),
+        )
+        view.facts = ad_facts(view)
+        for text, used in options:
+            text = " ".join(text.split())
+            if self.guard.check(text, view).passed:
+                return text, used
+        return " ".join(options[0][0].split()), options[0][1]
 
     # ---- Teacher protocol ---------------------------------------------------------------------
     def _hooks(self, ad: dict[str, Any]) -> dict[str, str]:
