@@ -17,37 +17,86 @@ import pytest
 
 from creator.guard import Guard, GuardConfig, known_brands_from_ads
 from creator.io import load_catalog
-from data_pipelines.cot import CoTBuilder, main
+from data_pipelines.cot import main
+from data_pipelines.cot_builder import CoTBuilder
 from data_pipelines.cot_config import CoTConfig
 from data_pipelines.teachers.local_server import LocalChatServer
 from data_pipelines.teachers.offline import OfflineTeacher
 
 REPO = Path(__file__).resolve().parents[1]
-CONTRACT_COLUMNS = {"user_profile", "original_title", "original_description", "prompt1", "prompt2", "response",
-                    "title_list", "item_id_list", "user_id", "ad_id", "split", "profile", "suitable_user_info",
-                    "selling_points_used", "verdict", "teacher"}
-PAIR_COLUMNS = {"user_id", "ad_id", "split", "prompt1", "prompt2", "original_title", "chosen", "rejected",
-                "chosen_score", "rejected_score"}
+CONTRACT_COLUMNS = {
+    "user_profile",
+    "original_title",
+    "original_description",
+    "prompt1",
+    "prompt2",
+    "response",
+    "title_list",
+    "item_id_list",
+    "user_id",
+    "ad_id",
+    "split",
+    "profile",
+    "suitable_user_info",
+    "selling_points_used",
+    "verdict",
+    "teacher",
+}
+PAIR_COLUMNS = {
+    "user_id",
+    "ad_id",
+    "split",
+    "prompt1",
+    "prompt2",
+    "original_title",
+    "chosen",
+    "rejected",
+    "chosen_score",
+    "rejected_score",
+}
 
 # A small catalog from other categories than the shared office data (kitchen, electronics, outdoors).
 ADS = [
-    ("k1", "Lodge 10.25 Inch Cast Iron Skillet, Pre-Seasoned", "Lodge",
-     "Pre-seasoned with natural vegetable oil for an easy-release finish. Retains heat for even cooking. "
-     "Use on the stove, in the oven, on the grill or over a campfire."),
-    ("k2", "OXO Good Grips 3-Piece Mixing Bowl Set, White", "OXO",
-     "Non-slip bottoms keep the bowls steady while you mix. Nesting design saves cabinet space."),
-    ("e1", "Anker PowerCore 10000mAh Portable Charger, USB-C", "Anker",
-     "Charges an iPhone up to 2 times on a single charge. Pocket-sized and lightweight for travel."),
-    ("e2", "Sony WH-1000XM4 Wireless Noise Canceling Headphones, Black", "Sony",
-     "Industry-leading noise canceling for focused listening. Up to 30 hours of battery life."),
-    ("o1", "Coleman Sundome 4-Person Tent, Green", "Coleman",
-     "WeatherTec system with welded floors keeps water out. Sets up in about 10 minutes."),
-    ("o2", "Stanley Classic Legendary Vacuum Bottle, 1.1 qt, Hammertone Green", "Stanley",
-     ""),
+    (
+        "k1",
+        "Lodge 10.25 Inch Cast Iron Skillet, Pre-Seasoned",
+        "Lodge",
+        "Pre-seasoned with natural vegetable oil for an easy-release finish. Retains heat for even cooking. "
+        "Use on the stove, in the oven, on the grill or over a campfire.",
+    ),
+    (
+        "k2",
+        "OXO Good Grips 3-Piece Mixing Bowl Set, White",
+        "OXO",
+        "Non-slip bottoms keep the bowls steady while you mix. Nesting design saves cabinet space.",
+    ),
+    (
+        "e1",
+        "Anker PowerCore 10000mAh Portable Charger, USB-C",
+        "Anker",
+        "Charges an iPhone up to 2 times on a single charge. Pocket-sized and lightweight for travel.",
+    ),
+    (
+        "e2",
+        "Sony WH-1000XM4 Wireless Noise Canceling Headphones, Black",
+        "Sony",
+        "Industry-leading noise canceling for focused listening. Up to 30 hours of battery life.",
+    ),
+    (
+        "o1",
+        "Coleman Sundome 4-Person Tent, Green",
+        "Coleman",
+        "WeatherTec system with welded floors keeps water out. Sets up in about 10 minutes.",
+    ),
+    ("o2", "Stanley Classic Legendary Vacuum Bottle, 1.1 qt, Hammertone Green", "Stanley", ""),
     ("o3", "Hydro Flask Wide Mouth Water Bottle", "Hydro Flask", ""),
 ]
-USERS = {"u1": ["k1", "k2", "o1", "o2"], "u2": ["e1", "e2", "k1"], "u3": ["o1", "o2", "o3", "e1", "k2"],
-         "u4": ["e2", "o3", "k2"]}
+USERS = {
+    "u1": ["k1", "k2", "o1", "o2"],
+    "u2": ["e1", "e2", "k1"],
+    "u3": ["o1", "o2", "o3", "e1", "k2"],
+    "u4": ["e2", "o3", "k2"],
+}
 
 
 def write_catalog(folder: Path, ads=ADS, users=USERS) -> Path:
@@ -106,9 +155,33 @@ def test_http_pipeline_records_failures_and_rejects_with_reason(tmp_path) -> Non
     data = write_catalog(tmp_path / "data")
     faults = [("Original title: Sony WH", ["500"] * 50), ("Original title: Coleman", ["429", "truncated"])]
     with LocalChatServer(faults=faults) as server:
-        rc = main(["--data", str(data), "--format", "jsonl", "--out", str(tmp_path / "out"), "--teacher", "openai",
-                   "--teacher-model", "local", "--base-url", server.base_url, "--api-key", "k", "--max-retries", "2",
-                   "--timeout-s", "2", "--candidates", "2", "--llm-fact-check", "--concurrency", "3"])
+        rc = main(
+            [
+                "--data",
+                str(data),
+                "--format",
+                "jsonl",
+                "--out",
+                str(tmp_path / "out"),
+                "--teacher",
+                "openai",
+                "--teacher-model",
+                "local",
+                "--base-url",
+                server.base_url,
+                "--api-key",
+                "k",
+                "--max-retries",
+                "2",
+                "--timeout-s",
+                "2",
+                "--candidates",
+                "2",
+                "--llm-fact-check",
+                "--concurrency",
+                "3",
+            ]
+        )
     assert rc == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     built = pd.read_parquet(tmp_path / "out" / "cot.parquet")
@@ -130,17 +203,48 @@ def test_http_pipeline_records_failures_and_rejects_with_reason(tmp_path) -> Non
 
 def test_sigkill_mid_run_then_rerun_has_no_duplicate_or_missing_rows(tmp_path) -> None:
     # every prompt distinct (no two users share an item), so no request is deduplicated by the cache
-    ads = [(f"a{u}_{j}", f"Trailhead Lantern No{u * 5 + j}, {j + 2}-Pack", "Trailhead",
-            "Bright and sturdy for camping trips. Folds flat for storage.") for u in range(24) for j in range(5)]
+    ads = [
+        (
+            f"a{u}_{j}",
+            f"Trailhead Lantern No{u * 5 + j}, {j + 2}-Pack",
+            "Trailhead",
+            "Bright and sturdy for camping trips. Folds flat for storage.",
+        )
+        for u in range(24)
+        for j in range(5)
+    ]
     users = {f"u{u}": [f"a{u}_{j}" for j in range(5)] for u in range(24)}
     data = write_catalog(tmp_path / "data", ads=ads, users=users)
     out = tmp_path / "out"
-    n_rows = expected_rows(users)                      # 24 users x 4 rows
-    total_requests = n_rows * 3                        # a profile + 2 candidates per row
+    n_rows = expected_rows(users)  # 24 users x 4 rows
+    total_requests = n_rows * 3  # a profile + 2 candidates per row
     with LocalChatServer(latency_s=0.03) as server:
-        args = [sys.executable, "-m", "app.cli", "build-cot", "--data", str(data), "--format", "jsonl", "--out",
-                str(out), "--teacher", "openai", "--teacher-model", "local", "--base-url", server.base_url,
-                "--api-key", "k", "--candidates", "2", "--concurrency", "2", "--chunk-rows", "32"]
+        args = [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "build-cot",
+            "--data",
+            str(data),
+            "--format",
+            "jsonl",
+            "--out",
+            str(out),
+            "--teacher",
+            "openai",
+            "--teacher-model",
+            "local",
+            "--base-url",
+            server.base_url,
+            "--api-key",
+            "k",
+            "--candidates",
+            "2",
+            "--concurrency",
+            "2",
+            "--chunk-rows",
+            "32",
+        ]
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cache = out / "cache.sqlite"
@@ -158,7 +262,7 @@ def test_sigkill_mid_run_then_rerun_has_no_duplicate_or_missing_rows(tmp_path) -
         assert proc.poll() is None, "the run finished before it could be killed; slow the server down"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        assert not (out / "cot.parquet").exists()       # nothing half-written
+        assert not (out / "cot.parquet").exists()  # nothing half-written
         served_before = server.stats["completions"]
         assert main([*args[4:]]) == 0
         served_after = server.stats["completions"] - served_before
@@ -184,7 +288,9 @@ def test_config_errors_name_the_fix() -> None:
 
 
 @pytest.mark.shared_data
-def test_offline_on_real_office_products_rows_are_all_built_and_grounded(amazon_dir, tmp_path, minilm) -> None:
+def test_offline_on_real_office_products_rows_are_all_built_and_grounded(
+    amazon_dir, tmp_path, minilm
+) -> None:
     catalog = load_catalog(amazon_dir, "amazon2018")
     cfg = CoTConfig(data=str(amazon_dir), out=str(tmp_path / "out"), limit=20, candidates=2)
     brands = known_brands_from_ads(catalog.ads.values())
