@@ -99,7 +99,8 @@ def evaluate(cfg: EvalConfig, *, encoder: Any = None, checker: Any = None, attri
     if encoder is None:
         from creator.modeling.item_encoder import SentenceItemEncoder
 
-        encoder = SentenceItemEncoder(cfg.encoder, cache_dir=cfg.cache_dir)
+        # Titles and histories repeat across systems and metrics: the on-disk cache embeds each once.
+        encoder = SentenceItemEncoder(cfg.encoder, cache_dir=cfg.cache_dir or Path(cfg.out) / "cache")
     if judge == "config":
         judge = load_judge(cfg.judge, encoder)
     ads_cat = load_catalog(cfg.ads, cfg.format)
@@ -131,7 +132,7 @@ def evaluate(cfg: EvalConfig, *, encoder: Any = None, checker: Any = None, attri
     logger.info("evaluating %d systems on %d pairs (%d users, %d ads)", len(names), len(pairs),
                 len({u for u, _ in pairs}), len(ad_ids))
 
-    factuality = Factuality(checker) if checker is not None else Factuality()
+    factuality = Factuality(checker) if checker is not None else Factuality(catalog=list(ads.values()))
     compliance = Compliance(cfg.channels, cfg.banned_words,
                             **({} if attribute_checker == "guard" else {"attribute_checker": attribute_checker}))
     similarity = HistorySimilarity(encoder)
@@ -326,13 +327,13 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError) as err:
         print(f"error: {err}")
         return 2
-    from eval.render import write_report
+    from eval.render import headline_rows, markdown_table, write_report
 
     report, arrays = evaluate(cfg)
     out = Path(cfg.out)
     paths = write_report(report, arrays, out)
     cfg.write(out / "resolved_config.yaml")
-    print((out / "report.md").read_text(encoding="utf-8").split("\n## ")[1].split("\n", 1)[1])
+    print(markdown_table(*headline_rows(report)))
     print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 

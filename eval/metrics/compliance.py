@@ -102,6 +102,7 @@ class ComplianceResult:
     primary: str
     banned_word_hits: list[list[str]]
     attribute_hits: list[list[str]] = field(default_factory=list)
+    lengths: np.ndarray | None = None  # characters per title
 
     @property
     def compliant(self) -> np.ndarray:
@@ -116,8 +117,11 @@ class ComplianceResult:
         """Why title ``i`` is not compliant, in words (empty when it is)."""
         ch = self.channels[self.primary]
         out = []
-        if not ch.chars_ok[i]:
-            out.append(f"over {ch.channel.max_chars} chars ({self.primary})")
+        if self.lengths is not None and self.lengths[i] == 0:
+            out.append("empty title")
+        elif not ch.chars_ok[i]:
+            out.append(f"{int(self.lengths[i]) if self.lengths is not None else '?'} chars > "
+                       f"{ch.channel.max_chars} ({self.primary})")
         if not ch.words_ok[i]:
             out.append(f"over {ch.channel.max_words} words ({self.primary})")
         out += [f"banned word {w!r}" for w in self.banned_word_hits[i]]
@@ -159,7 +163,7 @@ class Compliance:
         self._banned_re = [(w, re.compile(r"(?<!\w)" + r"\s+".join(map(re.escape, w.split())) + r"(?!\w)",
                                           re.IGNORECASE)) for w in words]
         if attribute_checker is Compliance._DEFAULT:
-            attribute_checker = default_guard(max_chars=10**6, check_banned_attributes=True)
+            attribute_checker = default_guard((), max_chars=10**6, check_banned_attributes=True)
         self.attribute_checker: TitleChecker | None = attribute_checker  # type: ignore[assignment]
 
     def __call__(self, titles: Sequence[str], ads: Sequence[Ad] | None = None) -> ComplianceResult:
@@ -168,7 +172,9 @@ class Compliance:
         words = np.array([count_words(t) for t in titles])
         results = {}
         for ch in self.channels:
-            chars_ok = (chars <= ch.max_chars) if ch.max_chars else np.ones(len(titles), dtype=bool)
+            # An empty title fits no channel: it would show nothing.
+            fits = (chars <= ch.max_chars) if ch.max_chars else np.ones(len(titles), dtype=bool)
+            chars_ok = fits & (chars > 0)
             words_ok = (words <= ch.max_words) if ch.max_words else np.ones(len(titles), dtype=bool)
             results[ch.name] = ChannelResult(ch, chars_ok.astype(float), words_ok.astype(float))
         hits = [[w for w, rx in self._banned_re if rx.search(t)] for t in titles]
@@ -179,4 +185,4 @@ class Compliance:
             for t, ad in zip(titles, ads, strict=True):
                 verdict = self.attribute_checker.check(t, ad)
                 attr_hits.append([f.span for f in verdict.failures if f.rule == "banned_attribute"])
-        return ComplianceResult(results, self.channels[0].name, hits, attr_hits)
+        return ComplianceResult(results, self.channels[0].name, hits, attr_hits, chars)

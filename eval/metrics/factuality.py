@@ -38,14 +38,15 @@ class TitleChecker(Protocol):
     def check(self, title: str, ad: Ad, *, original_title: str | None = None) -> GuardVerdict: ...
 
 
-def default_guard(**config: Any) -> TitleChecker:
-    """The serving guard with ``config`` (GuardConfig fields); a clear error if this install lacks it."""
+def default_guard(ads: Sequence[Ad] = (), **config: Any) -> TitleChecker:
+    """The serving guard with ``config`` (GuardConfig fields), knowing the brands of ``ads`` (the catalog)
+    so that naming another catalog brand counts as ``wrong_brand``."""
     try:
-        from creator.guard import Guard, GuardConfig
+        from creator.guard import Guard, GuardConfig, known_brands_from_ads
     except ImportError as exc:  # the guard ships with the CoT issue; say so instead of a bare traceback
         raise RuntimeError("factuality and compliance need creator.guard (the serving guard), which is not "
                            "importable here; install the full package or pass a checker explicitly") from exc
-    return Guard(GuardConfig(**config))
+    return Guard(GuardConfig(**config), known_brands=known_brands_from_ads(ads))
 
 
 @dataclass
@@ -96,9 +97,10 @@ class Factuality:
 
     name = "factuality"
 
-    def __init__(self, checker: TitleChecker | None = None, rules: Sequence[str] = FACT_RULES) -> None:
+    def __init__(self, checker: TitleChecker | None = None, rules: Sequence[str] = FACT_RULES, *,
+                 catalog: Sequence[Ad] = ()) -> None:
         # Length limits are compliance's business: open them up so the guard reports facts only.
-        self.checker = checker if checker is not None else default_guard(max_chars=10**6,
+        self.checker = checker if checker is not None else default_guard(catalog, max_chars=10**6,
                                                                          check_banned_attributes=False)
         self.rules = frozenset(rules)
 
