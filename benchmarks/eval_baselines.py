@@ -20,6 +20,7 @@ MiniLM proxy judge and prints the headline table (and the wall time of each step
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import time
@@ -56,14 +57,17 @@ def main(argv: list[str] | None = None) -> int:
     counts: dict[str, int] = {}
     for it in cat.interactions:
         counts[it.ad_id] = counts.get(it.ad_id, 0) + 1
-    ad_ids = [a for a in sorted(counts, key=lambda a: (-counts[a], a)) if cat.ads[a].selling_points][:args.ads]
+    ad_ids = [a for a in sorted(counts, key=lambda a: (-counts[a], a)) if cat.ads[a].selling_points][
+        : args.ads
+    ]
     rng = np.random.default_rng(args.seed)
     pool = sorted(u for u, user in cat.users.items() if len(user.history) >= 3)
     user_ids = sorted(rng.choice(pool, size=min(args.users, len(pool)), replace=False).tolist())
     t_load = time.perf_counter() - t0
 
-    from creator.modeling.item_encoder import SentenceItemEncoder
     from sklearn.cluster import KMeans
+
+    from creator.modeling.item_encoder import SentenceItemEncoder
 
     t0 = time.perf_counter()
     enc = SentenceItemEncoder(cache_dir=out / "cache")
@@ -81,22 +85,49 @@ def main(argv: list[str] | None = None) -> int:
         points = ad.selling_points
         pvecs = enc.encode(points).astype(np.float64)  # (P, D)
         ad_vec = enc.encode([ad.title])[0].astype(np.float64)
-        brand_title += [Creative(ad_id, clip(f"{ad.title} | {ad.brand}" if ad.brand else ad.title), "personalized",
-                                 segment_id=s) for s in range(args.k)]
+        brand_title += [
+            Creative(
+                ad_id,
+                clip(f"{ad.title} | {ad.brand}" if ad.brand else ad.title),
+                "personalized",
+                segment_id=s,
+            )
+            for s in range(args.k)
+        ]
         for s in range(args.k):
             best = points[int(np.argmax(pvecs @ centroids[s]))]
-            match_seg.append(Creative(ad_id, clip(f"{ad.title} - {best}"), "personalized", segment_id=s,
-                                      selling_points_used=[best]))
+            match_seg.append(
+                Creative(
+                    ad_id,
+                    clip(f"{ad.title} - {best}"),
+                    "personalized",
+                    segment_id=s,
+                    selling_points_used=[best],
+                )
+            )
         hist = [history_before(u, ad_id) for u in users]
         prof = sim.profiles(hist)  # (U, D) prior history only
         best_idx = np.argmax(prof @ pvecs.T, axis=1)
         for u, h, i in zip(users, hist, best_idx, strict=True):
-            match_user.append(Creative(ad_id, clip(f"{ad.title} - {points[i]}"), "personalized",
-                                       user_id=u.user_id, selling_points_used=[points[i]]))
+            match_user.append(
+                Creative(
+                    ad_id,
+                    clip(f"{ad.title} - {points[i]}"),
+                    "personalized",
+                    user_id=u.user_id,
+                    selling_points_used=[points[i]],
+                )
+            )
             if h:
                 near = h[int(np.argmax(np.stack([title_vec[t] for t in h]) @ ad_vec))]
-                echo.append(Creative(ad_id, clip(f"{ad.title}, like your {' '.join(near.split()[:4])}"),
-                                     "personalized", user_id=u.user_id))
+                echo.append(
+                    Creative(
+                        ad_id,
+                        clip(f"{ad.title}, like your {' '.join(near.split()[:4])}"),
+                        "personalized",
+                        user_id=u.user_id,
+                    )
+                )
             else:
                 echo.append(Creative(ad_id, ad.title, "original", user_id=u.user_id))
     files = {
@@ -105,24 +136,48 @@ def main(argv: list[str] | None = None) -> int:
         "point-match-k8": write_records(match_seg, out / "point_match_k8.jsonl"),
         "history-echo": write_records(echo, out / "history_echo.jsonl"),
     }
-    seg_path = write_records([{"user_id": u, "segment_id": s} for u, s in segments.items()],
-                             out / "segments.jsonl")
+    seg_path = write_records(
+        [{"user_id": u, "segment_id": s} for u, s in segments.items()], out / "segments.jsonl"
+    )
     t_build = time.perf_counter() - t0
 
     from eval.report import main as eval_main
 
     t0 = time.perf_counter()
-    cmd = ["--ads", str(Path(args.data) / "amazon_office_products"), "--out", str(out / "report"),
-           "--segments", f"copy-with-brand={seg_path}", "--segments", f"point-match-k8={seg_path}",
-           "--calls", f"copy-with-brand={len(ad_ids)}", "--judge", "similarity", "--channels", "title", "headline",
-           "--max-pairs", str(args.max_pairs), "--seed", str(args.seed), "--cache-dir", str(out / "cache")]
+    cmd = [
+        "--ads",
+        str(Path(args.data) / "amazon_office_products"),
+        "--out",
+        str(out / "report"),
+        "--segments",
+        f"copy-with-brand={seg_path}",
+        "--segments",
+        f"point-match-k8={seg_path}",
+        "--calls",
+        f"copy-with-brand={len(ad_ids)}",
+        "--judge",
+        "similarity",
+        "--channels",
+        "title",
+        "headline",
+        "--max-pairs",
+        str(args.max_pairs),
+        "--seed",
+        str(args.seed),
+        "--cache-dir",
+        str(out / "cache"),
+    ]
     for name, path in files.items():
         cmd += ["--systems", f"{name}={path}"]
     rc = eval_main(cmd)
     t_eval = time.perf_counter() - t0
-    print(f"\nmachine: {platform.machine()}, {platform.processor() or 'cpu'}, python {platform.python_version()}")
-    print(f"users {len(user_ids)} x ads {len(ad_ids)} = {len(user_ids) * len(ad_ids)} pairs; "
-          f"load {t_load:.1f}s, build baselines {t_build:.1f}s, eval {t_eval:.1f}s")
+    print(
+        f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, python {platform.python_version()}"
+    )
+    print(
+        f"users {len(user_ids)} x ads {len(ad_ids)} = {len(user_ids) * len(ad_ids)} pairs; "
+        f"load {t_load:.1f}s, build baselines {t_build:.1f}s, eval {t_eval:.1f}s"
+    )
     return rc
 
 

@@ -46,13 +46,17 @@ class EvalConfig:
             raise ValueError("no systems: pass --systems NAME=PATH (creatives file) at least once")
         for name in self.systems:
             if not name or "=" in name or "/" in name:
-                raise ValueError(f"bad system name {name!r}: use a short label such as sft-dpo (no '=' or '/')")
+                raise ValueError(
+                    f"bad system name {name!r}: use a short label such as sft-dpo (no '=' or '/')"
+                )
         if not self.ads:
             raise ValueError("no catalog: pass --ads PATH (the ads the creatives were written for)")
         unknown = sorted(set(self.segments) - set(self.systems) - {"*"})
         if unknown:
-            raise ValueError(f"--segments names unknown systems {unknown}; use names from --systems "
-                             f"{sorted(self.systems)} or '*' for all")
+            raise ValueError(
+                f"--segments names unknown systems {unknown}; use names from --systems "
+                f"{sorted(self.systems)} or '*' for all"
+            )
         unknown = sorted(set(self.calls) - set(self.systems) - {"original"})
         if unknown:
             raise ValueError(f"--calls names unknown systems {unknown}; use names from --systems")
@@ -90,7 +94,9 @@ def parse_named(values: list[str] | None, flag: str, *, number: bool = False) ->
     for v in values or []:
         name, sep, rest = v.partition("=")
         if not sep or not name or not rest:
-            raise ValueError(f"{flag} expects NAME=VALUE, got {v!r}; e.g. {flag} sft=runs/sft/creatives.jsonl")
+            raise ValueError(
+                f"{flag} expects NAME=VALUE, got {v!r}; e.g. {flag} sft=runs/sft/creatives.jsonl"
+            )
         if number:
             try:
                 out[name] = float(rest)

@@ -27,19 +27,34 @@ def _iv(d: dict[str, Any] | None, scale: float = 1.0, digits: int = 3) -> str:
 def headline_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     """The side-by-side table: one row per system, a 95% bootstrap interval after each headline figure."""
     judged = report.get("judge") is not None
-    head = ["system", "calls", "changed %", "factual errors % [95% CI]", "compliant % [95% CI]",
-            "history-sim lift [95% CI]"]
+    head = [
+        "system",
+        "calls",
+        "changed %",
+        "factual errors % [95% CI]",
+        "compliant % [95% CI]",
+        "history-sim lift [95% CI]",
+    ]
     if judged:
         head += ["judge score [95% CI]", "judge lift [95% CI]", "Adv vs original [95% CI]"]
     head += ["distinct-2 (within ad)", "self-BLEU (catalog)", "segment spread"]
     rows = []
     for name, r in report["systems"].items():
-        row = [name, f"{r['calls']:g}", f"{100 * r['changed_vs_original']:.1f}",
-               _iv(r["factual_error_rate"], 100, 1), _iv(r["compliant"], 100, 1), _iv(r["similarity_lift"])]
+        row = [
+            name,
+            f"{r['calls']:g}",
+            f"{100 * r['changed_vs_original']:.1f}",
+            _iv(r["factual_error_rate"], 100, 1),
+            _iv(r["compliant"], 100, 1),
+            _iv(r["similarity_lift"]),
+        ]
         if judged:
             adv = r.get("adv_vs_original")
-            row += [_iv(r.get("judge_score")), _iv(r.get("judge_lift"), digits=4),
-                    "-" if adv is None else _iv(adv["ci"])]
+            row += [
+                _iv(r.get("judge_score")),
+                _iv(r.get("judge_lift"), digits=4),
+                "-" if adv is None else _iv(adv["ci"]),
+            ]
         div = r["diversity"]
         row += [_fmt(div["distinct2_within_ad"]), _fmt(div["self_bleu_catalog"]), _fmt(r["segment_spread"])]
         rows.append(row)
@@ -58,8 +73,16 @@ def reference_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]] 
             return " / ".join(f"{d[k]:.2f}" for k in ("rouge1", "rouge2", "rougeL"))
 
         v = ref["vs_reference"]
-        rows.append([name, f"{v['rouge1']:.2f}", f"{v['rouge2']:.2f}", f"{v['rougeL']:.2f}",
-                     three(ref["copy_original_vs_reference"]), three(ref["vs_original"])])
+        rows.append(
+            [
+                name,
+                f"{v['rouge1']:.2f}",
+                f"{v['rouge2']:.2f}",
+                f"{v['rougeL']:.2f}",
+                three(ref["copy_original_vs_reference"]),
+                three(ref["vs_original"]),
+            ]
+        )
     return head, rows
 
 
@@ -78,29 +101,54 @@ def group_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 def worst_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     head = ["metric", "system", "user", "ad", "title", "original", "value", "what is wrong"]
-    return head, [[w["metric"], w["system"], w["user_id"], w["ad_id"], w["title"], w["original"],
-                   _fmt(w["value"], 4), w["detail"]] for w in report["worst"]]
+    return head, [
+        [
+            w["metric"],
+            w["system"],
+            w["user_id"],
+            w["ad_id"],
+            w["title"],
+            w["original"],
+            _fmt(w["value"], 4),
+            w["detail"],
+        ]
+        for w in report["worst"]
+    ]
 
 
 def notes(report: dict[str, Any]) -> list[str]:
-    out = [f"{report['n_pairs']} (user, ad) pairs ({report['n_users']} users, {report['n_ads']} ads)"
-           + (f", sampled from {report['n_pairs_shared']} shared pairs" if report["n_pairs_shared"] >
-              report["n_pairs"] else "") + "; intervals are 95% percentile bootstrap over pairs."]
+    out = [
+        f"{report['n_pairs']} (user, ad) pairs ({report['n_users']} users, {report['n_ads']} ads)"
+        + (
+            f", sampled from {report['n_pairs_shared']} shared pairs"
+            if report["n_pairs_shared"] > report["n_pairs"]
+            else ""
+        )
+        + "; intervals are 95% percentile bootstrap over pairs."
+    ]
     for name, c in report["coverage"].items():
         if c["left_out"]:
-            out.append(f"system {name}: {c['left_out']} of its {c['pairs']} pairs are not covered by every "
-                       "system and were left out.")
+            out.append(
+                f"system {name}: {c['left_out']} of its {c['pairs']} pairs are not covered by every "
+                "system and were left out."
+            )
     out.append("judge: " + (report["judge"] or "none given (pass --judge): judge columns omitted"))
     if report.get("rouge_scorer"):
-        out.append(f"ROUGE scorer: {report['rouge_scorer']}, on {report['n_reference_pairs']} pairs with a "
-                   "reference; copy-the-original is the baseline to beat.")
+        out.append(
+            f"ROUGE scorer: {report['rouge_scorer']}, on {report['n_reference_pairs']} pairs with a "
+            "reference; copy-the-original is the baseline to beat."
+        )
     else:
         out.append("no reference titles on these pairs: ROUGE not computed.")
     checker = next(iter(report["systems"].values()))["checker"]
-    out.append(f"factuality: serving guard ({checker}), fact rules only; compliance primary channel: "
-               f"{next(iter(report['systems'].values()))['compliance']['primary_channel']}.")
-    out.append("history-sim lift: MiniLM cosine of the title with the user's prior-history profile minus that "
-               "of the original title.")
+    out.append(
+        f"factuality: serving guard ({checker}), fact rules only; compliance primary channel: "
+        f"{next(iter(report['systems'].values()))['compliance']['primary_channel']}."
+    )
+    out.append(
+        "history-sim lift: MiniLM cosine of the title with the user's prior-history profile minus that "
+        "of the original title."
+    )
     return out
 
 
@@ -114,8 +162,15 @@ def markdown_table(head: list[str], rows: list[list[str]]) -> str:
 
 
 def render_markdown(report: dict[str, Any]) -> str:
-    parts = ["# Evaluation report", "", *[f"- {n}" for n in notes(report)], "", "## Systems side by side", "",
-             markdown_table(*headline_rows(report))]
+    parts = [
+        "# Evaluation report",
+        "",
+        *[f"- {n}" for n in notes(report)],
+        "",
+        "## Systems side by side",
+        "",
+        markdown_table(*headline_rows(report)),
+    ]
     refs = reference_rows(report)
     if refs:
         parts += ["", "## Reference overlap (ROUGE F1 x 100)", "", markdown_table(*refs)]
@@ -179,10 +234,16 @@ def make_figures(report: dict[str, Any], arrays: dict[str, Any]) -> dict[str, st
         for n in names:
             r = report["systems"][n]
             q = r[quality]
-            ax.errorbar([max(r["calls"], 1)], [q["estimate"]], yerr=[[q["estimate"] - q["low"]],
-                        [q["high"] - q["estimate"]]], fmt="o", capsize=3)
-            ax.annotate(n, (max(r["calls"], 1), q["estimate"]), textcoords="offset points", xytext=(5, 4),
-                        fontsize=8)
+            ax.errorbar(
+                [max(r["calls"], 1)],
+                [q["estimate"]],
+                yerr=[[q["estimate"] - q["low"]], [q["high"] - q["estimate"]]],
+                fmt="o",
+                capsize=3,
+            )
+            ax.annotate(
+                n, (max(r["calls"], 1), q["estimate"]), textcoords="offset points", xytext=(5, 4), fontsize=8
+            )
         ax.set_xscale("log")
         ax.set_xlabel("generation calls (log; the original counts as 1)")
         ax.set_ylabel(quality.replace("_", " "))
@@ -205,28 +266,40 @@ def _html_table(head: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{h}</tr></thead><tbody>{body}</tbody></table>"
 
 
-CSS = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}"
-       "table{border-collapse:collapse;margin:1em 0;font-size:13px}"
-       "th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}"
-       "th{background:#f3f3f3}figure{margin:1.5em 0}img{max-width:100%}figcaption{font-weight:600}")
+CSS = (
+    "body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}"
+    "table{border-collapse:collapse;margin:1em 0;font-size:13px}"
+    "th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}"
+    "th{background:#f3f3f3}figure{margin:1.5em 0}img{max-width:100%}figcaption{font-weight:600}"
+)
 
 
 def render_html(report: dict[str, Any], figures: dict[str, str]) -> str:
-    parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Evaluation report</title>",
-             f"<style>{CSS}</style></head><body><h1>Evaluation report</h1><ul>",
-             *(f"<li>{html.escape(n)}</li>" for n in notes(report)), "</ul>",
-             "<h2>Systems side by side</h2>", _html_table(*headline_rows(report))]
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Evaluation report</title>",
+        f"<style>{CSS}</style></head><body><h1>Evaluation report</h1><ul>",
+        *(f"<li>{html.escape(n)}</li>" for n in notes(report)),
+        "</ul>",
+        "<h2>Systems side by side</h2>",
+        _html_table(*headline_rows(report)),
+    ]
     refs = reference_rows(report)
     if refs:
         parts += ["<h2>Reference overlap (ROUGE F1 x 100)</h2>", _html_table(*refs)]
     parts.append("<h2>Plots</h2>")
     for title, b64 in figures.items():
-        parts.append(f"<figure><figcaption>{html.escape(title)}</figcaption>"
-                     f"<img class='plot' alt='{html.escape(title)}' src='data:image/png;base64,{b64}'></figure>")
+        parts.append(
+            f"<figure><figcaption>{html.escape(title)}</figcaption>"
+            f"<img class='plot' alt='{html.escape(title)}' src='data:image/png;base64,{b64}'></figure>"
+        )
     g = report["per_group"]
-    parts += [f"<h2>Per {html.escape(g['key'])}: mean {html.escape(g['metric'])}</h2>",
-              _html_table(*group_rows(report)), "<h2>Worst examples per metric</h2>",
-              _html_table(*worst_rows(report)), "</body></html>"]
+    parts += [
+        f"<h2>Per {html.escape(g['key'])}: mean {html.escape(g['metric'])}</h2>",
+        _html_table(*group_rows(report)),
+        "<h2>Worst examples per metric</h2>",
+        _html_table(*worst_rows(report)),
+        "</body></html>",
+    ]
     return "\n".join(parts)
 
 

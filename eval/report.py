@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from creator.errors import Problems
 from creator.io import load_catalog
 from creator.io.records import iter_rows
 from creator.types import Ad, User
+from eval.breakdowns import per_group, user_map, worst_examples
 from eval.config import EvalConfig, parse_named
 from eval.metrics import (
     SCORER,
@@ -52,19 +52,25 @@ def load_judge(spec: str | None, encoder: Any) -> Judge | None:
     if spec == "similarity":
         return HistorySimilarityJudge(encoder)
     if not Path(spec).is_dir():
-        raise ValueError(f"--judge {spec!r} is neither 'similarity' nor a reward-model folder; "
-                         "pass the folder written by train-reward, or --judge similarity")
+        raise ValueError(
+            f"--judge {spec!r} is neither 'similarity' nor a reward-model folder; "
+            "pass the folder written by train-reward, or --judge similarity"
+        )
     try:
         from creator.reward import RewardModel
     except ImportError as exc:
-        raise RuntimeError("--judge DIR needs creator.reward (the CTR reward model), which is not "
-                           "importable here; use --judge similarity or install the full package") from exc
+        raise RuntimeError(
+            "--judge DIR needs creator.reward (the CTR reward model), which is not "
+            "importable here; use --judge similarity or install the full package"
+        ) from exc
     return RewardModel.from_pretrained(spec)
 
 
 def read_pairs(path: str | Path) -> list[Pair]:
-    return [(str(r["user_id"]), str(r["ad_id"])) for _, r in iter_rows(path, Problems("fail"),
-                                                                       required=("user_id", "ad_id"))]
+    return [
+        (str(r["user_id"]), str(r["ad_id"]))
+        for _, r in iter_rows(path, Problems("fail"), required=("user_id", "ad_id"))
+    ]
 
 
 def read_references(path: str | Path | None, catalog_refs: list[dict[str, Any]]) -> dict[Pair, str]:
@@ -89,8 +95,14 @@ def _ci(values: np.ndarray, cfg: EvalConfig) -> dict[str, Any]:
     return bootstrap_ci(values, n_resamples=cfg.bootstrap, seed=cfg.seed).to_dict()
 
 
-def evaluate(cfg: EvalConfig, *, encoder: Any = None, checker: Any = None, attribute_checker: Any = "guard",
-             judge: Any = "config") -> tuple[dict[str, Any], dict[str, Any]]:
+def evaluate(
+    cfg: EvalConfig,
+    *,
+    encoder: Any = None,
+    checker: Any = None,
+    attribute_checker: Any = "guard",
+    judge: Any = "config",
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run every metric. Returns (report, arrays): the JSON-able report and per-pair arrays for plots.
 
     ``encoder``/``checker``/``attribute_checker``/``judge`` default to MiniLM, the serving guard and
@@ -129,12 +141,20 @@ def evaluate(cfg: EvalConfig, *, encoder: Any = None, checker: Any = None, attri
     names = list(titles)
     ad_ids = sorted({a for _, a in pairs})
     calls = {n: float(cfg.calls.get(n, by_name[n].calls if n in by_name else 0)) for n in names}
-    logger.info("evaluating %d systems on %d pairs (%d users, %d ads)", len(names), len(pairs),
-                len({u for u, _ in pairs}), len(ad_ids))
+    logger.info(
+        "evaluating %d systems on %d pairs (%d users, %d ads)",
+        len(names),
+        len(pairs),
+        len({u for u, _ in pairs}),
+        len(ad_ids),
+    )
 
     factuality = Factuality(checker) if checker is not None else Factuality(catalog=list(ads.values()))
-    compliance = Compliance(cfg.channels, cfg.banned_words,
-                            **({} if attribute_checker == "guard" else {"attribute_checker": attribute_checker}))
+    compliance = Compliance(
+        cfg.channels,
+        cfg.banned_words,
+        **({} if attribute_checker == "guard" else {"attribute_checker": attribute_checker}),
+    )
     similarity = HistorySimilarity(encoder)
     diversity = Diversity(seed=cfg.seed)
     references = read_references(cfg.references, ads_cat.references or users_cat.references)
@@ -154,8 +174,11 @@ def evaluate(cfg: EvalConfig, *, encoder: Any = None, checker: Any = None, attri
         fact = factuality(t, A, originals)
         comp = compliance(t, A)
         lift = similarity.similarity(t, profiles) - sim_original  # 0 for the original, NaN without history
-        variants = [[ads[a].title] for a in ad_ids] if n == ORIGINAL else \
-            [by_name[n].variants.get(a, []) for a in ad_ids]
+        variants = (
+            [[ads[a].title] for a in ad_ids]
+            if n == ORIGINAL
+            else [by_name[n].variants.get(a, []) for a in ad_ids]
+        )
         div = diversity(variants)
         spread = segment_spread(variants, encoder)
         r: dict[str, Any] = {
@@ -175,12 +198,16 @@ def evaluate(cfg: EvalConfig, *, encoder: Any = None, checker: Any = None, attri
             r["judge_score"] = _ci(s, cfg)
             r["judge_lift"] = _ci(s - judge_scores[ORIGINAL], cfg)
             if n != ORIGINAL:
-                pw = pairwise(judge, U, t, originals, A, margin=cfg.judge_margin,
-                              scores=(s, judge_scores[ORIGINAL]))
+                pw = pairwise(
+                    judge, U, t, originals, A, margin=cfg.judge_margin, scores=(s, judge_scores[ORIGINAL])
+                )
                 r["adv_vs_original"] = {**pw.to_dict(), "ci": _ci(pw.per_pair.astype(float), cfg)}
         if ref_idx:
-            r["reference"] = ReferenceMetrics()([t[i] for i in ref_idx], [originals[i] for i in ref_idx],
-                                                [references[pairs[i]] for i in ref_idx])
+            r["reference"] = ReferenceMetrics()(
+                [t[i] for i in ref_idx],
+                [originals[i] for i in ref_idx],
+                [references[pairs[i]] for i in ref_idx],
+            )
         results[n] = r
         arrays["sim_lift"][n] = lift
         if judge is not None:
@@ -204,93 +231,61 @@ def evaluate(cfg: EvalConfig, *, encoder: Any = None, checker: Any = None, attri
     }
     if judge is not None and len(names) > 2:
         report["adv_matrix"] = {
-            a: {b: pairwise(judge, U, titles[a], titles[b], A, margin=cfg.judge_margin,
-                            scores=(judge_scores[a], judge_scores[b])).adv for b in names if b != a}
-            for a in names}
+            a: {
+                b: pairwise(
+                    judge,
+                    U,
+                    titles[a],
+                    titles[b],
+                    A,
+                    margin=cfg.judge_margin,
+                    scores=(judge_scores[a], judge_scores[b]),
+                ).adv
+                for b in names
+                if b != a
+            }
+            for a in names
+        }
     arrays["segments"] = user_map(cfg, systems, tables, U, encoder)
     return report, arrays
 
 
-def worst_examples(name: str, pairs: list[Pair], titles: list[str], originals: list[str], fact: Any, comp: Any,
-                   lift: np.ndarray, judge_scores: dict[str, np.ndarray], k: int) -> list[dict[str, Any]]:
-    """The k worst titles of one system per metric, with what is wrong, so a person can look."""
-    def row(metric: str, i: int, value: float, detail: str) -> dict[str, Any]:
-        return {"metric": metric, "system": name, "user_id": pairs[i][0], "ad_id": pairs[i][1],
-                "title": titles[i], "original": originals[i], "value": round(float(value), 4), "detail": detail}
-
-    out = []
-    bad = sorted((i for i, it in enumerate(fact.items) if it.ungrounded), key=lambda i: -len(fact.items[i].failures))
-    out += [row("factuality", i, len(fact.items[i].failures),
-                "; ".join(f"{f.rule}: {f.span!r}" for f in fact.items[i].failures)) for i in bad[:k]]
-    nonc = sorted((i for i in range(len(titles)) if not comp.compliant[i]), key=lambda i: -len(titles[i]))
-    out += [row("compliance", i, len(titles[i]), "; ".join(comp.reasons(i))) for i in nonc[:k]]
-    order = [i for i in np.argsort(np.nan_to_num(lift, nan=np.inf)) if np.isfinite(lift[i])][:k]
-    out += [row("similarity_lift", i, lift[i], "moved away from the user's history") for i in order if lift[i] < 0]
-    if judge_scores:
-        d = judge_scores[name] - judge_scores[ORIGINAL]
-        out += [row("judge_lift", i, d[i], "judge prefers the original title") for i in np.argsort(d)[:k] if d[i] < 0]
-    return out
-
-
-def per_group(cfg: EvalConfig, A: list[Ad], names: list[str], judge_scores: dict[str, np.ndarray],
-              sim_lift: dict[str, np.ndarray], top: int = 8) -> dict[str, Any]:
-    """Mean judge score (or similarity lift without a judge) per category, or per brand when the catalog
-    has no categories; the ``top`` groups with most pairs."""
-    key = cfg.group_by
-    if key == "category" and not any(a.category for a in A):
-        key = "brand"  # e.g. the Amazon-2018 Office_Products export has empty categories
-    groups: dict[str, list[int]] = defaultdict(list)
-    for i, a in enumerate(A):
-        groups[getattr(a, key) or "(none)"].append(i)
-    chosen = sorted(groups, key=lambda g: (-len(groups[g]), g))[:top]
-    metric = "judge_score" if judge_scores else "similarity_lift"
-    values = judge_scores if judge_scores else sim_lift
-    return {"key": key, "metric": metric, "groups": {
-        g: {"n": len(groups[g]), **{n: float(np.nanmean(values[n][groups[g]])) for n in names}} for g in chosen}}
-
-
-def user_map(cfg: EvalConfig, systems: list[System], tables: dict[str, dict[str, int]], U: list[User],
-             encoder: Any, max_users: int = 1500) -> dict[str, Any] | None:
-    """2D PCA of the evaluated users' history profiles, coloured by the first segment table given."""
-    table_path = next((cfg.segment_table(s.name) for s in systems if cfg.segment_table(s.name)), None)
-    if table_path is None:
-        return None
-    seg = tables[table_path]
-    seen: dict[str, User] = {}
-    for u in U:
-        if u.user_id in seg and len(seen) < max_users:
-            seen.setdefault(u.user_id, u)
-    if len(seen) < 3:
-        return None
-    profiles = HistorySimilarity(encoder).profiles([u.history_titles for u in seen.values()])
-    x = profiles - profiles.mean(axis=0)
-    _, _, vt = np.linalg.svd(x, full_matrices=False)
-    xy = x @ vt[:2].T  # (U, 2)
-    return {"xy": xy, "labels": np.array([seg[u] for u in seen]), "table": table_path}
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="hllm-creator eval", description=__doc__.split("\n\n")[0],
+        prog="hllm-creator eval",
+        description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example:\n  hllm-creator eval --ads ../shared/data/amazon_office_products \\\n"
-               "    --systems brand=runs/base/brand.jsonl --systems k8=runs/base/k8.jsonl \\\n"
-               "    --segments k8=runs/base/segments.jsonl --judge similarity --out runs/eval")
+        "    --systems brand=runs/base/brand.jsonl --systems k8=runs/base/k8.jsonl \\\n"
+        "    --segments k8=runs/base/segments.jsonl --judge similarity --out runs/eval",
+    )
     p.add_argument("--config", help="YAML with EvalConfig fields; flags override it")
     p.add_argument("--systems", action="append", metavar="NAME=PATH", help="a creatives file (repeat)")
     p.add_argument("--ads", help="catalog with the ads (any format load_catalog reads)")
     p.add_argument("--users", help="catalog with the users (default: --ads)")
     p.add_argument("--out", help="output folder (default runs/eval)")
     p.add_argument("--format", help="format of --ads/--users (default auto)")
-    p.add_argument("--segments", action="append", metavar="NAME=PATH",
-                   help="user_id,segment_id table for a segment-keyed system ('*=PATH' for all)")
+    p.add_argument(
+        "--segments",
+        action="append",
+        metavar="NAME=PATH",
+        help="user_id,segment_id table for a segment-keyed system ('*=PATH' for all)",
+    )
     p.add_argument("--pairs", help="evaluate only these (user_id, ad_id) rows")
-    p.add_argument("--references", help="reference titles: user_id,ad_id,title rows or an HLLM-Creator parquet")
+    p.add_argument(
+        "--references", help="reference titles: user_id,ad_id,title rows or an HLLM-Creator parquet"
+    )
     p.add_argument("--judge", help="'similarity' (MiniLM proxy) or a reward-model folder")
     p.add_argument("--judge-margin", type=float, dest="judge_margin")
-    p.add_argument("--channels", nargs="+", help="length rules, first is primary: headline, title, name:CHARS[:WORDS]")
-    p.add_argument("--banned-words", nargs="+", dest="banned_words", help="words or phrases a title must not use")
-    p.add_argument("--calls", action="append", metavar="NAME=N", help="generation calls of a system (override)")
+    p.add_argument(
+        "--channels", nargs="+", help="length rules, first is primary: headline, title, name:CHARS[:WORDS]"
+    )
+    p.add_argument(
+        "--banned-words", nargs="+", dest="banned_words", help="words or phrases a title must not use"
+    )
+    p.add_argument(
+        "--calls", action="append", metavar="NAME=N", help="generation calls of a system (override)"
+    )
     p.add_argument("--max-pairs", type=int, dest="max_pairs", help="sample this many pairs (0 = all)")
     p.add_argument("--bootstrap", type=int, help="bootstrap resamples (default 1000)")
     p.add_argument("--seed", type=int)

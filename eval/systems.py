@@ -43,8 +43,14 @@ class System:
     source: str = ""
 
     @classmethod
-    def from_creatives(cls, name: str, creatives: Iterable[Creative], *,
-                       segments: dict[str, int] | None = None, source: str = "") -> System:
+    def from_creatives(
+        cls,
+        name: str,
+        creatives: Iterable[Creative],
+        *,
+        segments: dict[str, int] | None = None,
+        source: str = "",
+    ) -> System:
         creatives = list(creatives)
         by_segment: dict[tuple[int, str], Creative] = {}
         sys_ = cls(name=name, source=source)
@@ -57,20 +63,33 @@ class System:
             elif c.segment_id is not None:
                 prev = by_segment.get((c.segment_id, c.ad_id))
                 if prev is not None and prev.title != c.title:
-                    raise DataError(f"system {name!r}: two titles for segment {c.segment_id}, ad {c.ad_id}",
-                                    file=source or None, field="title",
-                                    expected="one title per (segment, ad)",
-                                    got=f"{prev.title!r} and {c.title!r}", fix="keep one of them")
+                    raise DataError(
+                        f"system {name!r}: two titles for segment {c.segment_id}, ad {c.ad_id}",
+                        file=source or None,
+                        field="title",
+                        expected="one title per (segment, ad)",
+                        got=f"{prev.title!r} and {c.title!r}",
+                        fix="keep one of them",
+                    )
                 by_segment[(c.segment_id, c.ad_id)] = c
             else:
-                raise DataError(f"system {name!r}: a creative has neither user_id nor segment_id",
-                                file=source or None, field="user_id", expected="user_id or segment_id",
-                                got=f"ad {c.ad_id} title {c.title!r:.40}", fix="key every creative")
+                raise DataError(
+                    f"system {name!r}: a creative has neither user_id nor segment_id",
+                    file=source or None,
+                    field="user_id",
+                    expected="user_id or segment_id",
+                    got=f"ad {c.ad_id} title {c.title!r:.40}",
+                    fix="key every creative",
+                )
         if by_segment and segments is None:
-            raise DataError(f"system {name!r} is keyed by segment_id but no user -> segment table was given",
-                            file=source or None, field="segment_id", expected="--segments NAME=PATH",
-                            got=f"{len(by_segment)} segment creatives",
-                            fix=f"pass --segments {name}=users_segments.jsonl (rows user_id, segment_id)")
+            raise DataError(
+                f"system {name!r} is keyed by segment_id but no user -> segment table was given",
+                file=source or None,
+                field="segment_id",
+                expected="--segments NAME=PATH",
+                got=f"{len(by_segment)} segment creatives",
+                fix=f"pass --segments {name}=users_segments.jsonl (rows user_id, segment_id)",
+            )
         for (seg, ad_id), c in by_segment.items():
             for user in users_of.get(seg, []):
                 sys_.creatives.setdefault((user, ad_id), c)  # a per-user record wins
@@ -90,9 +109,14 @@ class System:
     def _put(self, key: Pair, c: Creative) -> None:
         prev = self.titles.get(key)
         if prev is not None and prev != c.title:
-            raise DataError(f"system {self.name!r}: two titles for user {key[0]} and ad {key[1]}",
-                            file=self.source or None, field="title", expected="one title per (user, ad)",
-                            got=f"{prev!r} and {c.title!r}", fix="keep one of them")
+            raise DataError(
+                f"system {self.name!r}: two titles for user {key[0]} and ad {key[1]}",
+                file=self.source or None,
+                field="title",
+                expected="one title per (user, ad)",
+                got=f"{prev!r} and {c.title!r}",
+                fix="keep one of them",
+            )
         self.titles[key] = c.title
         self.creatives[key] = c
 
@@ -105,16 +129,35 @@ def read_segments(path: str | Path) -> dict[str, int]:
         try:
             seg_int = int(seg)  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            raise DataError("segment_id is not an integer", file=str(path), line=line, field="segment_id",
-                            expected="an integer segment id", got=repr(seg),
-                            fix="write segment ids as 0, 1, ...") from None
+            raise DataError(
+                "segment_id is not an integer",
+                file=str(path),
+                line=line,
+                field="segment_id",
+                expected="an integer segment id",
+                got=repr(seg),
+                fix="write segment ids as 0, 1, ...",
+            ) from None
         if user in (None, ""):
-            raise DataError("row lacks user_id", file=str(path), line=line, field="user_id",
-                            expected="a user id", got=repr(user), fix="give every row a user_id")
+            raise DataError(
+                "row lacks user_id",
+                file=str(path),
+                line=line,
+                field="user_id",
+                expected="a user id",
+                got=repr(user),
+                fix="give every row a user_id",
+            )
         if str(user) in out and out[str(user)] != seg_int:
-            raise DataError(f"user {user} is in two segments", file=str(path), line=line, field="segment_id",
-                            expected="one segment per user", got=f"{out[str(user)]} and {seg_int}",
-                            fix="keep one row per user")
+            raise DataError(
+                f"user {user} is in two segments",
+                file=str(path),
+                line=line,
+                field="segment_id",
+                expected="one segment per user",
+                got=f"{out[str(user)]} and {seg_int}",
+                fix="keep one row per user",
+            )
         out[str(user)] = seg_int
     return out
 
@@ -123,13 +166,22 @@ def load_system(name: str, path: str | Path, *, segments: dict[str, int] | None 
     """Read a creative file (JSONL/CSV/Parquet) as a system."""
     path = Path(path)
     if not path.exists():
-        raise DataError(f"system {name!r}: file does not exist", file=str(path), expected="a creatives file",
-                        got="nothing there", fix="check the path after NAME=")
+        raise DataError(
+            f"system {name!r}: file does not exist",
+            file=str(path),
+            expected="a creatives file",
+            got="nothing there",
+            fix="check the path after NAME=",
+        )
     creatives = read_records(path, Creative, problems=Problems("fail"))
     if not creatives:
-        raise DataError(f"system {name!r}: no creatives", file=str(path),
-                        expected="at least one Creative row", got="an empty file",
-                        fix="point at the generate command's output")
+        raise DataError(
+            f"system {name!r}: no creatives",
+            file=str(path),
+            expected="at least one Creative row",
+            got="an empty file",
+            fix="point at the generate command's output",
+        )
     return System.from_creatives(name, creatives, segments=segments, source=str(path))
 
 
@@ -138,14 +190,23 @@ def check_ids(system: System, ads: Iterable[str], users: Iterable[str]) -> None:
     ad_set, user_set = set(ads), set(users)
     for user, ad in system.creatives:
         if ad not in ad_set:
-            raise DataError(f"system {system.name!r} names ad {ad!r}, which is not in --ads",
-                            file=system.source, field="ad_id", expected="ids of the --ads catalog",
-                            got=repr(ad),
-                            fix="evaluate against the catalog the creatives were generated from")
+            raise DataError(
+                f"system {system.name!r} names ad {ad!r}, which is not in --ads",
+                file=system.source,
+                field="ad_id",
+                expected="ids of the --ads catalog",
+                got=repr(ad),
+                fix="evaluate against the catalog the creatives were generated from",
+            )
         if user not in user_set:
-            raise DataError(f"system {system.name!r} names user {user!r}, which is not in --users",
-                            file=system.source, field="user_id", expected="ids of the --users catalog",
-                            got=repr(user), fix="evaluate against the users the creatives were generated for")
+            raise DataError(
+                f"system {system.name!r} names user {user!r}, which is not in --users",
+                file=system.source,
+                field="user_id",
+                expected="ids of the --users catalog",
+                got=repr(user),
+                fix="evaluate against the users the creatives were generated for",
+            )
 
 
 def common_pairs(systems: list[System], wanted: Iterable[Pair] | None = None) -> tuple[list[Pair], dict]:
@@ -156,15 +217,23 @@ def common_pairs(systems: list[System], wanted: Iterable[Pair] | None = None) ->
     for s in systems:
         keys &= set(s.titles)
     pairs = sorted(keys)
-    coverage = {s.name: {"pairs": len(s.titles), "evaluated": len(pairs),
-                         "left_out": len(s.titles) - len(pairs)} for s in systems}
+    coverage = {
+        s.name: {"pairs": len(s.titles), "evaluated": len(pairs), "left_out": len(s.titles) - len(pairs)}
+        for s in systems
+    }
     for name, c in coverage.items():
         if c["left_out"]:
-            logger.warning("system %s: %d of its %d pairs are not covered by every system and are left out",
-                           name, c["left_out"], c["pairs"])
+            logger.warning(
+                "system %s: %d of its %d pairs are not covered by every system and are left out",
+                name,
+                c["left_out"],
+                c["pairs"],
+            )
     if not pairs:
-        raise DataError("the systems share no (user, ad) pair",
-                        expected="systems generated for the same users and ads",
-                        got=", ".join(f"{k}: {v['pairs']} pairs" for k, v in coverage.items()),
-                        fix="generate every system for the same users and ads (or pass --segments)")
+        raise DataError(
+            "the systems share no (user, ad) pair",
+            expected="systems generated for the same users and ads",
+            got=", ".join(f"{k}: {v['pairs']} pairs" for k, v in coverage.items()),
+            fix="generate every system for the same users and ads (or pass --segments)",
+        )
     return pairs, coverage

@@ -58,6 +58,7 @@ def _ad(ad_id: str, title: str, brand: str = "", points: list[str] | None = None
 
 # ---- bootstrap -------------------------------------------------------------------------------------------
 
+
 def test_bootstrap_matches_normal_approximation_for_a_coin():
     # 400 fair-coin outcomes: mean 0.5, standard error sqrt(0.25 / 400) = 0.025, so the 95% interval is
     # about 0.5 +- 1.96 * 0.025 = [0.451, 0.549]; percentile bootstrap agrees within 0.01.
@@ -78,6 +79,7 @@ def test_bootstrap_edge_cases_and_nans():
 
 # ---- factuality -----------------------------------------------------------------------------------------
 
+
 class ToyChecker:
     """Flags any '12' (ungrounded number) and a too-long title (a non-fact rule factuality must ignore)."""
 
@@ -90,7 +92,11 @@ class ToyChecker:
 
 def test_factuality_counts_fact_rules_only():
     ad = _ad("1", "BIC Pens, 10-Count")
-    titles = ["BIC Pens, 10-Count", "BIC Pens, 12-Count", "BIC Pens, 10-Count, the smoothest pen you will own"]
+    titles = [
+        "BIC Pens, 10-Count",
+        "BIC Pens, 12-Count",
+        "BIC Pens, 10-Count, the smoothest pen you will own",
+    ]
     r = Factuality(ToyChecker())(titles, [ad] * 3)
     # 1 of 3 has a fact failure; the long one fails only 'too_long', which is compliance's business.
     assert r.rate == pytest.approx(1 / 3) and r.flags.tolist() == [0.0, 1.0, 0.0]
@@ -101,12 +107,16 @@ def test_factuality_counts_fact_rules_only():
 
 def test_factuality_with_the_serving_guard():
     pytest.importorskip("creator.guard", reason="the serving guard (creator.guard) is not on this branch")
-    pen = _ad("pen", "Pilot G2 Gel Pens, 0.7mm, Black, 12-Pack", "Pilot", ["Smooth writing, comfortable grip"])
+    pen = _ad(
+        "pen", "Pilot G2 Gel Pens, 0.7mm, Black, 12-Pack", "Pilot", ["Smooth writing, comfortable grip"]
+    )
     bic = _ad("bic", "BIC Round Stic Pens, Medium Point, 10-Count", "BIC")
     f = Factuality(catalog=[pen, bic])
-    titles = ["Pilot G2 Gel Pens for Smooth Journaling, 12-Pack",   # grounded
-              "Pilot G2 Gel Pens, 24-Pack",                          # 24 is not in the ad
-              "BIC Gel Pens, 0.7mm, 12-Pack"]                        # another catalog brand
+    titles = [
+        "Pilot G2 Gel Pens for Smooth Journaling, 12-Pack",  # grounded
+        "Pilot G2 Gel Pens, 24-Pack",  # 24 is not in the ad
+        "BIC Gel Pens, 0.7mm, 12-Pack",
+    ]  # another catalog brand
     r = f(titles, [pen] * 3)
     assert r.flags.tolist() == [0.0, 1.0, 1.0]
     assert "24" in " ".join(r.items[1].spans)
@@ -115,21 +125,26 @@ def test_factuality_with_the_serving_guard():
 
 # ---- compliance -----------------------------------------------------------------------------------------
 
+
 def test_compliance_lengths_words_banned_words():
-    titles = ["Gel Pens, 12 Colors",                              # 19 chars, 4 words
-              "Gel Pens with FREE  Shipping on every order today",  # 49 chars after strip, 9 words
-              "A B C D E F G H I",                                # 17 chars, 9 words
-              "   "]                                              # empty
-    c = Compliance(channels=["headline", "short"], banned_words=["free shipping", "  "], attribute_checker=None)
+    titles = [
+        "Gel Pens, 12 Colors",  # 19 chars, 4 words
+        "Gel Pens with FREE  Shipping on every order today",  # 49 chars after strip, 9 words
+        "A B C D E F G H I",  # 17 chars, 9 words
+        "   ",
+    ]  # empty
+    c = Compliance(
+        channels=["headline", "short"], banned_words=["free shipping", "  "], attribute_checker=None
+    )
     r = c(titles)
     head, short = r.channels["headline"], r.channels["short"]
-    assert head.chars_ok.tolist() == [1, 0, 1, 0]          # <= 30 chars and not empty
-    assert short.words_ok.tolist() == [1, 0, 0, 1]         # <= 8 words ("short" is 60 chars / 8 words)
+    assert head.chars_ok.tolist() == [1, 0, 1, 0]  # <= 30 chars and not empty
+    assert short.words_ok.tolist() == [1, 0, 0, 1]  # <= 8 words ("short" is 60 chars / 8 words)
     assert r.banned_word_hits == [[], ["free shipping"], [], []]  # matches across double spaces, any case
-    assert r.compliant.tolist() == [1, 0, 1, 0]            # judged on the first channel (headline)
+    assert r.compliant.tolist() == [1, 0, 1, 0]  # judged on the first channel (headline)
     assert r.reasons(1) == ["49 chars > 30 (headline)", "banned word 'free shipping'"]
     assert r.reasons(3) == ["empty title"]
-    assert r.to_dict()["banned_attribute_rate"] is None    # check off: shown as None, never as a pass
+    assert r.to_dict()["banned_attribute_rate"] is None  # check off: shown as None, never as a pass
 
 
 def test_compliance_banned_attributes_through_the_checker():
@@ -139,19 +154,24 @@ def test_compliance_banned_attributes_through_the_checker():
             return GuardVerdict(hits + [GuardFailure("ungrounded_number", "9", "x")])
 
     ad = _ad("1", "Large Print Calendar")
-    r = Compliance(channels=["title"], attribute_checker=Attr())(["Calendar for seniors", "Calendar"], [ad, ad])
+    r = Compliance(channels=["title"], attribute_checker=Attr())(
+        ["Calendar for seniors", "Calendar"], [ad, ad]
+    )
     assert r.attribute_hits == [["seniors"], []] and r.compliant.tolist() == [0, 1]
 
 
 def test_channel_specs():
     assert parse_channel("headline").max_chars == 30
-    assert parse_channel("push:40:6") == parse_channel("push:40:6") and parse_channel("push:40:6").max_words == 6
+    assert (
+        parse_channel("push:40:6") == parse_channel("push:40:6") and parse_channel("push:40:6").max_words == 6
+    )
     assert parse_channel("banner::5").max_chars is None
     with pytest.raises(ValueError, match="name:CHARS"):
         parse_channel("nonsense")
 
 
 # ---- diversity ------------------------------------------------------------------------------------------
+
 
 def test_distinct_n_by_hand():
     # tokens: [red, gel, pen] [red, ink, pen]: 6 unigrams, 4 unique ({red, gel, pen, ink}) -> 0.6667;
@@ -171,9 +191,11 @@ def test_self_bleu_by_hand():
 
 
 def test_diversity_within_ad_and_catalog():
-    groups = [["red gel pen", "red ink pen"],  # distinct-1 4/6, distinct-2 4/4
-              ["big binder", "big binder"],    # distinct-1 2/4, distinct-2 1/2
-              ["stapler"]]                      # one segment: not a within-ad group
+    groups = [
+        ["red gel pen", "red ink pen"],  # distinct-1 4/6, distinct-2 4/4
+        ["big binder", "big binder"],  # distinct-1 2/4, distinct-2 1/2
+        ["stapler"],
+    ]  # one segment: not a within-ad group
     r = Diversity()(groups)
     assert r.ads_with_variants == 2
     assert r.distinct1_within_ad == pytest.approx((0.6667 + 0.5) / 2, abs=1e-4)
@@ -183,6 +205,7 @@ def test_diversity_within_ad_and_catalog():
 
 
 # ---- reference ------------------------------------------------------------------------------------------
+
 
 def test_rouge_by_hand_and_copy_baseline():
     # R-1: P 3/3, R 3/6 -> F 2 * 0.5 / 1.5 = 66.67; R-2: P 2/2, R 2/5 -> 57.14; R-L: LCS 3 -> 66.67.
@@ -195,6 +218,7 @@ def test_rouge_by_hand_and_copy_baseline():
 
 
 # ---- personalization ------------------------------------------------------------------------------------
+
 
 def test_score_compare_by_hand():
     # diffs: +0.10 good, 0 same, -0.10 bad, +0.005 same (inside the margin): Adv = (1 - 1) / 4 = 0.
@@ -220,18 +244,24 @@ def test_history_similarity_lift_by_hand():
     # Title "gel pens watercolor paint" has 4 words, 2 shared: cos = 2 / (sqrt(4) * sqrt(2)) = 0.7071.
     ad = _ad("ad", "gel pens")
     user = _user("u", ["watercolor paint"])
-    lift = HistorySimilarity(enc)([user, _user("cold", [])], [ad, ad], ["gel pens watercolor paint", "gel pens"])
+    lift = HistorySimilarity(enc)(
+        [user, _user("cold", [])], [ad, ad], ["gel pens watercolor paint", "gel pens"]
+    )
     assert lift[0] == pytest.approx(0.7071, abs=1e-4)
     assert math.isnan(lift[1])  # no prior history: undefined, not zero
     judge = HistorySimilarityJudge(enc)
-    assert judge.score([user], ["gel pens watercolor paint"], [ad])[0] == pytest.approx((1 + 0.7071) / 2, abs=1e-4)
+    assert judge.score([user], ["gel pens watercolor paint"], [ad])[0] == pytest.approx(
+        (1 + 0.7071) / 2, abs=1e-4
+    )
 
 
 def test_segment_spread_by_hand():
     enc = BagOfWords()
     # ["pens for art", "pens for art"] -> distance 0. ["red pens", "blue ink"] share nothing -> 1.
     # ["a b", "a c"]: cos 1/2 -> distance 0.5. A single segment is NaN.
-    s = segment_spread([["pens for art", "pens for art"], ["red pens", "blue ink"], ["a b", "a c"], ["x"]], enc)
+    s = segment_spread(
+        [["pens for art", "pens for art"], ["red pens", "blue ink"], ["a b", "a c"], ["x"]], enc
+    )
     assert s[:3] == pytest.approx([0.0, 1.0, 0.5], abs=1e-6) and math.isnan(s[3])
 
 
@@ -241,3 +271,13 @@ def test_history_similarity_with_minilm(minilm):
     user = _user("u", ["Watercolor Paint Set, 24 Colors", "Acrylic Paint Brushes for Artists"])
     lift = HistorySimilarity(minilm)([user], [ad], ["Spiral Notebook for Your Painting and Sketching Notes"])
     assert lift[0] > 0.05
+
+
+@pytest.mark.parametrize("module", [f"eval.metrics.{m}" for m in ("bootstrap", "factuality", "compliance",
+                                    "diversity", "reference", "personalization")] + ["eval.systems"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0

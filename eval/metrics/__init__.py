@@ -18,7 +18,25 @@ from eval.metrics.personalization import (
 )
 from eval.metrics.reference import SCORER, ReferenceMetrics, rouge
 
-__all__ = ["CHANNELS", "FACT_RULES", "SCORER", "Channel", "Compliance", "Diversity", "Factuality",
-           "HistorySimilarity", "HistorySimilarityJudge", "Interval", "ReferenceMetrics", "bootstrap_ci",
-           "distinct_n", "history_before", "pairwise", "parse_channel", "rouge", "score_compare",
-           "segment_spread", "self_bleu"]
+__all__ = [
+    "CHANNELS",
+    "FACT_RULES",
+    "SCORER",
+    "Channel",
+    "Compliance",
+    "Diversity",
+    "Factuality",
+    "HistorySimilarity",
+    "HistorySimilarityJudge",
+    "Interval",
+    "ReferenceMetrics",
+    "bootstrap_ci",
+    "distinct_n",
+    "history_before",
+    "pairwise",
+    "parse_channel",
+    "rouge",
+    "score_compare",
+    "segment_spread",
+    "self_bleu",
+]

@@ -39,8 +39,9 @@ class Interval:
         return f"{e:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
-def bootstrap_ci(values: Sequence[float] | np.ndarray, *, n_resamples: int = 1000, level: float = 0.95,
-                 seed: int = 0) -> Interval:
+def bootstrap_ci(
+    values: Sequence[float] | np.ndarray, *, n_resamples: int = 1000, level: float = 0.95, seed: int = 0
+) -> Interval:
     """Mean of ``values`` with a percentile-bootstrap interval. NaNs are left out (and not counted in ``n``).
 
     With no values the interval is all-NaN and ``n == 0``; with one value it collapses onto it.

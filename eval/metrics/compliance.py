@@ -57,8 +57,9 @@ def parse_channel(spec: str) -> Channel:
         return CHANNELS[spec]
     parts = spec.split(":")
     if len(parts) not in (2, 3) or not parts[0]:
-        raise ValueError(f"unknown channel {spec!r}; use one of {sorted(CHANNELS)} or name:CHARS[:WORDS], "
-                         "e.g. push:40:6")
+        raise ValueError(
+            f"unknown channel {spec!r}; use one of {sorted(CHANNELS)} or name:CHARS[:WORDS], e.g. push:40:6"
+        )
     try:
         nums = [int(p) if p else None for p in parts[1:]]
     except ValueError:
@@ -91,9 +92,13 @@ class ChannelResult:
         return float(self.ok.mean()) if len(self.ok) else float("nan")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"max_chars": self.channel.max_chars, "max_words": self.channel.max_words,
-                "within_chars": self.within_chars, "within_words": float(self.words_ok.mean()) if len(self.ok)
-                else float("nan"), "within": self.within}
+        return {
+            "max_chars": self.channel.max_chars,
+            "max_words": self.channel.max_words,
+            "within_chars": self.within_chars,
+            "within_words": float(self.words_ok.mean()) if len(self.ok) else float("nan"),
+            "within": self.within,
+        }
 
 
 @dataclass
@@ -120,8 +125,10 @@ class ComplianceResult:
         if self.lengths is not None and self.lengths[i] == 0:
             out.append("empty title")
         elif not ch.chars_ok[i]:
-            out.append(f"{int(self.lengths[i]) if self.lengths is not None else '?'} chars > "
-                       f"{ch.channel.max_chars} ({self.primary})")
+            out.append(
+                f"{int(self.lengths[i]) if self.lengths is not None else '?'} chars > "
+                f"{ch.channel.max_chars} ({self.primary})"
+            )
         if not ch.words_ok[i]:
             out.append(f"over {ch.channel.max_words} words ({self.primary})")
         out += [f"banned word {w!r}" for w in self.banned_word_hits[i]]
@@ -137,8 +144,9 @@ class ComplianceResult:
             "compliant": float(self.compliant.mean()) if n else float("nan"),
             "channels": {k: v.to_dict() for k, v in self.channels.items()},
             "banned_word_rate": sum(1 for h in self.banned_word_hits if h) / n if n else float("nan"),
-            "banned_attribute_rate": (sum(1 for h in self.attribute_hits if h) / n
-                                      if n and self.attribute_hits else None),
+            "banned_attribute_rate": (
+                sum(1 for h in self.attribute_hits if h) / n if n and self.attribute_hits else None
+            ),
         }
 
 
@@ -152,16 +160,21 @@ class Compliance:
     name = "compliance"
     _DEFAULT = object()
 
-    def __init__(self, channels: Sequence[str | Channel] = ("title", "headline"),
-                 banned_words: Sequence[str] = (),
-                 attribute_checker: TitleChecker | None | object = _DEFAULT) -> None:
+    def __init__(
+        self,
+        channels: Sequence[str | Channel] = ("title", "headline"),
+        banned_words: Sequence[str] = (),
+        attribute_checker: TitleChecker | None | object = _DEFAULT,
+    ) -> None:
         if not channels:
             raise ValueError("give at least one channel, e.g. channels=['headline']")
         self.channels = [c if isinstance(c, Channel) else parse_channel(c) for c in channels]
         words = [w.strip() for w in banned_words if w and w.strip()]
         self.banned_words = words
-        self._banned_re = [(w, re.compile(r"(?<!\w)" + r"\s+".join(map(re.escape, w.split())) + r"(?!\w)",
-                                          re.IGNORECASE)) for w in words]
+        self._banned_re = [
+            (w, re.compile(r"(?<!\w)" + r"\s+".join(map(re.escape, w.split())) + r"(?!\w)", re.IGNORECASE))
+            for w in words
+        ]
         if attribute_checker is Compliance._DEFAULT:
             attribute_checker = default_guard((), max_chars=10**6, check_banned_attributes=True)
         self.attribute_checker: TitleChecker | None = attribute_checker  # type: ignore[assignment]

@@ -35,7 +35,7 @@ def distinct_n(texts: Sequence[str], n: int) -> float:
     """Unique n-grams / total n-grams across ``texts`` (4 decimals); NaN when there are no n-grams."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    grams = [tuple(t[i:i + n]) for t in map(tokens, texts) for i in range(len(t) - n + 1)]
+    grams = [tuple(t[i : i + n]) for t in map(tokens, texts) for i in range(len(t) - n + 1)]
     return round(len(set(grams)) / len(grams), 4) if grams else float("nan")
 
 
@@ -53,7 +53,7 @@ def self_bleu(texts: Sequence[str], *, max_texts: int = 200, seed: int = 0) -> f
         idx = np.random.default_rng(seed).choice(len(texts), size=max_texts, replace=False)
         texts = [texts[i] for i in sorted(idx)]
     bleu = BLEU(effective_order=True)
-    scores = [bleu.sentence_score(t, texts[:i] + texts[i + 1:]).score for i, t in enumerate(texts)]
+    scores = [bleu.sentence_score(t, texts[:i] + texts[i + 1 :]).score for i, t in enumerate(texts)]
     return round(float(np.mean(scores)) / 100.0, 4)
 
 
@@ -96,9 +96,15 @@ class Diversity:
             "sb": mean([self_bleu(g, max_texts=20, seed=self.seed) for g in _sample(multi, 100, self.seed)]),
         }
         catalog = [g[0] for g in groups if g]  # one title per ad, so catalog diversity is not ad repetition
-        return DiversityResult(within["d1"], within["d2"], within["sb"], len(multi),
-                               distinct_n(catalog, 1), distinct_n(catalog, 2),
-                               self_bleu(catalog, max_texts=self.max_texts, seed=self.seed))
+        return DiversityResult(
+            within["d1"],
+            within["d2"],
+            within["sb"],
+            len(multi),
+            distinct_n(catalog, 1),
+            distinct_n(catalog, 2),
+            self_bleu(catalog, max_texts=self.max_texts, seed=self.seed),
+        )
 
 
 def _sample(items: list[Any], k: int, seed: int) -> list[Any]:

@@ -28,8 +28,13 @@ import numpy as np
 
 from creator.types import Ad, GuardFailure, GuardVerdict
 
-FACT_RULES: tuple[str, ...] = ("ungrounded_number", "changed_unit", "ungrounded_model_number", "wrong_brand",
-                               "ungrounded_claim")
+FACT_RULES: tuple[str, ...] = (
+    "ungrounded_number",
+    "changed_unit",
+    "ungrounded_model_number",
+    "wrong_brand",
+    "ungrounded_claim",
+)
 
 
 class TitleChecker(Protocol):
@@ -44,8 +49,10 @@ def default_guard(ads: Sequence[Ad] = (), **config: Any) -> TitleChecker:
     try:
         from creator.guard import Guard, GuardConfig, known_brands_from_ads
     except ImportError as exc:  # the guard ships with the CoT issue; say so instead of a bare traceback
-        raise RuntimeError("factuality and compliance need creator.guard (the serving guard), which is not "
-                           "importable here; install the full package or pass a checker explicitly") from exc
+        raise RuntimeError(
+            "factuality and compliance need creator.guard (the serving guard), which is not "
+            "importable here; install the full package or pass a checker explicitly"
+        ) from exc
     return Guard(GuardConfig(**config), known_brands=known_brands_from_ads(ads))
 
 
@@ -97,15 +104,24 @@ class Factuality:
 
     name = "factuality"
 
-    def __init__(self, checker: TitleChecker | None = None, rules: Sequence[str] = FACT_RULES, *,
-                 catalog: Sequence[Ad] = ()) -> None:
+    def __init__(
+        self,
+        checker: TitleChecker | None = None,
+        rules: Sequence[str] = FACT_RULES,
+        *,
+        catalog: Sequence[Ad] = (),
+    ) -> None:
         # Length limits are compliance's business: open them up so the guard reports facts only.
-        self.checker = checker if checker is not None else default_guard(catalog, max_chars=10**6,
-                                                                         check_banned_attributes=False)
+        self.checker = (
+            checker
+            if checker is not None
+            else default_guard(catalog, max_chars=10**6, check_banned_attributes=False)
+        )
         self.rules = frozenset(rules)
 
-    def __call__(self, titles: Sequence[str], ads: Sequence[Ad],
-                 originals: Sequence[str | None] | None = None) -> FactualityResult:
+    def __call__(
+        self, titles: Sequence[str], ads: Sequence[Ad], originals: Sequence[str | None] | None = None
+    ) -> FactualityResult:
         if len(titles) != len(ads):
             raise ValueError(f"got {len(titles)} titles but {len(ads)} ads; pass one ad per title")
         originals = originals if originals is not None else [None] * len(titles)

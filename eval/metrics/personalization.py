@@ -53,8 +53,9 @@ class Pairwise:
         return {"good": self.good, "same": self.same, "bad": self.bad, "n": self.n, "adv": self.adv}
 
 
-def score_compare(scores_a: Sequence[float] | np.ndarray, scores_b: Sequence[float] | np.ndarray, *,
-                  margin: float = 0.01) -> Pairwise:
+def score_compare(
+    scores_a: Sequence[float] | np.ndarray, scores_b: Sequence[float] | np.ndarray, *, margin: float = 0.01
+) -> Pairwise:
     """Good when a - b > margin, Bad when b - a > margin, Same otherwise; Adv = (Good - Bad) / N."""
     a, b = np.asarray(scores_a, dtype=float), np.asarray(scores_b, dtype=float)
     if a.shape != b.shape:
@@ -66,9 +67,16 @@ def score_compare(scores_a: Sequence[float] | np.ndarray, scores_b: Sequence[flo
     return Pairwise(good, n - good - bad, bad, n, (good - bad) / n if n else float("nan"), per)
 
 
-def pairwise(judge: Judge, users: list[User], titles_a: list[str], titles_b: list[str],
-             ads: list[Ad] | None = None, *, margin: float = 0.01,
-             scores: tuple[np.ndarray, np.ndarray] | None = None) -> Pairwise:
+def pairwise(
+    judge: Judge,
+    users: list[User],
+    titles_a: list[str],
+    titles_b: list[str],
+    ads: list[Ad] | None = None,
+    *,
+    margin: float = 0.01,
+    scores: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Pairwise:
     """A vs B through ``eval.judge.compare`` when installed (its owner's rules: an LLM judge swaps the
     order there), else by the judge's scores with the same Good/Same/Bad definition (``score_compare``).
 
@@ -119,7 +127,7 @@ class HistorySimilarity:
         pos = 0
         for i, h in enumerate(histories):
             if h:
-                out[i] = vecs[pos:pos + len(h)].mean(axis=0)
+                out[i] = vecs[pos : pos + len(h)].mean(axis=0)
                 pos += len(h)
         return _normalise(out)
 
@@ -172,7 +180,7 @@ def segment_spread(groups: Sequence[Sequence[str]], encoder: ItemEncoder) -> np.
     for i, g in enumerate(groups):
         if len(g) < 2:
             continue
-        v = vecs[pos:pos + len(g)]  # (S, D)
+        v = vecs[pos : pos + len(g)]  # (S, D)
         pos += len(g)
         sims = v @ v.T
         s = len(g)

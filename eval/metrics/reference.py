@@ -42,8 +42,9 @@ def _scorer() -> Any:
 def rouge_per_pair(predictions: Sequence[str], references: Sequence[str]) -> dict[str, np.ndarray]:
     """(N,) F1 x 100 per pair for each ROUGE type."""
     if len(predictions) != len(references):
-        raise ValueError(f"got {len(predictions)} predictions but {len(references)} references; "
-                         "pair them 1:1")
+        raise ValueError(
+            f"got {len(predictions)} predictions but {len(references)} references; pair them 1:1"
+        )
     out = {k: np.zeros(len(predictions)) for k in ROUGE_TYPES}
     scorer = _scorer()
     for i, (p, r) in enumerate(zip(predictions, references, strict=True)):
@@ -66,8 +67,9 @@ class ReferenceMetrics:
     name = "reference"
     scorer = SCORER
 
-    def __call__(self, titles: Sequence[str], originals: Sequence[str], references: Sequence[str]
-                 ) -> dict[str, Any]:
+    def __call__(
+        self, titles: Sequence[str], originals: Sequence[str], references: Sequence[str]
+    ) -> dict[str, Any]:
         return {
             "n": len(titles),
             "scorer": SCORER,
