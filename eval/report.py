@@ -230,9 +230,11 @@ def evaluate(
         "config": cfg.to_dict(),
     }
     if judge is not None and len(names) > 2:
-        report["adv_matrix"] = {
-            a: {
-                b: pairwise(
+        # Adv(b, a) = -Adv(a, b) (Good and Bad swap), so each unordered pair is judged once.
+        matrix: dict[str, dict[str, float]] = {a: {} for a in names}
+        for ia, a in enumerate(names):
+            for b in names[ia + 1 :]:
+                adv = pairwise(
                     judge,
                     U,
                     titles[a],
@@ -241,11 +243,8 @@ def evaluate(
                     margin=cfg.judge_margin,
                     scores=(judge_scores[a], judge_scores[b]),
                 ).adv
-                for b in names
-                if b != a
-            }
-            for a in names
-        }
+                matrix[a][b], matrix[b][a] = adv, -adv
+        report["adv_matrix"] = matrix
     arrays["segments"] = user_map(cfg, systems, tables, U, encoder)
     return report, arrays
 

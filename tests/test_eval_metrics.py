@@ -24,6 +24,7 @@ from eval.metrics import (
     bootstrap_ci,
     distinct_n,
     history_before,
+    pairwise,
     parse_channel,
     rouge,
     score_compare,
@@ -273,11 +274,35 @@ def test_history_similarity_with_minilm(minilm):
     assert lift[0] > 0.05
 
 
-@pytest.mark.parametrize("module", [f"eval.metrics.{m}" for m in ("bootstrap", "factuality", "compliance",
-                                    "diversity", "reference", "personalization")] + ["eval.systems"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        f"eval.metrics.{m}"
+        for m in ("bootstrap", "factuality", "compliance", "diversity", "reference", "personalization")
+    ]
+    + ["eval.systems"],
+)
 def test_docstring_examples_run(module):
     import doctest
     import importlib
 
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_pairwise_uses_scores_or_the_judges_own_preference():
+    class ScoreJudge:
+        def score(self, users, titles, ads=None):
+            return np.array([len(t) / 100 for t in titles])
+
+    class PreferJudge(ScoreJudge):  # a pairwise judge (LLM-style) decides each pair itself
+        def prefer(self, users, a, b, ads=None):
+            return ["bad"] * len(a)
+
+    # By scores: "long title" (10 chars) vs "short" (5): +0.05 > margin -> Good; Adv 1.
+    assert pairwise(ScoreJudge(), [None], ["long title"], ["short"]).adv == 1.0
+    pytest.importorskip("eval.judge", reason="eval.judge (the reward issue's compare) is not on this branch")
+    assert (
+        pairwise(PreferJudge(), [None], ["long title"], ["short"], scores=(np.ones(1), np.zeros(1))).adv
+        == -1.0
+    )

@@ -144,6 +144,9 @@ def test_numbers_by_hand(evaluated):
         0.0, abs=1e-6
     )
     assert s["careful"]["diversity"]["ads_with_variants"] == 4
+    # The Adv matrix agrees with the per-system Adv vs the original and is antisymmetric.
+    m = report["adv_matrix"]
+    assert m["careful"]["original"] == s["careful"]["adv_vs_original"]["adv"] == -m["original"]["careful"]
     assert report["per_group"]["key"] == "category" and set(report["per_group"]["groups"]) == {
         "pens",
         "paper",

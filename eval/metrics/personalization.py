@@ -77,11 +77,12 @@ def pairwise(
     margin: float = 0.01,
     scores: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Pairwise:
-    """A vs B through ``eval.judge.compare`` when installed (its owner's rules: an LLM judge swaps the
-    order there), else by the judge's scores with the same Good/Same/Bad definition (``score_compare``).
-
-    ``scores`` (A's and B's, already computed) saves rescoring on the score-only path.
+    """A vs B. A score-only judge with ``scores`` given: ``score_compare`` (the rule of
+    ``eval.judge.compare``, without scoring again). A pairwise judge (one with ``prefer``, e.g. the LLM
+    judge that asks twice with the order swapped) or no scores: ``eval.judge.compare`` when installed.
     """
+    if scores is not None and not hasattr(judge, "prefer"):
+        return score_compare(scores[0], scores[1], margin=margin)
     compare: Callable[..., Any] | None
     try:
         from eval.judge import compare
