@@ -37,7 +37,6 @@ def headline_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     ]
     if judged:
         head += ["judge score [95% CI]", "judge lift [95% CI]", "Adv vs original [95% CI]"]
-    head += ["distinct-2 (within ad)", "self-BLEU (catalog)", "segment spread"]
     rows = []
     for name, r in report["systems"].items():
         row = [
@@ -55,9 +54,64 @@ def headline_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 _iv(r.get("judge_lift"), digits=4),
                 "-" if adv is None else _iv(adv["ci"]),
             ]
-        div = r["diversity"]
-        row += [_fmt(div["distinct2_within_ad"]), _fmt(div["self_bleu_catalog"]), _fmt(r["segment_spread"])]
         rows.append(row)
+    return head, rows
+
+
+def adv_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Adv of the row system over the column system (antisymmetric)."""
+    m = report["adv_matrix"]
+    names = list(m)
+    return ["row vs column", *names], [
+        [a, *("-" if a == b else f"{m[a][b]:+.3f}" for b in names)] for a in names
+    ]
+
+
+def diversity_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Within one ad (its titles across segments or users) and across the catalog (one title per ad)."""
+    head = [
+        "system",
+        "ads with variants",
+        "distinct-1 / -2 (within ad)",
+        "self-BLEU (within ad)",
+        "segment spread",
+        "distinct-1 / -2 (catalog)",
+        "self-BLEU (catalog)",
+    ]
+    rows = []
+    for name, r in report["systems"].items():
+        d = r["diversity"]
+        rows.append(
+            [
+                name,
+                str(d["ads_with_variants"]),
+                f"{_fmt(d['distinct1_within_ad'])} / {_fmt(d['distinct2_within_ad'])}",
+                _fmt(d["self_bleu_within_ad"]),
+                _fmt(r["segment_spread"]),
+                f"{_fmt(d['distinct1_catalog'])} / {_fmt(d['distinct2_catalog'])}",
+                _fmt(d["self_bleu_catalog"]),
+            ]
+        )
+    return head, rows
+
+
+def compliance_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Share within each channel's limits, banned words and banned attributes, per system (percent)."""
+    first = next(iter(report["systems"].values()))["compliance"]
+    channels = list(first["channels"])
+    head = ["system", *(f"within {c} %" for c in channels), "banned word %", "banned attribute %"]
+    rows = []
+    for name, r in report["systems"].items():
+        c = r["compliance"]
+        attr = c["banned_attribute_rate"]
+        rows.append(
+            [
+                name,
+                *(f"{100 * c['channels'][ch]['within']:.1f}" for ch in channels),
+                f"{100 * c['banned_word_rate']:.1f}",
+                "off" if attr is None else f"{100 * attr:.1f}",
+            ]
+        )
     return head, rows
 
 
@@ -170,14 +224,20 @@ def render_markdown(report: dict[str, Any]) -> str:
         "## Systems side by side",
         "",
         markdown_table(*headline_rows(report)),
+        "",
+        "## Compliance by channel",
+        "",
+        markdown_table(*compliance_rows(report)),
+        "",
+        "## Diversity",
+        "",
+        markdown_table(*diversity_rows(report)),
     ]
     refs = reference_rows(report)
     if refs:
         parts += ["", "## Reference overlap (ROUGE F1 x 100)", "", markdown_table(*refs)]
     if report.get("adv_matrix"):
-        names = list(report["adv_matrix"])
-        rows = [[a, *("-" if a == b else f"{report['adv_matrix'][a][b]:+.3f}" for b in names)] for a in names]
-        parts += ["", "## Judge Adv, row vs column", "", markdown_table(["", *names], rows)]
+        parts += ["", "## Judge Adv, row vs column", "", markdown_table(*adv_rows(report))]
     g = report["per_group"]
     parts += ["", f"## Per {g['key']}: mean {g['metric']}", "", markdown_table(*group_rows(report))]
     parts += ["", "## Worst examples per metric", "", markdown_table(*worst_rows(report)), ""]
@@ -225,7 +285,12 @@ def make_figures(report: dict[str, Any], arrays: dict[str, Any]) -> dict[str, st
         ax.set_xticks(np.arange(len(groups)) + 0.4 - width / 2)
         ax.set_xticklabels([k[:18] for k in groups], rotation=30, ha="right", fontsize=8)
         ax.set_ylabel(g["metric"])
-        ax.legend(fontsize=8)
+        vals = [g["groups"][k][n] for k in groups for n in names if np.isfinite(g["groups"][k][n])]
+        if vals:  # zoom on the data: scores sit in a narrow band far from 0
+            lo, hi = min(vals), max(vals)
+            pad = 0.15 * (hi - lo) or 0.01
+            ax.set_ylim(lo - pad, hi + pad)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         figs[f"Per {g['key']}: mean {g['metric']}"] = _png(fig)
 
     quality = "judge_score" if arrays["judge"] else "similarity_lift"
@@ -282,7 +347,13 @@ def render_html(report: dict[str, Any], figures: dict[str, str]) -> str:
         "</ul>",
         "<h2>Systems side by side</h2>",
         _html_table(*headline_rows(report)),
+        "<h2>Compliance by channel</h2>",
+        _html_table(*compliance_rows(report)),
+        "<h2>Diversity</h2>",
+        _html_table(*diversity_rows(report)),
     ]
+    if report.get("adv_matrix"):
+        parts += ["<h2>Judge Adv, row vs column</h2>", _html_table(*adv_rows(report))]
     refs = reference_rows(report)
     if refs:
         parts += ["<h2>Reference overlap (ROUGE F1 x 100)</h2>", _html_table(*refs)]
