@@ -170,6 +170,7 @@ def evaluate(
             judge_scores[n] = np.asarray(judge.score(U, titles[n], A), dtype=float)
     worst: list[dict[str, Any]] = []
     for n in names:
+        logger.info("scoring system %s", n)
         t = titles[n]
         fact = factuality(t, A, originals)
         comp = compliance(t, A)

@@ -263,6 +263,38 @@ def test_cli_end_to_end(tiny, tmp_path, monkeypatch, minilm, capsys):
     assert main(["--ads", "x"]) == 2  # no systems: an error message, not a traceback
 
 
+def test_yaml_config_then_flags(tiny, tmp_path):
+    from creator.io.hllm import write_hllm_parquet
+    from eval.report import config_from_args
+
+    cfg_file = tmp_path / "eval.yaml"
+    cfg_file.write_text(
+        f"ads: {tiny['catalog']}\nsystems:\n  careful: {tiny['dir'] / 'careful.jsonl'}\n"
+        "channels: [headline]\nbootstrap: 50\n"
+    )
+    cfg = config_from_args(
+        ["--config", str(cfg_file), "--bootstrap", "80", "--max-pairs", "0", "--systems", "more=x.jsonl"]
+    )
+    assert cfg.bootstrap == 80 and cfg.max_pairs is None and cfg.channels == ["headline"]
+    assert set(cfg.systems) == {"careful", "more"}
+    # References from an HLLM-Creator parquet (its ``response`` column), keyed by its uid / item_id columns.
+    row = {
+        "user_profile": {},
+        "original_title": ADS[0].title,
+        "original_description": "",
+        "prompt1": "p",
+        "prompt2": "p",
+        "response": "Gel Pens for Sketch Artists",
+        "title_list": ["sketch pencils"],
+        "item_id_list": ["hu50"],
+        "uid": "u5",
+        "item_id": "a1",
+    }
+    refs = write_hllm_parquet([row], tmp_path / "refs.parquet")
+    report, _ = evaluate(_config(tiny, references=str(refs)), encoder=BagOfWords(), judge=None)
+    assert report["n_reference_pairs"] == 1
+
+
 @pytest.mark.browser
 def test_html_renders_with_its_plots_in_chromium(evaluated):
     chromium = Path("/usr/bin/chromium")
