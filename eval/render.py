@@ -72,6 +72,7 @@ def diversity_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     head = [
         "system",
         "ads with variants",
+        "unique titles per ad",
         "distinct-1 / -2 (within ad)",
         "self-BLEU (within ad)",
         "segment spread",
@@ -85,6 +86,7 @@ def diversity_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             [
                 name,
                 str(d["ads_with_variants"]),
+                _fmt(d["unique_titles_per_ad"], 1),
                 f"{_fmt(d['distinct1_within_ad'])} / {_fmt(d['distinct2_within_ad'])}",
                 _fmt(d["self_bleu_within_ad"]),
                 _fmt(r["segment_spread"]),

@@ -203,6 +203,7 @@ def test_diversity_within_ad_and_catalog():
     assert r.distinct2_within_ad == pytest.approx((1.0 + 0.5) / 2)
     # catalog = first title per ad: "red gel pen", "big binder", "stapler": 6 tokens, all unique.
     assert r.distinct1_catalog == 1.0
+    assert r.unique_titles_per_ad == 1.5  # 2 unique in the first ad, 1 in the second
 
 
 # ---- reference ------------------------------------------------------------------------------------------

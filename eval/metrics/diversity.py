@@ -59,7 +59,11 @@ def self_bleu(texts: Sequence[str], *, max_texts: int = 200, seed: int = 0) -> f
 
 @dataclass
 class DiversityResult:
-    """Within one ad (mean over ads with >= 2 distinct segment titles) and across the catalog."""
+    """Within one ad (mean over ads with >= 2 segments or users) and across the catalog.
+
+    distinct-n within an ad falls as the number of variants grows (8 segments vs 200 users), so read it
+    next to ``unique_titles_per_ad``; self-BLEU within an ad is a mean over titles and compares better.
+    """
 
     distinct1_within_ad: float
     distinct2_within_ad: float
@@ -68,6 +72,7 @@ class DiversityResult:
     distinct1_catalog: float
     distinct2_catalog: float
     self_bleu_catalog: float
+    unique_titles_per_ad: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -104,6 +109,7 @@ class Diversity:
             distinct_n(catalog, 1),
             distinct_n(catalog, 2),
             self_bleu(catalog, max_texts=self.max_texts, seed=self.seed),
+            mean([float(len(set(g))) for g in multi]),
         )
 
 

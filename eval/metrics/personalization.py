@@ -185,5 +185,5 @@ def segment_spread(groups: Sequence[Sequence[str]], encoder: ItemEncoder) -> np.
         pos += len(g)
         sims = v @ v.T
         s = len(g)
-        out[i] = float(1.0 - (sims.sum() - np.trace(sims)) / (s * (s - 1)))
+        out[i] = max(0.0, float(1.0 - (sims.sum() - np.trace(sims)) / (s * (s - 1))))  # no -0.000
     return out
