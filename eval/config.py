@@ -44,6 +44,8 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if not self.systems:
             raise ValueError("no systems: pass --systems NAME=PATH (creatives file) at least once")
+        if "original" in self.systems:
+            raise ValueError("'original' (the ad's own title) is always added; name your system otherwise")
         for name in self.systems:
             if not name or "=" in name or "/" in name:
                 raise ValueError(

@@ -113,7 +113,7 @@ def evaluate(
 
         # Titles and histories repeat across systems and metrics: the on-disk cache embeds each once.
         encoder = SentenceItemEncoder(cfg.encoder, cache_dir=cfg.cache_dir or Path(cfg.out) / "cache")
-    if judge == "config":
+    if isinstance(judge, str):  # "config": the judge named by cfg.judge
         judge = load_judge(cfg.judge, encoder)
     ads_cat = load_catalog(cfg.ads, cfg.format)
     users_cat = ads_cat if not cfg.users or cfg.users == cfg.ads else load_catalog(cfg.users, cfg.format)
@@ -153,7 +153,7 @@ def evaluate(
     compliance = Compliance(
         cfg.channels,
         cfg.banned_words,
-        **({} if attribute_checker == "guard" else {"attribute_checker": attribute_checker}),
+        **({} if isinstance(attribute_checker, str) else {"attribute_checker": attribute_checker}),
     )
     similarity = HistorySimilarity(encoder)
     diversity = Diversity(seed=cfg.seed)
