@@ -116,7 +116,7 @@ class SentenceItemEncoder:
                                       show_progress_bar=progress, convert_to_numpy=True,
                                       normalize_embeddings=True).astype(np.float32)
             computed = {k: v for (k, _), v in zip(todo, vecs, strict=True)}
-            if self.cache is not None:  # an empty cache has len 0, so test identity
+            if self.cache is not None:
                 self.cache.put_many(computed)
             found = {**found, **computed}
         self.stats["computed"] += len(todo)
