@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("data_pipelines.inspect:main", "inspect, validate or convert a catalog (ads, users, logs)"),
     "build-cot": ("data_pipelines.cot:main", "build the CoT dataset (profile, personalized titles, fact check, pairs)"),
     "quickstart": ("app.quickstart:main", "run the whole chain on the bundled sample and summarise it"),
+    "eval": ("eval.report:main", "compare systems' titles: factuality, compliance, personalization, report"),
 }
 
 
