@@ -200,3 +200,26 @@ def test_local_hf_teacher_runs_for_real(tiny_hf_model) -> None:
     for r in results:  # an untrained model writes no JSON: every attempt is recorded, nothing is lost
         assert r.ok or (r.error == "invalid_json" and [f["attempt"] for f in r.failures] == [1, 2])
     assert teacher.name == f"hf:{tiny_hf_model}"
+
+
+def test_teacher_fact_checker_behind_the_guard_protocol() -> None:
+    from creator.guard import ChainedFactChecker, Guard, RuleFactChecker
+    from creator.types import Ad
+    from data_pipelines.teachers.fact_check import TeacherFactChecker
+    from data_pipelines.teachers.local_server import default_responder
+
+    def responder(messages):
+        if "Title to check:" in messages[-1]["content"]:
+            bad = "Waterproof" in messages[-1]["content"].split("Title to check:")[1]
+            return json.dumps({"supported": not bad, "unsupported_claims": ["waterproof"] if bad else [],
+                               "reason": "the ad never says waterproof" if bad else "ok"})
+        return default_responder(messages)
+
+    ad = Ad(ad_id="p", title="Acme Gel Pens, 12-Pack", brand="Acme")
+    with LocalChatServer(responder) as server:
+        checker = ChainedFactChecker(RuleFactChecker(["Acme"]), TeacherFactChecker(teacher_for(server)))
+        guard = Guard(fact_checker=checker)
+        assert guard.check("Acme Gel Pens for Note Takers", ad).passed
+        verdict = guard.check("Acme Gel Pens, Smooth and Waterproof", ad)
+    assert [(f.rule, f.span) for f in verdict.failures] == [("ungrounded_claim", "waterproof")] * 2
+    assert verdict.checker == "rules+teacher:openai:local-model"

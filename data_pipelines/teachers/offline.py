@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -76,7 +76,13 @@ def _words(text: str) -> list[str]:
 
 
 def _clean_phrase(words: list[str], banned_words: set[str]) -> str:
-    kept = [w for w in words if not re.search(r"\d", w) and w.lower().strip("'") not in banned_words]
+    kept = [
+        w
+        for w in words
+        if not re.search(r"\d", w)
+        and w.lower().strip("'") not in banned_words
+        and not find_banned_attributes(w)
+    ]
     while kept and kept[-1].lower() in _TRAIL_DROP | _STOP:
         kept.pop()
     while kept and kept[0].lower() in _TRAIL_DROP | _STOP:
@@ -124,6 +130,8 @@ class OfflineTeacher:
                 self._vecs[t] = v
 
     def _vec(self, text: str) -> np.ndarray:
+        if text not in self._vecs:  # rare: texts not prefetched by ``_texts`` (fallback options)
+            self._embed([text])
         return self._vecs[text]
 
     def user_vector(self, history: list[str]) -> np.ndarray:
@@ -284,28 +292,31 @@ class OfflineTeacher:
         # (N,) similarity of each hook to the user; the hook is what the title will say
         ranked = sorted(hooks, key=lambda p: -float(self._vec(hooks[p]) @ u))
         segments = [s for s in _SEG_SPLIT.split(title) if s.strip()]
-        options: list[tuple[str, list[str]]] = []  # (title, selling points used), most preferred first
-        if ranked:
-            variants = [(0, False), (1, False), (0, True), (2, False)]
-            for j, hook_first in variants[k % 4 :] + variants[: k % 4]:
-                point = ranked[min(j, len(ranked) - 1)]
-                options.append((self.compose(title, hooks[point], budget, hook_first=hook_first), [point]))
-        # lead with a title segment closest to the user (never the first one): reorders, adds nothing
-        leads = sorted(
-            (i for i in range(1, len(segments)) if re.search(r"[A-Za-z]{3}", segments[i])),
-            key=lambda i: -float(self._vec(segments[i]) @ u),
-        )
-        for j in range(len(leads)):
-            lead = segments[leads[(k + j) % len(leads)]]
-            rest = ", ".join(s for s in segments if s != lead)
-            options.append((self.compose(rest, lead, budget, hook_first=True), []))
-        phrases = [p for _, p in interests]
-        for j in range(len(phrases)):
-            options.append(
-                (self.compose(title, "for Fans of " + phrases[(k + j) % len(phrases)].title(), budget), [])
+
+        def options() -> Iterator[tuple[str, list[str]]]:  # (title, selling points used), preferred first
+            if ranked:
+                variants = [(0, False), (1, False), (0, True), (2, False)]
+                for j, hook_first in variants[k % 4 :] + variants[: k % 4]:
+                    point = ranked[min(j, len(ranked) - 1)]
+                    yield self.compose(title, hooks[point], budget, hook_first=hook_first), [point]
+            # lead with a title segment closest to the user (never the first one): reorders, adds nothing
+            leads = sorted(
+                (i for i in range(1, len(segments)) if re.search(r"[A-Za-z]{3}", segments[i])),
+                key=lambda i: -float(self._vec(segments[i]) @ u),
             )
-        options.append((self.compose(title, "Picked for You", budget), []))
-        text, used = self._first_passing(options, ad)
+            for j in range(len(leads)):
+                lead = segments[leads[(k + j) % len(leads)]]
+                rest = ", ".join(s for s in segments if s != lead)
+                yield self.compose(rest, lead, budget, hook_first=True), []
+            phrases = [p for _, p in interests]
+            for j in range(len(phrases)):
+                yield (
+                    self.compose(title, "for Fans of " + phrases[(k + j) % len(phrases)].title(), budget),
+                    [],
+                )
+            yield self.compose(title, "Picked for You", budget), []
+
+        text, used = self._first_passing(options(), ad)
         return {"suitable_user_info": suitable, "selling_points": used, "title": " ".join(text.split())}
 
     def _first_passing(
@@ -319,11 +330,14 @@ class OfflineTeacher:
             selling_points=list(ad.get("selling_points", [])),
         )
         view.facts = ad_facts(view)
+        first: tuple[str, list[str]] | None = None
         for text, used in options:
             text = " ".join(text.split())
+            first = first or (text, used)
             if self.guard.check(text, view).passed:
                 return text, used
-        return " ".join(options[0][0].split()), options[0][1]
+        assert first is not None, "options always end with the fact-free last resort"
+        return first
 
     # ---- Teacher protocol ---------------------------------------------------------------------
     def _hooks(self, ad: dict[str, Any]) -> dict[str, str]:
