@@ -441,3 +441,15 @@ class CoTBuilder:
         write_records(self.failures, out / "failures.jsonl")
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
         (out / "resolved_config.yaml").write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
+
+
+def load_cot_dataset(out: str | Path, *, pairs: bool = False) -> Any:
+    """A built CoT folder as a ``datasets.DatasetDict`` keyed by split (``pairs=True``: the DPO pairs)."""
+    import datasets
+
+    table = datasets.load_dataset(
+        "parquet", data_files=str(Path(out) / ("pairs.parquet" if pairs else "cot.parquet")), split="train"
+    )
+    return datasets.DatasetDict(
+        {s: table.filter(lambda r, s=s: r["split"] == s) for s in sorted(set(table["split"]))}
+    )
