@@ -90,7 +90,9 @@ async def bare_client(base_url: str, concurrency: int, n: int) -> float:
     return n / dt
 
 
-def pipeline(base_url: str, concurrency: int, catalog: Catalog, rows: int, tmp: Path) -> tuple[float, int]:
+def pipeline(
+    base_url: str, concurrency: int, catalog: Catalog, rows: int, tmp: Path, chunk_rows: int
+) -> tuple[float, int]:
     cfg = CoTConfig(
         data="-",
         out=str(tmp),
@@ -102,6 +104,7 @@ def pipeline(base_url: str, concurrency: int, catalog: Catalog, rows: int, tmp: 
         candidates=2,
         limit=rows,
         cache=str(tmp / "cache.sqlite"),
+        chunk_rows=chunk_rows,
     )
     builder = CoTBuilder(
         cfg,
@@ -127,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=8.0, help="target duration of each measurement")
     p.add_argument("--data", help="a catalog to take users and ads from (default: synthetic users)")
     p.add_argument("--format", default="auto")
+    p.add_argument("--chunk-rows", type=int, default=64, help="pipeline chunk size (build-cot default: 256)")
     p.add_argument("--json", help="also write the table as JSON here")
     args = p.parse_args(argv)
 
@@ -154,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         client = asyncio.run(bare_client(base_url, c, n))
         with tempfile.TemporaryDirectory() as tmp:
             rows = max(10, n // 3)  # 3 requests per row (profile + 2 candidates)
-            piped, built = pipeline(base_url, c, catalog, rows, Path(tmp))
+            piped, built = pipeline(base_url, c, catalog, rows, Path(tmp), args.chunk_rows)
         table.append(
             {
                 "concurrency": c,

@@ -73,7 +73,7 @@ def parse_args(argv: list[str] | None) -> CoTConfig:
     g.add_argument("--timeout-s", dest="timeout_s", type=float)
     g.add_argument("--max-retries", dest="max_retries", type=int)
     g.add_argument("--hf-batch-size", dest="hf_batch_size", type=int)
-    g.add_argument("--chunk-rows", dest="chunk_rows", type=int, help="rows per pipeline chunk (default 1024)")
+    g.add_argument("--chunk-rows", dest="chunk_rows", type=int, help="rows per pipeline chunk (default 256)")
     g.add_argument("--cache", help="response cache (SQLite); default OUT/cache.sqlite")
     g.add_argument(
         "--embed-cache", dest="embed_cache", help="MiniLM embedding cache folder; default OUT/embeddings"

@@ -8,6 +8,7 @@ its reason.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -285,22 +286,24 @@ class CoTBuilder:
                     }
                 )
 
-    def _base(self, i: int, user: User, ad: Ad) -> dict[str, Any]:
+    def _base(self, i: int, user: User, ad: Ad | str) -> dict[str, Any]:
+        """Columns every row has; ``ad`` may be a bare id when the catalog lacks the ad."""
         hist = user.recent(self.cfg.history_len)
+        known = isinstance(ad, Ad)
         return {
             "row_id": i,
             "user_id": user.user_id,
-            "ad_id": ad.ad_id,
+            "ad_id": ad.ad_id if known else ad,
             "split": split_of(user.user_id, self.cfg),
-            "original_title": ad.title,
-            "original_description": ad.description,
+            "original_title": ad.title if known else "",
+            "original_description": ad.description if known else "",
             "title_list": [h.title for h in hist],
             "item_id_list": [h.item_id for h in hist],
             "teacher": self.teacher.name,
         }
 
     def _reject(
-        self, i: int, user: User, ad: Ad, reason: str, detail: str, cands: list[dict[str, Any]]
+        self, i: int, user: User, ad: Ad | str, reason: str, detail: str, cands: list[dict[str, Any]]
     ) -> None:
         self.rejected.append(
             {
@@ -331,11 +334,6 @@ class CoTBuilder:
                 cands,
             )
             return
-        key = (user.user_id, ad.ad_id, tuple(h.item_id for h in user.recent(self.cfg.history_len)))
-        if key in self._seen:
-            self._reject(i, user, ad, "duplicate", "same user, history and ad as an earlier row", cands)
-            return
-        self._seen.add(key)
         best = max(passed, key=lambda c: c["score"])
         profile_text = json.dumps(profile, ensure_ascii=False)
         self.rows.append(
@@ -392,22 +390,33 @@ class CoTBuilder:
             if self.cfg.limit is not None and len(rows) >= self.cfg.limit:
                 break
             if ad_id not in self.catalog.ads:
-                self.rejected.append(
-                    {
-                        "row_id": i,
-                        "user_id": user.user_id,
-                        "ad_id": ad_id,
-                        "reject_reason": "missing_ad",
-                        "detail": "the next item has no ad record",
-                        "teacher": self.teacher.name,
-                    }
+                self._reject(i, user, ad_id, "missing_ad", f"the next item {ad_id} has no ad record", [])
+                continue
+            key = (user.user_id, ad_id, tuple(h.item_id for h in user.recent(self.cfg.history_len)))
+            if key in self._seen:  # identical input: rejected before any request is paid for
+                self._reject(
+                    i,
+                    user,
+                    self.catalog.ads[ad_id],
+                    "duplicate",
+                    "same user, history and ad as an earlier row",
+                    [],
                 )
                 continue
+            self._seen.add(key)
             rows.append((i, user, ad_id))
         per_row = 1 + self.cfg.candidates * (2 if self.cfg.llm_fact_check else 1)
         with tqdm(total=len(rows) * per_row, desc="teacher requests", unit="req", mininterval=2) as bar:
+            # two chunks in flight: one chunk's CoT requests overlap the next chunk's profiles, so the
+            # teacher never idles at a stage boundary (request concurrency stays bounded by the teacher)
+            pending: set[asyncio.Task] = set()
             for s in range(0, len(rows), self.cfg.chunk_rows):
-                await self.run_chunk(rows[s : s + self.cfg.chunk_rows], bar)
+                pending.add(asyncio.ensure_future(self.run_chunk(rows[s : s + self.cfg.chunk_rows], bar)))
+                if len(pending) >= 2:
+                    done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        task.result()
+            await asyncio.gather(*pending)
         close = getattr(self.teacher.teacher, "aclose", None)
         if close is not None:  # an HTTP client's connections belong to this event loop
             await close()
@@ -441,3 +450,15 @@ class CoTBuilder:
         write_records(self.failures, out / "failures.jsonl")
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
         (out / "resolved_config.yaml").write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
+
+
+def load_cot_dataset(out: str | Path, *, pairs: bool = False) -> Any:
+    """A built CoT folder as a ``datasets.DatasetDict`` keyed by split (``pairs=True``: the DPO pairs)."""
+    import datasets
+
+    table = datasets.load_dataset(
+        "parquet", data_files=str(Path(out) / ("pairs.parquet" if pairs else "cot.parquet")), split="train"
+    )
+    return datasets.DatasetDict(
+        {s: table.filter(lambda r, s=s: r["split"] == s) for s in sorted(set(table["split"]))}
+    )

@@ -40,7 +40,7 @@ class CoTConfig:
     scorer: str = "lexical"
     validation_fraction: float = 0.1
     test_fraction: float = 0.1
-    chunk_rows: int = 1024
+    chunk_rows: int = 256
     cache: str | None = None
     embed_cache: str | None = None
     known_brands: list[str] = field(default_factory=list)

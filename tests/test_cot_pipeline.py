@@ -18,7 +18,7 @@ import pytest
 from creator.guard import Guard, GuardConfig, known_brands_from_ads
 from creator.io import load_catalog
 from data_pipelines.cot import main
-from data_pipelines.cot_builder import CoTBuilder
+from data_pipelines.cot_builder import CoTBuilder, load_cot_dataset
 from data_pipelines.cot_config import CoTConfig
 from data_pipelines.teachers.local_server import LocalChatServer
 from data_pipelines.teachers.offline import OfflineTeacher
@@ -145,10 +145,10 @@ def test_offline_builds_every_row_grounded_and_deterministic(tmp_path, minilm) -
     pairs = pd.read_parquet(tmp_path / "a" / "pairs.parquet")
     assert PAIR_COLUMNS <= set(pairs.columns) and len(pairs) > 0
     assert (pairs.chosen != pairs.rejected).all() and (pairs.chosen_score >= pairs.rejected_score).all()
-    import datasets
-
-    ds = datasets.load_dataset("parquet", data_files=str(tmp_path / "a" / "cot.parquet"), split="train")
-    assert ds.num_rows == len(df) and "response" in ds.column_names
+    ds = load_cot_dataset(tmp_path / "a")
+    assert sum(d.num_rows for d in ds.values()) == len(df) and set(ds) <= {"train", "validation", "test"}
+    assert set(ds["train"]["split"]) == {"train"} and "response" in ds["train"].column_names
+    assert sum(d.num_rows for d in load_cot_dataset(tmp_path / "a", pairs=True).values()) == len(pairs)
 
 
 def test_http_pipeline_records_failures_and_rejects_with_reason(tmp_path) -> None:

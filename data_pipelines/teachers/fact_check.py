@@ -24,14 +24,24 @@ class TeacherFactChecker:
         self.teacher = teacher
         self.name = f"teacher:{teacher.name}"
         self.sampling = TeacherSampling(temperature=0.0, top_p=1.0, max_tokens=max_tokens)
-        self._loop = asyncio.new_event_loop()   # one loop for all checks: an HTTP client stays bound to it
+        self._loop = asyncio.new_event_loop()  # one loop for all checks: an HTTP client stays bound to it
 
     def request(self, title: str, ad: Ad) -> TeacherRequest:
         facts = ", ".join(f.text for f in ad.facts if f.kind != "brand") or "(none)"
-        messages = FACT_CHECK_V1.render(title=ad.title, brand=ad.brand or "(none)",
-                                        selling_points=bullets(ad.selling_points), facts=facts, candidate=title)
-        return TeacherRequest(key=f"check:{ad.ad_id}", task="fact_check", messages=messages,
-                              payload={"ad_id": ad.ad_id, "candidate": title}, sampling=self.sampling)
+        messages = FACT_CHECK_V1.render(
+            title=ad.title,
+            brand=ad.brand or "(none)",
+            selling_points=bullets(ad.selling_points),
+            facts=facts,
+            candidate=title,
+        )
+        return TeacherRequest(
+            key=f"check:{ad.ad_id}",
+            task="fact_check",
+            messages=messages,
+            payload={"ad_id": ad.ad_id, "candidate": title},
+            sampling=self.sampling,
+        )
 
     def check(self, title: str, ad: Ad) -> list[GuardFailure]:
         result = self._loop.run_until_complete(self.teacher.generate([self.request(title, ad)]))[0]
@@ -41,4 +51,8 @@ class TeacherFactChecker:
         if data["supported"]:
             return []
         claims = ", ".join(data["unsupported_claims"]) or title
-        return [GuardFailure("ungrounded_claim", claims, f"{self.name}: {data['reason'] or 'not supported'}"[:300])]
+        return [
+            GuardFailure(
+                "ungrounded_claim", claims, f"{self.name}: {data['reason'] or 'not supported'}"[:300]
+            )
+        ]
