@@ -39,8 +39,10 @@ class MatchHeadConfig:
         if self.hidden < 1:
             raise ValueError(f"MatchHeadConfig.hidden must be >= 1, got {self.hidden}")
         if self.negatives < 1:
-            raise ValueError(f"MatchHeadConfig.negatives must be >= 1, got {self.negatives}; "
-                             "HLLM-Creator uses 8 negatives per positive")
+            raise ValueError(
+                f"MatchHeadConfig.negatives must be >= 1, got {self.negatives}; "
+                "HLLM-Creator uses 8 negatives per positive"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"MatchHeadConfig.dropout must be in [0, 1), got {self.dropout}")
 
@@ -57,8 +59,13 @@ class MatchHead(nn.Module):
         self.user_dim, self.item_dim = user_dim, item_dim
         self.user_proj = nn.Linear(user_dim, c.hidden)
         self.ad_proj = nn.Linear(item_dim, c.hidden)
-        self.mlp = nn.Sequential(nn.LayerNorm(3 * c.hidden), nn.Linear(3 * c.hidden, c.hidden), nn.GELU(),
-                                 nn.Dropout(c.dropout), nn.Linear(c.hidden, 1))
+        self.mlp = nn.Sequential(
+            nn.LayerNorm(3 * c.hidden),
+            nn.Linear(3 * c.hidden, c.hidden),
+            nn.GELU(),
+            nn.Dropout(c.dropout),
+            nn.Linear(c.hidden, 1),
+        )
         # Platt scaling, fitted after training (identity until then)
         self.register_buffer("calib_a", torch.tensor(1.0))
         self.register_buffer("calib_b", torch.tensor(0.0))
@@ -69,14 +76,15 @@ class MatchHead(nn.Module):
     def forward(self, user_vecs: torch.Tensor, ad_vecs: torch.Tensor) -> torch.Tensor:
         return self._logits(self.user_proj(user_vecs), self.ad_proj(ad_vecs))
 
-    def pairwise_logits(self, user_vecs: torch.Tensor, ad_vecs: torch.Tensor, chunk: int = 64
-                        ) -> torch.Tensor:
+    def pairwise_logits(
+        self, user_vecs: torch.Tensor, ad_vecs: torch.Tensor, chunk: int = 64
+    ) -> torch.Tensor:
         """Every user with every ad: (N, dim) x (M, item_dim) -> (N, M) logits, in user chunks."""
         a = self.ad_proj(ad_vecs)  # (M, h)
         u_all = self.user_proj(user_vecs)  # (N, h)
         rows = []
         for i in range(0, u_all.shape[0], chunk):
-            u = u_all[i:i + chunk, None, :].expand(-1, a.shape[0], -1)  # (n, M, h)
+            u = u_all[i : i + chunk, None, :].expand(-1, a.shape[0], -1)  # (n, M, h)
             rows.append(self._logits(u, a[None].expand(u.shape[0], -1, -1)))
         return torch.cat(rows) if rows else u_all.new_zeros(0, a.shape[0])
 
@@ -89,8 +97,10 @@ class MatchHead(nn.Module):
 
         labels = np.asarray(labels).astype(int)
         if len(set(labels.tolist())) < 2:
-            raise ValueError("Platt scaling needs both positives and negatives in the held-out pairs; "
-                             "give the calibration split more users")
+            raise ValueError(
+                "Platt scaling needs both positives and negatives in the held-out pairs; "
+                "give the calibration split more users"
+            )
         x = np.asarray(logits, dtype=np.float64)[:, None]
         lr = LogisticRegression(C=1e6, max_iter=1000).fit(x, labels)
         a, b = float(lr.coef_[0, 0]), float(lr.intercept_[0])
@@ -117,11 +127,15 @@ def match_scores(model: UserModel, user_vecs: np.ndarray, ad_vecs: np.ndarray) -
     ad_vecs = np.asarray(ad_vecs, dtype=np.float32)
     head = model.match_head
     if user_vecs.ndim != 2 or user_vecs.shape[1] != head.user_dim:
-        raise ValueError(f"user_vecs must be (N, {head.user_dim}), got {user_vecs.shape}; "
-                         "embed users with the same UserModel (model.embed_users)")
+        raise ValueError(
+            f"user_vecs must be (N, {head.user_dim}), got {user_vecs.shape}; "
+            "embed users with the same UserModel (model.embed_users)"
+        )
     if ad_vecs.ndim != 2 or ad_vecs.shape[1] != head.item_dim:
-        raise ValueError(f"ad_vecs must be (M, {head.item_dim}), got {ad_vecs.shape}; "
-                         "embed ad titles with model.embed_items")
+        raise ValueError(
+            f"ad_vecs must be (M, {head.item_dim}), got {ad_vecs.shape}; "
+            "embed ad titles with model.embed_items"
+        )
     was_training = head.training
     head.eval()
     with torch.no_grad():
@@ -130,8 +144,9 @@ def match_scores(model: UserModel, user_vecs: np.ndarray, ad_vecs: np.ndarray) -
     return probs.numpy().astype(np.float32)
 
 
-def prune_pairs(scores: np.ndarray, *, threshold: float | None, top_m: int | None, axis: int = 1
-                ) -> np.ndarray:
+def prune_pairs(
+    scores: np.ndarray, *, threshold: float | None, top_m: int | None, axis: int = 1
+) -> np.ndarray:
     """Keep-mask (N, M): keep a pair iff score >= ``threshold`` AND its rank along ``axis`` < ``top_m``.
 
     Rank 0 is the best score in its row (``axis=1``: each user or cluster keeps its top-m ads; ``axis=0``:

@@ -8,8 +8,14 @@ import torch
 
 from creator.modeling.item_encoder import LMItemEncoder, build_item_encoder
 
-CORPUS = ["BIC Round Stic Pen, Black, 10-Count", "HP 74 Black Ink Cartridge", "Sticky Notes, 3 x 3 in, Yellow",
-          "Stapler with 1000 staples", "Gel pens, 12 colors", "Copy paper, 500 sheets, letter size"] * 20
+CORPUS = [
+    "BIC Round Stic Pen, Black, 10-Count",
+    "HP 74 Black Ink Cartridge",
+    "Sticky Notes, 3 x 3 in, Yellow",
+    "Stapler with 1000 staples",
+    "Gel pens, 12 colors",
+    "Copy paper, 500 sheets, letter size",
+] * 20
 
 
 @pytest.fixture(scope="module")
@@ -21,15 +27,30 @@ def tiny_lm(tmp_path_factory):
     tk = Tokenizer(models.BPE(unk_token="<unk>"))
     tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tk.decoder = decoders.ByteLevel()
-    tk.train_from_iterator(CORPUS, trainers.BpeTrainer(vocab_size=200, special_tokens=["<pad>", "<s>", "</s>",
-                                                                                          "<unk>"],
-                                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tok = PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
-                                  unk_token="<unk>")
+    tk.train_from_iterator(
+        CORPUS,
+        trainers.BpeTrainer(
+            vocab_size=200,
+            special_tokens=["<pad>", "<s>", "</s>", "<unk>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=tk, pad_token="<pad>", bos_token="<s>", eos_token="</s>", unk_token="<unk>"
+    )
     torch.manual_seed(0)
-    lm = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
-                                      pad_token_id=tok.pad_token_id))
+    lm = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(tok),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=128,
+            pad_token_id=tok.pad_token_id,
+        )
+    )
     lm.save_pretrained(path)
     tok.save_pretrained(path)
     return path

@@ -7,12 +7,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from creator.matching import MatchHead, MatchHeadConfig, expected_calibration_error, match_scores, prune_pairs
+from creator.matching import (
+    MatchHead,
+    MatchHeadConfig,
+    expected_calibration_error,
+    match_scores,
+    prune_pairs,
+)
 from training.next_item import match_pairs, train_match_head
 
-SCORES = np.array([[0.9, 0.2, 0.6, 0.6],
-                   [0.1, 0.8, 0.7, 0.3],
-                   [0.5, 0.5, 0.5, 0.4]])
+SCORES = np.array([[0.9, 0.2, 0.6, 0.6], [0.1, 0.8, 0.7, 0.3], [0.5, 0.5, 0.5, 0.4]])
 
 
 def test_prune_threshold_only_removes_exactly_the_pairs_below():
@@ -23,9 +27,11 @@ def test_prune_threshold_only_removes_exactly_the_pairs_below():
 
 def test_prune_top_m_keeps_exactly_m_per_row_ties_by_index():
     keep = prune_pairs(SCORES, threshold=None, top_m=2)
-    assert keep.astype(int).tolist() == [[1, 0, 1, 0],  # 0.6 tie: the lower index survives
-                                         [0, 1, 1, 0],
-                                         [1, 1, 0, 0]]  # three-way tie at 0.5: first two by index
+    assert keep.astype(int).tolist() == [
+        [1, 0, 1, 0],  # 0.6 tie: the lower index survives
+        [0, 1, 1, 0],
+        [1, 1, 0, 0],
+    ]  # three-way tie at 0.5: first two by index
     assert (keep.sum(1) == 2).all()
 
 
@@ -48,8 +54,12 @@ def test_prune_rejects_bad_input():
 def _two_clusters(n: int = 60, dim: int = 8, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     a, b = F.normalize(torch.randn(2, dim, generator=g), dim=-1)
-    users = torch.cat([a + 0.1 * torch.randn(n, dim, generator=g), b + 0.1 * torch.randn(n, dim, generator=g)])
-    items = torch.cat([a + 0.1 * torch.randn(20, dim, generator=g), b + 0.1 * torch.randn(20, dim, generator=g)])
+    users = torch.cat(
+        [a + 0.1 * torch.randn(n, dim, generator=g), b + 0.1 * torch.randn(n, dim, generator=g)]
+    )
+    items = torch.cat(
+        [a + 0.1 * torch.randn(20, dim, generator=g), b + 0.1 * torch.randn(20, dim, generator=g)]
+    )
     return F.normalize(users, dim=-1), F.normalize(items, dim=-1)
 
 
@@ -99,4 +109,7 @@ def test_match_pairs_layout():
 
 def test_ece_hand_computed():
     """Two bins: probs 0.1 (labels 0, 0) and 0.9 (labels 1, 0): |0 - 0.1| * 0.5 + |0.5 - 0.9| * 0.5 = 0.25."""
-    assert abs(expected_calibration_error(np.array([0.1, 0.1, 0.9, 0.9]), np.array([0, 0, 1, 0])) - 0.25) < 1e-9
+    assert (
+        abs(expected_calibration_error(np.array([0.1, 0.1, 0.9, 0.9]), np.array([0, 0, 1, 0])) - 0.25)
+        < 1e-9
+    )

@@ -16,7 +16,8 @@ def test_info_nce_hand_computed():
     """u = pos = I (2x2), scale 1, distinct ids: logits [[1, 0], [0, 1]] -> each row log(1 + e^-1) = 0.31326.
 
     Adding one sampled negative n = [0, 1] (id 9): row 0 logits [1, 0, 0] -> log(1 + 2e^-1) = 0.55144;
-    row 1 logits [0, 1, 1] -> log(2 + e^-1) = 0.86199 (the negative is as close as the positive); mean 0.70671.
+    row 1 logits [0, 1, 1] -> log(2 + e^-1) = 0.86199 (the negative ties the positive);
+    mean 0.70671.
     With scale 2, row 0 in the first case becomes log(1 + e^-2) = 0.12693.
     """
     eye = torch.eye(2)
@@ -25,7 +26,9 @@ def test_info_nce_hand_computed():
     assert math.isclose(float(info_nce(eye, eye, None, 1.0, ids)), 0.31326, abs_tol=1e-5)
     neg = torch.tensor([[0.0, 1.0]])
     got = float(info_nce(eye, eye, neg, 1.0, ids, torch.tensor([9])))
-    assert math.isclose(got, (math.log(1 + 2 * math.exp(-1)) + math.log(2 + math.exp(-1))) / 2, rel_tol=1e-6)
+    assert math.isclose(
+        got, (math.log(1 + 2 * math.exp(-1)) + math.log(2 + math.exp(-1))) / 2, rel_tol=1e-6
+    )
     assert math.isclose(got, 0.70671, abs_tol=1e-5)
     assert math.isclose(float(info_nce(eye, eye, None, 2.0, ids)), math.log(1 + math.exp(-2)), rel_tol=1e-6)
 
@@ -76,7 +79,9 @@ def _clustered_catalog(n_items: int = 40, dim: int = 16, seed: int = 0):
     """Items in 4 clusters; each user stays in one cluster and walks it in a fixed order."""
     g = torch.Generator().manual_seed(seed)
     centers = F.normalize(torch.randn(4, dim, generator=g), dim=-1)
-    V = F.normalize(centers.repeat_interleave(n_items // 4, 0) + 0.3 * torch.randn(n_items, dim, generator=g), -1)
+    V = F.normalize(
+        centers.repeat_interleave(n_items // 4, 0) + 0.3 * torch.randn(n_items, dim, generator=g), -1
+    )
     rng = np.random.default_rng(seed)
     seqs = []
     for _ in range(80):
@@ -92,8 +97,9 @@ def test_training_lowers_the_loss_and_changes_trainable_params():
     rows = make_rows(seqs, max_len=4)
     enc = UserEncoder(UserEncoderConfig(item_dim=16, hidden=16, layers=1, heads=2, dropout=0.0, max_len=4))
     before = {n: p.detach().clone() for n, p in enc.named_parameters()}
-    log = train_next_item(enc, V, rows, FitConfig(epochs=6, batch_size=32, lr=3e-3, sampled_negatives=16,
-                                                  patience=10))
+    log = train_next_item(
+        enc, V, rows, FitConfig(epochs=6, batch_size=32, lr=3e-3, sampled_negatives=16, patience=10)
+    )
     assert log["loss"][-1] < log["loss"][0]
     changed = [n for n, p in enc.named_parameters() if not torch.equal(before[n], p)]
     assert set(changed) == set(before), f"unchanged: {set(before) - set(changed)}"
@@ -111,8 +117,9 @@ def test_early_stopping_restores_the_best_epoch():
         snapshots.append({k: v.clone() for k, v in e.state_dict().items()})
         return next(scores)
 
-    log = train_next_item(enc, V, rows, FitConfig(epochs=4, batch_size=32, sampled_negatives=8, patience=2),
-                          validate=validate)
+    log = train_next_item(
+        enc, V, rows, FitConfig(epochs=4, batch_size=32, sampled_negatives=8, patience=2), validate=validate
+    )
     assert log["best_epoch"] == 1 and len(log["loss"]) == 4
     for k, v in enc.state_dict().items():
         torch.testing.assert_close(v, snapshots[1][k])

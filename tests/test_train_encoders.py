@@ -10,17 +10,37 @@ import pytest
 import torch
 
 from training.encoders_config import EncodersConfig
-from training.ranking_eval import (mean_history_scores, paired_bootstrap, ranking_metrics, split_users,
-                                   target_ranks)
+from training.ranking_eval import (
+    mean_history_scores,
+    paired_bootstrap,
+    ranking_metrics,
+    split_users,
+    target_ranks,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 TOPICS = {
-    "pen": ["Gel pens, {n} colors", "Ballpoint pens, blue ink, {n}-pack", "Fine liner pens set of {n}",
-            "Fountain pen with {n} cartridges", "Highlighter pens, {n} pastel colors"],
-    "ink": ["HP {n} black ink cartridge", "Canon {n} color ink tank", "Epson {n} photo ink, cyan",
-            "Brother toner cartridge TN-{n}", "Remanufactured ink for HP {n}XL"],
-    "paper": ["Copy paper, {n} sheets, letter", "Cardstock paper, {n} sheets, white",
-              "Sticky notes 3 x 3 in, {n} pads", "Legal pads, yellow, {n}-pack", "Index cards, {n} count"],
+    "pen": [
+        "Gel pens, {n} colors",
+        "Ballpoint pens, blue ink, {n}-pack",
+        "Fine liner pens set of {n}",
+        "Fountain pen with {n} cartridges",
+        "Highlighter pens, {n} pastel colors",
+    ],
+    "ink": [
+        "HP {n} black ink cartridge",
+        "Canon {n} color ink tank",
+        "Epson {n} photo ink, cyan",
+        "Brother toner cartridge TN-{n}",
+        "Remanufactured ink for HP {n}XL",
+    ],
+    "paper": [
+        "Copy paper, {n} sheets, letter",
+        "Cardstock paper, {n} sheets, white",
+        "Sticky notes 3 x 3 in, {n} pads",
+        "Legal pads, yellow, {n}-pack",
+        "Index cards, {n} count",
+    ],
 }
 
 
@@ -32,14 +52,20 @@ def write_catalog(folder: Path, n_users: int = 90, seed: int = 0) -> Path:
     for topic, templates in TOPICS.items():
         for t, tpl in enumerate(templates):
             for n in (2, 4, 8, 12):
-                ads.append({"ad_id": f"{topic}-{t}-{n}", "title": tpl.format(n=n), "description": tpl.format(n=n)})
+                ads.append(
+                    {"ad_id": f"{topic}-{t}-{n}", "title": tpl.format(n=n), "description": tpl.format(n=n)}
+                )
     by_topic = {k: [a for a in ads if a["ad_id"].startswith(k)] for k in TOPICS}
     users = []
     for u in range(n_users):
         pool = by_topic[list(TOPICS)[u % 3]]
         picks = rng.choice(len(pool), size=int(rng.integers(4, 8)), replace=False)
-        users.append({"user_id": f"u{u}", "history": [{"item_id": pool[i]["ad_id"], "title": pool[i]["title"]}
-                                                      for i in picks]})
+        users.append(
+            {
+                "user_id": f"u{u}",
+                "history": [{"item_id": pool[i]["ad_id"], "title": pool[i]["title"]} for i in picks],
+            }
+        )
     (folder / "ads.jsonl").write_text("".join(json.dumps(a) + "\n" for a in ads))
     (folder / "users.jsonl").write_text("".join(json.dumps(u) + "\n" for u in users))
     return folder
@@ -70,9 +96,24 @@ def test_train_encoders_cli_end_to_end(tmp_path, minilm):
 
     data = write_catalog(tmp_path / "data")
     out = tmp_path / "out"
-    rc = cli(["train-encoders", "--config", str(REPO / "training/configs/encoders_tiny.yaml"), "--data", str(data),
-              "--format", "jsonl", "--out", str(out), "--epochs", "3", "--cache-dir", str(tmp_path / "cache"),
-              "--no-progress"])
+    rc = cli(
+        [
+            "train-encoders",
+            "--config",
+            str(REPO / "training/configs/encoders_tiny.yaml"),
+            "--data",
+            str(data),
+            "--format",
+            "jsonl",
+            "--out",
+            str(out),
+            "--epochs",
+            "3",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["test"]) == {"popularity", "mean_history_cosine", "user_encoder"}
@@ -85,8 +126,10 @@ def test_train_encoders_cli_end_to_end(tmp_path, minilm):
     assert "Recall@10" in (out / "README.md").read_text()
 
     model = UserModel.from_pretrained(out / "user_model", item_encoder=minilm)
-    users = [User("a", [HistoryItem("x", "Gel pens, 4 colors"), HistoryItem("y", "Fine liner pens set of 8")]),
-             User("cold", [])]
+    users = [
+        User("a", [HistoryItem("x", "Gel pens, 4 colors"), HistoryItem("y", "Fine liner pens set of 8")]),
+        User("cold", []),
+    ]
     vecs = model.embed_users(users)
     assert vecs.shape == (2, model.dim) and np.isfinite(vecs).all()
     ads = model.embed_items(["Ballpoint pens, blue ink, 12-pack", "HP 8 black ink cartridge"])
@@ -116,7 +159,7 @@ def test_ranks_count_ties_half_and_metrics_by_hand():
 def test_mean_history_baseline_ranks_the_nearest_item_first():
     V = torch.eye(4)
     scores = mean_history_scores(V, np.array([[0, 1, -1]]))
-    assert scores.argmax().item() in (0, 1) and scores[0, 2] == 0 and abs(scores[0, 0] - 2 ** -0.5) < 1e-6
+    assert scores.argmax().item() in (0, 1) and scores[0, 2] == 0 and abs(scores[0, 0] - 2**-0.5) < 1e-6
 
 
 def test_paired_bootstrap_interval_contains_the_mean_and_moves_with_groups():

@@ -90,13 +90,26 @@ def test_hf_causal_lm_backbone_is_padding_invariant(tmp_path):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    lm = LlamaForCausalLM(LlamaConfig(vocab_size=32, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64))
+    lm = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=32,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=64,
+        )
+    )
     lm.save_pretrained(tmp_path / "lm")
-    enc = _trained_like(UserEncoder(UserEncoderConfig(item_dim=8, backbone=str(tmp_path / "lm"), max_len=6)))
+    enc = _trained_like(
+        UserEncoder(UserEncoderConfig(item_dim=8, backbone=str(tmp_path / "lm"), max_len=6))
+    )
     items = torch.randn(1, 3, 8)
     base = enc(items, torch.ones(1, 3, dtype=torch.bool))
-    padded = enc(torch.cat([torch.randn(1, 2, 8), items], 1), torch.tensor([[0, 0, 1, 1, 1]], dtype=torch.bool))
+    padded = enc(
+        torch.cat([torch.randn(1, 2, 8), items], 1), torch.tensor([[0, 0, 1, 1, 1]], dtype=torch.bool)
+    )
     assert base.shape == (1, 8)
     torch.testing.assert_close(padded, base, atol=1e-4, rtol=1e-4)
     cold = enc(torch.randn(1, 2, 8), torch.zeros(1, 2, dtype=torch.bool))

@@ -80,7 +80,9 @@ def test_embed_users_embeds_each_title_once_and_accepts_precomputed_vectors():
     enc = model.item_encoder
     vecs = {f"item {i}": enc.encode([f"item {i}"])[0] for i in range(12)}
     before = enc.calls
-    np.testing.assert_allclose(model.embed_users(users, item_vecs=vecs), model.embed_users(users), atol=1e-6)
+    np.testing.assert_allclose(
+        model.embed_users(users, item_vecs=vecs), model.embed_users(users), atol=1e-6
+    )
     assert enc.calls == before + 1  # only the second call without item_vecs embedded anything
 
 

@@ -1,7 +1,7 @@
 """Configuration of ``train-encoders``: defaults -> ``--config`` YAML -> ``--flags``, validated on build.
 
-    >>> EncodersConfig(epochs=2).epochs
-    2
+>>> EncodersConfig(epochs=2).epochs
+2
 """
 
 from __future__ import annotations
@@ -54,8 +54,18 @@ class EncodersConfig:
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("max_history", "hidden", "layers", "heads", "epochs", "batch_size", "patience",
-                     "match_negatives", "match_hidden", "match_epochs"):
+        for name in (
+            "max_history",
+            "hidden",
+            "layers",
+            "heads",
+            "epochs",
+            "batch_size",
+            "patience",
+            "match_negatives",
+            "match_hidden",
+            "match_epochs",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}; set a positive integer")
         if self.sampled_negatives < 0:
@@ -65,10 +75,15 @@ class EncodersConfig:
         for name in ("dropout", "history_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if not (0 < self.validation_fraction < 1 and 0 < self.test_fraction < 1
-                and self.validation_fraction + self.test_fraction < 1):
-            raise ValueError("validation_fraction and test_fraction must be in (0, 1) and sum below 1, got "
-                             f"{self.validation_fraction} and {self.test_fraction}; e.g. 0.1 and 0.1")
+        if not (
+            0 < self.validation_fraction < 1
+            and 0 < self.test_fraction < 1
+            and self.validation_fraction + self.test_fraction < 1
+        ):
+            raise ValueError(
+                "validation_fraction and test_fraction must be in (0, 1) and sum below 1, got "
+                f"{self.validation_fraction} and {self.test_fraction}; e.g. 0.1 and 0.1"
+            )
         if self.backbone is None and self.hidden % self.heads:
             raise ValueError(f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
 
@@ -80,7 +95,9 @@ class EncodersConfig:
         """The YAML's fields as a dict, with unknown keys rejected by name."""
         raw = yaml.safe_load(Path(path).read_text()) or {}
         if not isinstance(raw, dict):
-            raise ValueError(f"{path}: expected a YAML mapping of EncodersConfig fields, got {type(raw).__name__}")
+            raise ValueError(
+                f"{path}: expected a YAML mapping of EncodersConfig fields, got {type(raw).__name__}"
+            )
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(raw) - known)
         if unknown:
@@ -92,7 +109,9 @@ class EncodersConfig:
                 try:
                     raw[name] = _parse(kind, kind is not hints[name])(value)
                 except (ValueError, argparse.ArgumentTypeError):
-                    raise ValueError(f"{path}: field {name} must be {kind.__name__}, got {value!r}") from None
+                    raise ValueError(
+                        f"{path}: field {name} must be {kind.__name__}, got {value!r}"
+                    ) from None
         return raw
 
 
@@ -125,9 +144,14 @@ def add_config_flags(group) -> None:
         tp = hints[f.name]
         optional = _base_type(tp) is not tp
         kind = _base_type(tp)
-        group.add_argument(f"--{f.name.replace('_', '-')}", dest=f"cfg_{f.name}", default=argparse.SUPPRESS,
-                           type=_parse(kind, optional), metavar=kind.__name__.upper(),
-                           help=f"default {f.default!r}")
+        group.add_argument(
+            f"--{f.name.replace('_', '-')}",
+            dest=f"cfg_{f.name}",
+            default=argparse.SUPPRESS,
+            type=_parse(kind, optional),
+            metavar=kind.__name__.upper(),
+            help=f"default {f.default!r}",
+        )
 
 
 def resolve_config(args: argparse.Namespace) -> EncodersConfig:

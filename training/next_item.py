@@ -41,8 +41,9 @@ class Rows:
         return Rows(self.hist[idx], self.target[idx], self.user[idx])
 
 
-def make_rows(sequences: Sequence[Sequence[int]], max_len: int, *, last_only: bool = False,
-              min_history: int = 1) -> Rows:
+def make_rows(
+    sequences: Sequence[Sequence[int]], max_len: int, *, last_only: bool = False, min_history: int = 1
+) -> Rows:
     """Every (history before t, item at t) with t >= ``min_history`` (or only the last t), per user."""
     hist, target, user = [], [], []
     for u, seq in enumerate(sequences):
@@ -50,24 +51,37 @@ def make_rows(sequences: Sequence[Sequence[int]], max_len: int, *, last_only: bo
         for t in steps:
             if t < min_history:
                 continue
-            h = list(seq[max(0, t - max_len):t])
+            h = list(seq[max(0, t - max_len) : t])
             hist.append(h + [-1] * (max_len - len(h)))
             target.append(seq[t])
             user.append(u)
-    return Rows(np.asarray(hist, dtype=np.int64).reshape(-1, max_len), np.asarray(target, dtype=np.int64),
-                np.asarray(user, dtype=np.int64))
+    return Rows(
+        np.asarray(hist, dtype=np.int64).reshape(-1, max_len),
+        np.asarray(target, dtype=np.int64),
+        np.asarray(user, dtype=np.int64),
+    )
 
 
 def gather_history(V: torch.Tensor, hist: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Item indices (B, L) with -1 padding -> vectors (B, L, D) (zeros at padding) and mask (B, L)."""
+    """Item indices (B, L) with -1 padding -> vectors (B, L', D) (zeros at padding) and mask (B, L').
+
+    Columns that are padding in every row are dropped first (L' = the longest history in the batch).
+    """
     hist = torch.as_tensor(hist)
     mask = hist >= 0
+    width = int(mask.any(0).nonzero().max()) + 1 if mask.any() else 1
+    hist, mask = hist[:, :width], mask[:, :width]
     return V[hist.clamp(min=0)] * mask[..., None], mask
 
 
-def info_nce(user_vecs: torch.Tensor, pos_vecs: torch.Tensor, neg_vecs: torch.Tensor | None,
-             scale: float | torch.Tensor, pos_ids: torch.Tensor, neg_ids: torch.Tensor | None = None
-             ) -> torch.Tensor:
+def info_nce(
+    user_vecs: torch.Tensor,
+    pos_vecs: torch.Tensor,
+    neg_vecs: torch.Tensor | None,
+    scale: float | torch.Tensor,
+    pos_ids: torch.Tensor,
+    neg_ids: torch.Tensor | None = None,
+) -> torch.Tensor:
     """InfoNCE with in-batch and sampled negatives; a candidate with the positive's own id is masked out.
 
     Row i scores its positive ``pos_vecs[i]`` against every other row's positive (in-batch) and every
@@ -110,17 +124,30 @@ class NextItemObjective(torch.nn.Module):
         super().__init__()
         self.encoder = encoder
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, cand: torch.Tensor, n_pos: int,
-                pos_ids: torch.Tensor, neg_ids: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor,
+        cand: torch.Tensor,
+        n_pos: int,
+        pos_ids: torch.Tensor,
+        neg_ids: torch.Tensor,
+    ) -> torch.Tensor:
         u = self.encoder(x, mask)  # (B, dim)
         cand = self.encoder.item_space(cand)  # (B + K, dim)
         scale = self.encoder.logit_scale.exp().clamp(max=100.0)
         return info_nce(u, cand[:n_pos], cand[n_pos:], scale, pos_ids, neg_ids)
 
 
-def train_next_item(encoder: UserEncoder, V: torch.Tensor, rows: Rows, cfg: FitConfig, *,
-                    validate: Callable[[UserEncoder], float] | None = None, progress: bool = False
-                    ) -> dict:
+def train_next_item(
+    encoder: UserEncoder,
+    V: torch.Tensor,
+    rows: Rows,
+    cfg: FitConfig,
+    *,
+    validate: Callable[[UserEncoder], float] | None = None,
+    progress: bool = False,
+) -> dict:
     """Train ``encoder`` with InfoNCE; keep the weights with the best ``validate`` score (early stopping).
 
     Runs under ``accelerate launch`` unchanged: each process takes its own share of every epoch's rows
@@ -135,25 +162,31 @@ def train_next_item(encoder: UserEncoder, V: torch.Tensor, rows: Rows, cfg: FitC
     gen = torch.Generator().manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     objective = NextItemObjective(encoder)
-    opt = torch.optim.AdamW([p for p in encoder.parameters() if p.requires_grad], lr=cfg.lr,
-                            weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(
+        [p for p in encoder.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay
+    )
     objective, opt = acc.prepare(objective, opt)
     V = V.to(acc.device)
     n_items = V.shape[0]
     steps_per_epoch = math.ceil(len(rows) / (cfg.batch_size * acc.num_processes))
     total = max(1, cfg.epochs * steps_per_epoch)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / max(1, steps_per_epoch)) * 0.5 * (1 + math.cos(math.pi * s / total)))
+        opt,
+        lambda s: min(1.0, (s + 1) / max(1, steps_per_epoch)) * 0.5 * (1 + math.cos(math.pi * s / total)),
+    )
     log: dict = {"loss": [], "val": [], "epoch_seconds": [], "best_epoch": -1, "best_val": None}
     best_state, best, bad = None, -math.inf, 0
     for epoch in range(cfg.epochs):
         start = time.perf_counter()
         objective.train()
-        order = rng.permutation(len(rows))[acc.process_index::acc.num_processes]
+        order = rng.permutation(len(rows))[acc.process_index :: acc.num_processes]
         losses = []
-        for i in tqdm(range(0, len(order), cfg.batch_size), disable=not progress or not acc.is_main_process,
-                      desc=f"epoch {epoch}"):
-            b = rows.take(order[i:i + cfg.batch_size])
+        for i in tqdm(
+            range(0, len(order), cfg.batch_size),
+            disable=not progress or not acc.is_main_process,
+            desc=f"epoch {epoch}",
+        ):
+            b = rows.take(order[i : i + cfg.batch_size])
             hist = torch.as_tensor(b.hist)
             if cfg.history_dropout > 0:  # drop random history items (never the whole history)
                 drop = torch.rand(hist.shape, generator=gen) < cfg.history_dropout
@@ -178,8 +211,13 @@ def train_next_item(encoder: UserEncoder, V: torch.Tensor, rows: Rows, cfg: FitC
         log["epoch_seconds"].append(time.perf_counter() - start)
         score = validate(encoder) if validate else -log["loss"][-1]
         log["val"].append(float(score))
-        logger.info("epoch %d: loss %.4f, validation %.4f (%.1fs)", epoch, log["loss"][-1], score,
-                    log["epoch_seconds"][-1])
+        logger.info(
+            "epoch %d: loss %.4f, validation %.4f (%.1fs)",
+            epoch,
+            log["loss"][-1],
+            score,
+            log["epoch_seconds"][-1],
+        )
         if score > best:
             best, bad, best_state = score, 0, copy.deepcopy(encoder.state_dict())
             log["best_epoch"], log["best_val"] = epoch, float(score)
@@ -199,8 +237,10 @@ def train_next_item(encoder: UserEncoder, V: torch.Tensor, rows: Rows, cfg: FitC
 def encode_rows(encoder: UserEncoder, V: torch.Tensor, rows: Rows, batch_size: int = 1024) -> torch.Tensor:
     encoder.eval()
     V = V.to(next(encoder.parameters()).device)
-    out = [encoder(*gather_history(V, torch.as_tensor(rows.hist[i:i + batch_size], device=V.device))).cpu()
-           for i in range(0, len(rows), batch_size)]
+    out = [
+        encoder(*gather_history(V, torch.as_tensor(rows.hist[i : i + batch_size], device=V.device))).cpu()
+        for i in range(0, len(rows), batch_size)
+    ]
     return torch.cat(out) if out else torch.zeros(0, encoder.dim)
 
 
@@ -210,8 +250,9 @@ def sample_negatives(targets: np.ndarray, n_items: int, n: int, rng: np.random.G
     return neg + (neg >= targets[:, None])  # skip the target: draw from n_items - 1 and shift past it
 
 
-def match_pairs(user_vecs: torch.Tensor, V: torch.Tensor, targets: np.ndarray, n: int,
-                rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def match_pairs(
+    user_vecs: torch.Tensor, V: torch.Tensor, targets: np.ndarray, n: int, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """1 positive + n negatives per row -> (user vecs, ad vecs, labels), each with R * (n + 1) rows."""
     neg = sample_negatives(targets, V.shape[0], n, rng)
     items = torch.as_tensor(np.concatenate([targets[:, None], neg], axis=1))  # (R, n+1)
@@ -221,10 +262,20 @@ def match_pairs(user_vecs: torch.Tensor, V: torch.Tensor, targets: np.ndarray, n
     return users.reshape(-1, user_vecs.shape[1]), V[items.reshape(-1)], labels.reshape(-1)
 
 
-def train_match_head(head: MatchHead, user_vecs: torch.Tensor, V: torch.Tensor, targets: np.ndarray, *,
-                     epochs: int = 8, batch_size: int = 512, lr: float = 1e-3, weight_decay: float = 0.01,
-                     seed: int = 0, progress: bool = False) -> list[float]:
-    """BCE on 1 positive + ``head.config.negatives`` fresh negatives per row each epoch; returns epoch losses."""
+def train_match_head(
+    head: MatchHead,
+    user_vecs: torch.Tensor,
+    V: torch.Tensor,
+    targets: np.ndarray,
+    *,
+    epochs: int = 8,
+    batch_size: int = 512,
+    lr: float = 1e-3,
+    weight_decay: float = 0.01,
+    seed: int = 0,
+    progress: bool = False,
+) -> list[float]:
+    """BCE on 1 positive + ``head.config.negatives`` fresh negatives per row and epoch; returns the losses."""
     rng = np.random.default_rng(seed)
     opt = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
     losses = []
@@ -234,7 +285,7 @@ def train_match_head(head: MatchHead, user_vecs: torch.Tensor, V: torch.Tensor, 
         order = torch.as_tensor(rng.permutation(len(y)))
         total = 0.0
         for i in range(0, len(y), batch_size):
-            idx = order[i:i + batch_size]
+            idx = order[i : i + batch_size]
             loss = F.binary_cross_entropy_with_logits(head(u[idx], a[idx]), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()

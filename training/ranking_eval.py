@@ -23,10 +23,12 @@ SPLITS = ("train", "validation", "test")
 
 
 def split_users(user_ids: Iterable[str], *, validation: float, test: float, seed: int) -> dict[str, str]:
-    """user id -> train | validation | test, by a seeded hash: stable across runs and machines, never by row."""
+    """user id -> train | validation | test by seeded hash, stable across runs and machines; never by row."""
     if not (0 < validation < 1 and 0 < test < 1 and validation + test < 1):
-        raise ValueError(f"validation ({validation}) and test ({test}) fractions must be in (0, 1) and sum "
-                         "below 1; e.g. validation 0.1, test 0.1")
+        raise ValueError(
+            f"validation ({validation}) and test ({test}) fractions must be in (0, 1) and sum "
+            "below 1; e.g. validation 0.1, test 0.1"
+        )
     out = {}
     for uid in user_ids:
         h = int.from_bytes(hashlib.sha256(f"{seed}\x00{uid}".encode()).digest()[:8], "big") / 2**64
@@ -47,8 +49,11 @@ def ranking_metrics(ranks: np.ndarray) -> dict[str, float]:
     ranks = np.asarray(ranks, dtype=np.float64)
     if not len(ranks):
         return {"recall@10": float("nan"), "recall@50": float("nan"), "ndcg@10": float("nan")}
-    return {"recall@10": float((ranks < 10).mean()), "recall@50": float((ranks < 50).mean()),
-            "ndcg@10": float(np.where(ranks < 10, 1.0 / np.log2(ranks + 2.0), 0.0).mean())}
+    return {
+        "recall@10": float((ranks < 10).mean()),
+        "recall@50": float((ranks < 50).mean()),
+        "ndcg@10": float(np.where(ranks < 10, 1.0 / np.log2(ranks + 2.0), 0.0).mean()),
+    }
 
 
 def per_row(ranks: np.ndarray, metric: str) -> np.ndarray:
@@ -70,8 +75,9 @@ def mean_history_scores(V: torch.Tensor, hist: np.ndarray) -> torch.Tensor:
     return F.normalize(mean, dim=-1) @ F.normalize(V, dim=-1).T
 
 
-def paired_bootstrap(a: np.ndarray, b: np.ndarray, groups: np.ndarray, *, n: int = 1000, seed: int = 0
-                     ) -> tuple[float, float, float]:
+def paired_bootstrap(
+    a: np.ndarray, b: np.ndarray, groups: np.ndarray, *, n: int = 1000, seed: int = 0
+) -> tuple[float, float, float]:
     """Mean of a - b and its 95% interval, resampling whole users (rows of one user move together)."""
     diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
     uniq, inv = np.unique(groups, return_inverse=True)

@@ -47,14 +47,20 @@ class UserEncoderConfig:
     def __post_init__(self) -> None:
         for name in ("item_dim", "hidden", "layers", "heads", "ffn_mult", "max_len"):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"UserEncoderConfig.{name} must be >= 1, got {getattr(self, name)}; "
-                                 f"set {name} to a positive integer")
+                raise ValueError(
+                    f"UserEncoderConfig.{name} must be >= 1, got {getattr(self, name)}; "
+                    f"set {name} to a positive integer"
+                )
         if self.dim is not None and self.dim < 1:
-            raise ValueError(f"UserEncoderConfig.dim must be >= 1 or None, got {self.dim}; "
-                             "leave it out to use the item dimension")
+            raise ValueError(
+                f"UserEncoderConfig.dim must be >= 1 or None, got {self.dim}; "
+                "leave it out to use the item dimension"
+            )
         if self.backbone is None and self.hidden % self.heads:
-            raise ValueError(f"UserEncoderConfig.hidden ({self.hidden}) must be divisible by heads "
-                             f"({self.heads}); e.g. hidden=128 with heads=4")
+            raise ValueError(
+                f"UserEncoderConfig.hidden ({self.hidden}) must be divisible by heads "
+                f"({self.heads}); e.g. hidden=128 with heads=4"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"UserEncoderConfig.dropout must be in [0, 1), got {self.dropout}")
 
@@ -76,8 +82,9 @@ class Block(nn.Module):
         self.qkv = nn.Linear(hidden, 3 * hidden)
         self.proj = nn.Linear(hidden, hidden)
         self.ln2 = nn.LayerNorm(hidden)
-        self.mlp = nn.Sequential(nn.Linear(hidden, ffn_mult * hidden), nn.GELU(),
-                                 nn.Linear(ffn_mult * hidden, hidden))
+        self.mlp = nn.Sequential(
+            nn.Linear(hidden, ffn_mult * hidden), nn.GELU(), nn.Linear(ffn_mult * hidden, hidden)
+        )
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
@@ -86,8 +93,9 @@ class Block(nn.Module):
         # (B, heads, T, H / heads)
         q, k, v = (t.view(B, T, self.heads, H // self.heads).transpose(1, 2) for t in (q, k, v))
         attn_mask = keep[:, None, None, :]  # (B, 1, 1, T): True = may attend; the user token is always True
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
-                                           dropout_p=self.drop.p if self.training else 0.0)
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=attn_mask, dropout_p=self.drop.p if self.training else 0.0
+        )
         x = x + self.drop(self.proj(y.transpose(1, 2).reshape(B, T, H)))
         return x + self.drop(self.mlp(self.ln2(x)))
 
@@ -98,8 +106,9 @@ class ItemTower(nn.Module):
     def __init__(self, item_dim: int, out_dim: int, hidden: int, dropout: float) -> None:
         super().__init__()
         self.skip = nn.Identity() if item_dim == out_dim else nn.Linear(item_dim, out_dim, bias=False)
-        self.mlp = nn.Sequential(nn.Linear(item_dim, hidden), nn.GELU(), nn.Dropout(dropout),
-                                 nn.Linear(hidden, out_dim))
+        self.mlp = nn.Sequential(
+            nn.Linear(item_dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, out_dim)
+        )
         nn.init.zeros_(self.mlp[-1].weight)
         nn.init.zeros_(self.mlp[-1].bias)
 
@@ -137,7 +146,9 @@ class UserEncoder(nn.Module):
         else:
             width = c.hidden
             self.pos = nn.Embedding(c.max_len + 1, width)  # 0 = the user token, 1 = newest item, ...
-            self.blocks = nn.ModuleList(Block(width, c.heads, c.ffn_mult, c.dropout) for _ in range(c.layers))
+            self.blocks = nn.ModuleList(
+                Block(width, c.heads, c.ffn_mult, c.dropout) for _ in range(c.layers)
+            )
         self.width = width
         self.inp = nn.Linear(c.item_dim, width)
         self.user_token = nn.Parameter(torch.randn(width) * 0.02)
@@ -161,7 +172,7 @@ class UserEncoder(nn.Module):
         mask = mask.bool()
         if item_vecs.shape[1] > c.max_len:  # keep the most recent max_len real items
             item_vecs, mask = pack_right(item_vecs, mask)
-            item_vecs, mask = item_vecs[:, -c.max_len:], mask[:, -c.max_len:]
+            item_vecs, mask = item_vecs[:, -c.max_len :], mask[:, -c.max_len :]
         x, mask = pack_right(item_vecs, mask)  # (B, T, D), real items last
         B, T, _ = x.shape
         h = self.drop(self.inp(x))  # (B, T, W)
@@ -176,8 +187,11 @@ class UserEncoder(nn.Module):
             u = h[:, -1]
         else:
             position_ids = (torch.cumsum(keep.long(), 1) - 1).clamp(min=0)
-            out = self.backbone(inputs_embeds=h.to(self.backbone.dtype), attention_mask=keep.long(),
-                                position_ids=position_ids)
+            out = self.backbone(
+                inputs_embeds=h.to(self.backbone.dtype),
+                attention_mask=keep.long(),
+                position_ids=position_ids,
+            )
             u = out.last_hidden_state[:, -1].float()
         u = self.out(self.ln_f(u))  # (B, dim)
         if c.mean_skip:
