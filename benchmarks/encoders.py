@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{tr['item_vectors_seconds']:.1f} s |"
     )
     print(
-        f"| time per epoch (mean of {len(tr['epoch_seconds'])}, incl. no validation) | "
+        f"| time per epoch (training only, mean of {len(tr['epoch_seconds'])}) | "
         f"{np.mean(tr['epoch_seconds']):.1f} s |"
     )
     print(f"| epochs run / best epoch | {len(tr['epoch_seconds'])} / {tr['best_epoch']} |")

@@ -322,7 +322,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_config_flags(parser.add_argument_group("training options (override the YAML)"))
     args = parser.parse_args(argv)
-    cfg = resolve_config(args)
+    try:
+        cfg = resolve_config(args)
+    except ValueError as err:  # a bad config value: one line naming the fix, no traceback
+        parser.error(str(err))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / "resolved_config.yaml")
