@@ -114,3 +114,11 @@ def test_hf_causal_lm_backbone_is_padding_invariant(tmp_path):
     torch.testing.assert_close(padded, base, atol=1e-4, rtol=1e-4)
     cold = enc(torch.randn(1, 2, 8), torch.zeros(1, 2, dtype=torch.bool))
     assert torch.isfinite(cold).all()
+    # saved with the bundle, the backbone goes to user_model/user_backbone and reloads to the same outputs
+    from creator.matching import MatchHead
+    from creator.modeling.user_model import UserModel
+
+    UserModel(enc, MatchHead(enc.dim, 8), "unused").save_pretrained(tmp_path / "um")
+    again = UserModel.from_pretrained(tmp_path / "um").encoder
+    assert (tmp_path / "um" / "user_backbone").is_dir()
+    torch.testing.assert_close(again(items, torch.ones(1, 3, dtype=torch.bool)), base)

@@ -67,20 +67,14 @@ def item_table(catalog) -> tuple[list[str], list[str]]:
     return ids, texts
 
 
-def evaluate(scores_fn, rows, V_or_none=None) -> tuple[dict, np.ndarray]:
-    ranks = (
-        np.concatenate(
-            [
-                target_ranks(
-                    scores_fn(rows.take(np.arange(i, min(i + 1024, len(rows))))),
-                    torch.as_tensor(rows.target[i : i + 1024]),
-                )
-                for i in range(0, len(rows), 1024)
-            ]
-        )
-        if len(rows)
-        else np.zeros(0)
-    )
+def evaluate(scores_fn, rows, chunk: int = 1024) -> tuple[dict, np.ndarray]:
+    """Rank each row's target among all items with ``scores_fn(rows) -> (R, N)``, in chunks of rows."""
+    ranks = [
+        target_ranks(scores_fn(rows.take(np.arange(i, min(i + chunk, len(rows))))),
+                     torch.as_tensor(rows.target[i : i + chunk]))
+        for i in range(0, len(rows), chunk)
+    ]
+    ranks = np.concatenate(ranks) if ranks else np.zeros(0)
     return ranking_metrics(ranks), ranks
 
 

@@ -138,11 +138,11 @@ class UserEncoder(nn.Module):
         self.config = c = config
         self.backbone = None
         if c.backbone:
-            from transformers import AutoModelForCausalLM
+            from transformers import AutoModel
 
-            lm = AutoModelForCausalLM.from_pretrained(c.backbone)
-            self.backbone = lm.get_decoder() if hasattr(lm, "get_decoder") else lm.base_model
-            width = int(lm.config.hidden_size)
+            # the decoder stack without its LM head; loads causal-LM and base checkpoints alike
+            self.backbone = AutoModel.from_pretrained(c.backbone)
+            width = int(self.backbone.config.hidden_size)
         else:
             width = c.hidden
             self.pos = nn.Embedding(c.max_len + 1, width)  # 0 = the user token, 1 = newest item, ...
