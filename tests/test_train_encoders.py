@@ -167,3 +167,24 @@ def test_paired_bootstrap_interval_contains_the_mean_and_moves_with_groups():
     a, b = rng.random(400) + 0.1, rng.random(400)
     mean, lo, hi = paired_bootstrap(a, b, np.repeat(np.arange(100), 4))
     assert lo < mean < hi and lo > 0
+
+
+@pytest.mark.shared_data
+def test_office_products_split_is_by_user_and_keeps_every_row(amazon_dir):
+    """On the real data: no user in two splits, and the three splits' rows are exactly the catalog's rows."""
+    from creator.io import load_catalog
+    from training.encoders import item_table
+    from training.next_item import make_rows
+
+    catalog = load_catalog(amazon_dir, "amazon2018")
+    ids, texts = item_table(catalog)
+    assert len(ids) == len(set(ids)) == len(texts) >= len(catalog.ads)
+    index = {i: k for k, i in enumerate(ids)}
+    split = split_users(catalog.users, validation=0.1, test=0.1, seed=0)
+    n_rows = 0
+    for name in ("train", "validation", "test"):
+        users = [u for u in catalog.users.values() if split[u.user_id] == name]
+        seqs = [[index[h.item_id] for h in u.history] for u in users]
+        n_rows += len(make_rows(seqs, max_len=50))
+    assert n_rows == sum(1 for _ in catalog.next_item_rows())
+    assert all(sum(v == s for v in split.values()) > 200 for s in ("train", "validation", "test"))
