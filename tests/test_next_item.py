@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -128,3 +129,40 @@ def test_early_stopping_restores_the_best_epoch():
 def test_rows_take():
     rows = Rows(np.arange(6).reshape(3, 2), np.array([1, 2, 3]), np.array([0, 0, 1]))
     assert rows.take(np.array([2])).target.tolist() == [3]
+
+
+def test_resume_after_a_crash_matches_an_uninterrupted_run(tmp_path):
+    """Crash in epoch 2's validation, rerun with the same checkpoint: the same log as one clean run."""
+    V, seqs = _clustered_catalog()
+    rows = make_rows(seqs, max_len=4)
+    cfg = FitConfig(epochs=4, batch_size=32, sampled_negatives=8, patience=10, history_dropout=0.2)
+
+    def fresh() -> UserEncoder:
+        torch.manual_seed(0)
+        enc_cfg = UserEncoderConfig(item_dim=16, hidden=16, layers=1, heads=2, dropout=0.1, max_len=4)
+        return UserEncoder(enc_cfg)
+
+    def crash_at_epoch_2():
+        calls = iter(range(10))
+
+        def validate(_e):
+            if next(calls) == 2:
+                raise RuntimeError("simulated crash")
+            return 0.0
+
+        return validate
+
+    clean = fresh()
+    log_clean = train_next_item(clean, V, rows, cfg, checkpoint=tmp_path / "clean.pt")
+    resumed = fresh()
+    with pytest.raises(RuntimeError, match="simulated"):
+        train_next_item(resumed, V, rows, cfg, validate=crash_at_epoch_2(), checkpoint=tmp_path / "ck.pt")
+    resumed = fresh()  # a new process would start from a fresh model
+    log = train_next_item(resumed, V, rows, cfg, validate=lambda e: -1.0, checkpoint=tmp_path / "ck.pt")
+    assert len(log["loss"]) == 4 and log["loss"][:2] == pytest.approx(log_clean["loss"][:2])
+    assert log["loss"] == pytest.approx(log_clean["loss"], rel=1e-5)
+    # a finished run is reloaded, not retrained
+    again = fresh()
+    assert train_next_item(again, V, rows, cfg, checkpoint=tmp_path / "clean.pt")["loss"] == log_clean["loss"]
+    for (k, a), b in zip(again.state_dict().items(), clean.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, msg=k)

@@ -13,10 +13,12 @@ zero-shot mean-of-history baseline and the trained encoder alike. Writes ``OUT/u
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -151,7 +153,10 @@ def run(cfg: EncodersConfig, data: str, fmt: str, out: Path, *, progress: bool =
         seed=cfg.seed,
     )
     t_train = time.perf_counter()
-    history = train_next_item(encoder, V, rows["train"], fit, validate=validate, progress=progress)
+    # rerunning the same command resumes after the last finished epoch (a new config starts afresh)
+    digest = hashlib.sha256(json.dumps([asdict(cfg), data, fmt], default=str).encode()).hexdigest()[:12]
+    history = train_next_item(encoder, V, rows["train"], fit, validate=validate, progress=progress,
+                              checkpoint=out / f"checkpoint-{digest}.pt")
     t_train = time.perf_counter() - t_train
 
     counts = np.bincount(np.concatenate([np.asarray(s) for s in seqs["train"]]), minlength=len(ids))

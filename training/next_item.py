@@ -14,6 +14,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -147,12 +148,16 @@ def train_next_item(
     *,
     validate: Callable[[UserEncoder], float] | None = None,
     progress: bool = False,
+    checkpoint: str | Path | None = None,
 ) -> dict:
     """Train ``encoder`` with InfoNCE; keep the weights with the best ``validate`` score (early stopping).
 
     Runs under ``accelerate launch`` unchanged: each process takes its own share of every epoch's rows
     and gradients are averaged; on one process (CPU or one GPU) it is a plain loop.
     Returns a history dict: per-epoch mean loss, validation score and seconds, plus the best epoch.
+    With ``checkpoint`` (a file path) the state after every epoch is saved there, and a rerun with the
+    same file resumes after the last finished epoch with the same random streams (a finished run is
+    just reloaded).
     """
     import time
 
@@ -175,8 +180,19 @@ def train_next_item(
         lambda s: min(1.0, (s + 1) / max(1, steps_per_epoch)) * 0.5 * (1 + math.cos(math.pi * s / total)),
     )
     log: dict = {"loss": [], "val": [], "epoch_seconds": [], "best_epoch": -1, "best_val": None}
-    best_state, best, bad = None, -math.inf, 0
-    for epoch in range(cfg.epochs):
+    best_state, best, bad, first, done = None, -math.inf, 0, 0, False
+    if checkpoint is not None and Path(checkpoint).exists():
+        ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        acc.unwrap_model(objective).encoder.load_state_dict(ck["encoder"])
+        opt.load_state_dict(ck["opt"])
+        sched.load_state_dict(ck["sched"])
+        rng.bit_generator.state = ck["rng"]
+        gen.set_state(ck["gen"])
+        torch.set_rng_state(ck["torch_rng"])
+        log, best_state, best, bad, done = ck["log"], ck["best_state"], ck["best"], ck["bad"], ck["done"]
+        first = len(log["loss"])
+        logger.info("resumed from %s after epoch %d", checkpoint, first - 1)
+    for epoch in range(first, 0 if done else cfg.epochs):
         start = time.perf_counter()
         objective.train()
         order = rng.permutation(len(rows))[acc.process_index :: acc.num_processes]
@@ -223,9 +239,26 @@ def train_next_item(
             log["best_epoch"], log["best_val"] = epoch, float(score)
         else:
             bad += 1
-            if bad >= cfg.patience:
-                logger.info("early stop after epoch %d (best %d)", epoch, log["best_epoch"])
-                break
+        done = bad >= cfg.patience or epoch == cfg.epochs - 1
+        if checkpoint is not None and acc.is_main_process:
+            state = {
+                "encoder": encoder.state_dict(),
+                "opt": opt.state_dict(),
+                "sched": sched.state_dict(),
+                "rng": rng.bit_generator.state,
+                "gen": gen.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "log": log,
+                "best_state": best_state,
+                "best": best,
+                "bad": bad,
+                "done": done,
+            }
+            torch.save(state, str(checkpoint) + ".tmp")
+            Path(str(checkpoint) + ".tmp").replace(checkpoint)  # atomic: a crash never leaves half a file
+        if bad >= cfg.patience:
+            logger.info("early stop after epoch %d (best %d)", epoch, log["best_epoch"])
+            break
     if best_state is not None:
         encoder.load_state_dict(best_state)
     acc.wait_for_everyone()
