@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build-cot": ("data_pipelines.cot:main", "build the CoT dataset (profile, personalized titles, fact check, pairs)"),
     "quickstart": ("app.quickstart:main", "run the whole chain on the bundled sample and summarise it"),
     "eval": ("eval.report:main", "compare systems' titles: factuality, compliance, personalization, report"),
+    "train-encoders": ("training.encoders:main", "train the item/user encoders and the user-ad match head"),
 }
 
 
