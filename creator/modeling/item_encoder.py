@@ -109,14 +109,14 @@ class SentenceItemEncoder:
         if not texts:
             return out
         keys = [EmbeddingCache.key(self.name, t) for t in texts]
-        found = self.cache.get_many(sorted(set(keys))) if self.cache else {}
+        found = self.cache.get_many(sorted(set(keys))) if self.cache is not None else {}
         todo = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in found}.items())
         if todo:
             vecs = self._model.encode([t for _, t in todo], batch_size=batch_size or self.batch_size,
                                       show_progress_bar=progress, convert_to_numpy=True,
                                       normalize_embeddings=True).astype(np.float32)
             computed = {k: v for (k, _), v in zip(todo, vecs, strict=True)}
-            if self.cache:
+            if self.cache is not None:  # not truthiness: an empty cache has len 0
                 self.cache.put_many(computed)
             found = {**found, **computed}
         self.stats["computed"] += len(todo)
