@@ -86,3 +86,29 @@ def test_history_and_impression_rows(tmp_path):
     imp, skipped = impression_rows(cat, set(users), {a: i for i, a in enumerate(ad_ids)})
     assert skipped == 0 and len(imp) == 4 * 5 and sum(imp.label) == 5  # 1 clicked + 3 shown per user
     assert len(set(imp.group)) == 5
+
+
+@pytest.mark.shared_data
+def test_real_mind_impressions_keep_labels_and_count_missing_ads(mind_dir, caplog):
+    cat = load_catalog(mind_dir, "mind")
+    ad_ids = sorted(cat.ads)
+    with caplog.at_level("WARNING"):
+        rows, skipped = impression_rows(cat, set(cat.users), {a: i for i, a in enumerate(ad_ids)})
+    usable = sum(1 for i in cat.impressions if i.ad_id in cat.ads)
+    assert len(rows) == usable and skipped == len(cat.impressions) - usable
+    assert skipped == 0 or "impressions skipped" in caplog.text  # never a silent drop
+    assert set(rows.label) <= {0.0, 1.0}
+
+
+@pytest.mark.shared_data
+def test_real_amazon_rows_respect_histories(amazon_dir):
+    cat = load_catalog(amazon_dir, "amazon2018")
+    ad_ids = sorted(cat.ads)
+    users = sorted(cat.users)[:50]
+    rows = history_rows(cat, users, NegativeSampler(ad_ids, "uniform"), 8, np.random.default_rng(0))
+    pos = [r for r in range(len(rows)) if rows.label[r] == 1]
+    assert len(rows) == 9 * len(pos) > 0
+    for r in range(len(rows)):
+        full = cat.users[rows.prefixes[rows.prefix[r]].user_id].history
+        if rows.label[r] == 0:
+            assert ad_ids[rows.cand[r]] not in {h.item_id for h in full}

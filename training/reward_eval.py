@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from creator.click_metrics import click_report, platt_apply, platt_fit
-from creator.reward import RewardConfig, RewardNet, title_lengths, token_matrix
+from creator.modeling.reward_net import RewardConfig, RewardNet, title_lengths, token_matrix
 from creator.types import Ad
 from training.reward_data import ClickRows
 

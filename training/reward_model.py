@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
@@ -223,6 +224,15 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
         )
         rng.bit_generator.state = state["rng"]
         logger.info("resumed from %s at epoch %d", ckpt, start_epoch)
+    # cosine decay of the learning rate over the planned steps (resumes at the right point)
+    n_pos = sum(max(0, len(catalog.users[u].history) - cfg.min_history) for u in by_split["train"])
+    n_rows = n_pos * (1 + cfg.negatives) + (len(imp_train) if imp_train is not None else 0)
+    steps_per_epoch = max(1, -(-n_rows // cfg.batch_size))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda step: 0.5 * (1 + math.cos(math.pi * min(step / (steps_per_epoch * cfg.epochs), 1.0)))
+    )
+    for _ in range(start_epoch * steps_per_epoch):
+        sched.step()
     log = open(out / "train_log.jsonl", "a")
     t_train = time.perf_counter()
     for epoch in range(start_epoch, cfg.epochs):
@@ -236,6 +246,7 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
             opt.zero_grad()
             loss.backward()
             opt.step()
+            sched.step()
             losses.append(loss.item())
         from creator.click_metrics import auc
 
