@@ -33,10 +33,10 @@ def tiny_config(data: Path, out: Path, **kw):
         "data": str(data),
         "format": "jsonl",
         "out": str(out),
-        "epochs": 4,
-        "patience": 4,
+        "epochs": 8,
+        "patience": 8,
         "batch_size": 256,
-        "lr": 5e-3,
+        "lr": 1e-2,
         "negatives": 4,
         "eval_negatives": 4,
         "threads": 1,
@@ -103,9 +103,11 @@ def test_training_learns_and_writes_the_artefacts(run):
     log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
     assert log[-1]["train_loss"] < log[0]["train_loss"]
     res = metrics["results"]["sampled_uniform"]
-    # users' topics are readable from the titles: the model beats chance by far and the popularity prior
+    # users' topics are readable from the titles: the trained model beats the popularity prior (chance
+    # here, every product is equally common) by far and the zero-shot cosine (about 0.84 in this shop)
     assert res["reward"]["auc"] > 0.85
-    assert res["reward"]["auc"] > res["popularity"]["auc"]
+    assert res["reward"]["auc"] > res["popularity"]["auc"] + 0.2
+    assert res["reward"]["auc"] > res["cosine"]["auc"] + 0.02
     assert "impressions" in metrics["results"]  # real labels are evaluated as their own set
     assert "## Held-out metrics" in (out / "README.md").read_text()
 
