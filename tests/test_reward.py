@@ -330,3 +330,41 @@ def test_every_shipped_config_loads():
 def test_bad_config_names_the_fix(override, message):
     with pytest.raises(ValueError, match=message):
         load_config(str(REPO / "training" / "configs" / "reward.yaml"), {"data": "x", **override})
+
+
+def test_selling_points_are_used_when_configured(tmp_path, minilm):
+    data = write_world(tmp_path / "shop", n_users=60)
+    cfg = tiny_config(
+        data,
+        tmp_path / "out",
+        epochs=1,
+        eval_samplings=["uniform"],
+        model={**TINY_MODEL, "use_selling_points": True},
+    )
+    train(cfg, encoder=minilm)
+    rm = RewardModel.from_pretrained(tmp_path / "out" / "reward_model", encoder=minilm)
+    with pytest.raises(ValueError, match="selling points"):
+        rm.score([fountain_user()], [NOTEBOOK.title])
+    other = Ad("nb", NOTEBOOK.title, selling_points=["recycled cover", "perforated pages"])
+    p = rm.score([fountain_user()] * 2, [NOTEBOOK.title] * 2, [NOTEBOOK, other])
+    assert p[0] != p[1]  # same title, different selling points
+
+
+def test_interrupted_training_resumes_without_repeating_epochs(tmp_path, minilm, monkeypatch):
+    data = write_world(tmp_path / "shop", n_users=60)
+    cfg = tiny_config(data, tmp_path / "out", epochs=2, eval_samplings=["uniform"])
+    real_save = RewardModel.save_pretrained
+
+    def crash(self, path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(RewardModel, "save_pretrained", crash)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, encoder=minilm)
+    assert (tmp_path / "out" / "checkpoint.pt").exists()
+    monkeypatch.setattr(RewardModel, "save_pretrained", real_save)
+    train(cfg, resume=True, encoder=minilm)
+    epochs = [json.loads(x)["epoch"] for x in (tmp_path / "out" / "train_log.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2]
+    assert (tmp_path / "out" / "reward_model" / "model.safetensors").exists()
+    assert not (tmp_path / "out" / "checkpoint.pt").exists()

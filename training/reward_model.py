@@ -228,11 +228,13 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
     n_pos = sum(max(0, len(catalog.users[u].history) - cfg.min_history) for u in by_split["train"])
     n_rows = n_pos * (1 + cfg.negatives) + (len(imp_train) if imp_train is not None else 0)
     steps_per_epoch = max(1, -(-n_rows // cfg.batch_size))
+    done = start_epoch * steps_per_epoch
+    for group in opt.param_groups:
+        group["lr"] = cfg.lr  # the schedule's base; a loaded optimizer state holds the decayed value
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda step: 0.5 * (1 + math.cos(math.pi * min(step / (steps_per_epoch * cfg.epochs), 1.0)))
+        opt,
+        lambda step: 0.5 * (1 + math.cos(math.pi * min((step + done) / (steps_per_epoch * cfg.epochs), 1.0))),
     )
-    for _ in range(start_epoch * steps_per_epoch):
-        sched.step()
     log = open(out / "train_log.jsonl", "a")
     t_train = time.perf_counter()
     for epoch in range(start_epoch, cfg.epochs):
