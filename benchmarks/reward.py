@@ -31,6 +31,46 @@ def machine() -> str:
     )
 
 
+def gaming_table(rm, catalog, n: int, seed: int = 0) -> str:
+    """How often each attack beats the ad's own title for random (user, ad) pairs, raw vs judged."""
+    from eval.judge import compare
+
+    rng = np.random.default_rng(seed)
+    users = [catalog.users[u] for u in rng.choice(sorted(catalog.users), n)]
+    ads = [catalog.ads[a] for a in rng.choice(sorted(catalog.ads), n)]
+    original = [a.title for a in ads]
+    attacks = {
+        "paste the last history title": [u.history[-1].title for u in users],
+        "append the last history title": [
+            f"{a.title} | {u.history[-1].title}" for a, u in zip(ads, users, strict=True)
+        ],
+        "repeat the title's first two words x3": [
+            " ".join([" ".join(a.title.split()[:2])] * 3 + [a.title]) for a in ads
+        ],
+        "append the user's history words": [
+            a.title + " " + " ".join(h.title.split()[0] for h in u.history[-4:])
+            for a, u in zip(ads, users, strict=True)
+        ],
+        "pad to 250+ characters": [
+            a.title + ", Premium Quality for Home, Office and School" * 5 for a in ads
+        ],
+    }
+
+    class Raw:
+        def score(self, users, titles, ads=None):
+            return rm.score(users, titles, ads, raw=True)
+
+    lines = [
+        "| attack vs the ad's own title | wins, raw click model | wins, judge (penalties) |",
+        "|---|---|---|",
+    ]
+    for name, titles in attacks.items():
+        raw = compare(Raw(), users, titles, original, ads, margin=0.0)
+        judged = compare(rm, users, titles, original, ads, margin=0.0)
+        lines.append(f"| {name} | {raw.good / n:.1%} | {judged.good / n:.1%} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -42,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: the config's)")
     parser.add_argument("--pairs", type=int, default=4000, help="user-title pairs to score")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides")
+    parser.add_argument(
+        "--gaming-only", metavar="MODEL_DIR", help="skip training: gaming table for this model"
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -59,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         k, _, v = item.partition("=")
         overrides[k] = yaml.safe_load(v)
     cfg = load_config(args.config, overrides)
+    if args.gaming_only:
+        torch.set_num_threads(cfg.threads)
+        rm = RewardModel.from_pretrained(args.gaming_only, cache_dir=cfg.cache_dir, gaming=cfg.model.gaming)
+        print(gaming_table(rm, load_catalog(args.data, args.format), args.pairs))
+        return 0
     print(f"machine: {machine()}; torch {torch.__version__}, {cfg.threads} thread(s)")
     t0, c0 = time.perf_counter(), time.process_time()
     metrics = train(cfg)
@@ -95,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| scoring, titles already embedded | {known_rate:,.0f} pairs/s |")
     print(f"| scoring, new titles (MiniLM per title) | {fresh_rate:,.0f} pairs/s |")
     print(f"| compare A vs B (both new to the cache on first run) | {compare_rate:,.0f} pairs/s |")
+    print("\n## Gaming\n")
+    print(gaming_table(rm, cat, min(args.pairs, 2000)))
     print(f"\nmachine at the end: {machine()}")
     (Path(args.out) / "benchmark.json").write_text(
         json.dumps(

@@ -51,7 +51,7 @@ class GamingConfig:
     repeat_weight: float = 1.5  # per extra repeat of a content word beyond the original's
     repeat_tolerance: int = 1
     keyword_weight: float = 1.0  # per history-only word beyond the tolerance (needs the ad)
-    keyword_tolerance: int = 2
+    keyword_tolerance: int = 0
     length_weight: float = 1.0  # per 10 characters over the limit
     max_chars: int = 150
     max_added_chars: int = 40

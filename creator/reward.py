@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from creator.gaming import gaming_penalties
+from creator.gaming import GamingConfig, gaming_penalties
 from creator.modeling.reward_net import RewardConfig, RewardNet, title_lengths, token_matrix
 from creator.types import Ad, User
 
@@ -103,7 +103,9 @@ class RewardModel:
         encoder: Any = None,
         user_model: UserVectorSource | None = None,
         cache_dir: str | Path | None = None,
+        gaming: GamingConfig | None = None,
     ) -> RewardModel:
+        """Load a saved model; ``gaming`` replaces its saved anti-gaming policy (no retraining needed)."""
         from safetensors.torch import load_file
 
         path = Path(path)
@@ -114,6 +116,8 @@ class RewardModel:
                 "in DIR/reward_model)"
             )
         config = RewardConfig(**json.loads((path / "config.json").read_text()))
+        if gaming is not None:
+            config.gaming = gaming
         net = RewardNet(config)
         net.load_state_dict(load_file(str(path / "model.safetensors")))
         if user_model is None and config.user_model_dir:
