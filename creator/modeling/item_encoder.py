@@ -116,7 +116,7 @@ class SentenceItemEncoder:
                                       show_progress_bar=progress, convert_to_numpy=True,
                                       normalize_embeddings=True).astype(np.float32)
             computed = {k: v for (k, _), v in zip(todo, vecs, strict=True)}
-            if self.cache is not None:  # not truthiness: an empty cache has len 0
+            if self.cache is not None:
                 self.cache.put_many(computed)
             found = {**found, **computed}
         self.stats["computed"] += len(todo)
