@@ -368,3 +368,32 @@ def test_interrupted_training_resumes_without_repeating_epochs(tmp_path, minilm,
     assert epochs == [1, 2]
     assert (tmp_path / "out" / "reward_model" / "model.safetensors").exists()
     assert not (tmp_path / "out" / "checkpoint.pt").exists()
+
+
+def test_match_head_baseline_lines_up_rows(monkeypatch):
+    """With a stand-in creator.matching, each row gets the score of its own (user, ad) cell."""
+    import types
+
+    from training.reward_data import ClickRows
+    from training.reward_eval import match_head_scores
+
+    fake = types.ModuleType("creator.matching")
+    fake.match_scores = lambda model, user_vecs, ad_vecs: user_vecs @ ad_vecs.T  # (N, M)
+    monkeypatch.setitem(sys.modules, "creator.matching", fake)
+
+    class UM:
+        dim = 1
+
+        def embed_users(self, users):
+            return np.array([[float(len(u.history))] for u in users])
+
+        def embed_items(self, texts):
+            return np.array([[float(len(t))] for t in texts])
+
+    ads = [Ad("a", "ab"), Ad("b", "abcde")]
+    users = [User("u1", [HistoryItem("1", "x")]), User("u2", [HistoryItem("1", "x"), HistoryItem("2", "y")])]
+    rows = ClickRows(
+        prefixes=users, prefix=[0, 0, 1, 1], cand=[0, 1, 1, 0], label=[1, 0, 1, 0], group=[0, 0, 1, 1]
+    )
+    # user length x title length: u1-a 1*2, u1-b 1*5, u2-b 2*5, u2-a 2*2
+    np.testing.assert_allclose(match_head_scores(UM(), rows, ads), [2, 5, 10, 4])
