@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "quickstart": ("app.quickstart:main", "run the whole chain on the bundled sample and summarise it"),
     "eval": ("eval.report:main", "compare systems' titles: factuality, compliance, personalization, report"),
     "train-encoders": ("training.encoders:main", "train the item/user encoders and the user-ad match head"),
+    "train-reward": ("training.reward_model:main", "train the CTR reward model (judge) vs baselines"),
+    "judge": ("eval.judge:main", "compare two systems' titles per (user, ad): Good/Same/Bad and Adv"),
 }
 
 

@@ -1,0 +1,227 @@
+"""The reward model's network: DIN attention of a candidate title over a user's history, in PyTorch.
+
+Inputs are text vectors from a frozen item encoder (MiniLM) plus hashed word/bigram tokens that the
+network embeds itself, so a title's own wording reaches the score. ``creator.reward.RewardModel``
+wraps it with the encoder, batching and the anti-gaming penalties.
+
+    >>> net = RewardNet(RewardConfig(item_dim=8, proj_dim=4, attn_hidden=4, mlp_hidden=[4], token_buckets=0))
+    >>> mask = torch.ones(3, 5, dtype=torch.bool)
+    >>> net(torch.randn(3, 8), torch.randn(3, 5, 8), mask, torch.ones(3, 2)).shape
+    torch.Size([3])
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from creator.gaming import GamingConfig
+
+N_TEXT_FEATURES = 6  # cos max, cos mean, cos last, history length, title chars, title words
+
+
+@dataclass
+class RewardConfig:
+    """The reward model's architecture; saved as ``config.json`` beside the weights."""
+
+    item_encoder: str = "minilm"
+    item_dim: int = 384
+    max_history: int = 20  # most recent history items attended over
+    proj_dim: int = 64  # item vectors are projected to this size before attention
+    recency: bool = True  # learned embedding of each history item's recency (0 = most recent)
+    token_buckets: int = 32768  # trainable hashed word/bigram embeddings added to each item; 0 = off
+    max_tokens: int = 32  # per title (unigrams + bigrams)
+    attn_hidden: int = 64
+    mlp_hidden: list[int] = field(default_factory=lambda: [128, 64])
+    dropout: float = 0.1
+    use_selling_points: bool = False  # also embed the ad's selling points (needs ``ads`` when scoring)
+    max_points: int = 4
+    user_dim: int | None = None  # size of an external user vector; None = learned history pooling
+    user_model_dir: str | None = None  # a trained UserModel folder that supplies those vectors
+    gaming: GamingConfig = field(default_factory=GamingConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.gaming, dict):
+            self.gaming = GamingConfig(**self.gaming)
+        self.mlp_hidden = list(self.mlp_hidden)
+        if self.token_buckets < 0:
+            raise ValueError(
+                f"RewardConfig.token_buckets must be >= 0 (0 turns hashed tokens off), "
+                f"got {self.token_buckets}"
+            )
+        for name in ("item_dim", "max_history", "proj_dim", "attn_hidden", "max_points", "max_tokens"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"RewardConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if not all(int(h) >= 1 for h in self.mlp_hidden):
+            raise ValueError(f"RewardConfig.mlp_hidden must list positive sizes, got {self.mlp_hidden}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"RewardConfig.dropout must be in [0, 1), got {self.dropout}")
+        if self.user_model_dir and self.user_dim is None:
+            raise ValueError(
+                "RewardConfig.user_model_dir is set but user_dim is not; set user_dim to the "
+                "UserModel's .dim (train-reward does this for you)"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["gaming"] = self.gaming.to_dict()
+        return d
+
+
+def hash_tokens(text: str, buckets: int, max_tokens: int) -> list[int]:
+    """Word unigrams and bigrams hashed (crc32, stable across processes) into 1..buckets; 0 is padding."""
+    w = re.findall(r"[a-z0-9]+", text.lower())
+    grams = w + [f"{a} {b}" for a, b in zip(w, w[1:], strict=False)]
+    return [zlib.crc32(g.encode()) % buckets + 1 for g in grams[:max_tokens]]
+
+
+def token_matrix(texts: Sequence[str], buckets: int, max_tokens: int) -> np.ndarray:
+    """(N, max_tokens) int64 hashed tokens, 0-padded (all zeros when ``buckets`` is 0)."""
+    out = np.zeros((len(texts), max_tokens), dtype=np.int64)
+    if buckets:
+        for i, t in enumerate(texts):
+            ids = hash_tokens(t, buckets, max_tokens)
+            out[i, : len(ids)] = ids
+    return out
+
+
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Softmax over the last axis where ``mask`` is True; masked entries get exactly 0 weight."""
+    scores = scores.masked_fill(~mask, float("-inf"))
+    return torch.softmax(scores, dim=-1)
+
+
+class RewardNet(nn.Module):
+    """title (B, D), history (G, T, D) + mask (G, T), lengths (B, 2) [, user, points, tokens] -> logit (B,).
+
+    ``row_hist`` (B,) maps each row to its history row (rows of one request share one history, so
+    it is projected once); without it G = B, row i uses history i. A learned "null" history item is
+    always attended, so an empty history is defined and padding (mask False) never changes the output.
+    """
+
+    def __init__(self, cfg: RewardConfig) -> None:
+        super().__init__()
+        p = cfg.proj_dim
+        self.cfg = cfg
+        self.proj = nn.Sequential(nn.Linear(cfg.item_dim, p), nn.LayerNorm(p))
+        self.tokens = (
+            nn.EmbeddingBag(cfg.token_buckets + 1, p, mode="mean", padding_idx=0)
+            if cfg.token_buckets
+            else None
+        )
+        self.null_item = nn.Parameter(torch.zeros(1, 1, p))
+        self.recency = nn.Embedding(cfg.max_history, p) if cfg.recency else None
+        # DIN attention MLP on [q, k, q - k, q * k]; its first layer is applied term by term (same maths,
+        # the k term computed once per history instead of once per candidate)
+        self.din_in = nn.Linear(4 * p, cfg.attn_hidden)
+        self.din_out = nn.Sequential(nn.GELU(), nn.Linear(cfg.attn_hidden, 1))
+        if cfg.user_dim:
+            self.user_in = nn.Sequential(nn.Linear(cfg.user_dim, p), nn.LayerNorm(p))
+        else:
+            self.user_query = nn.Parameter(torch.randn(p) / p**0.5)
+        n_in = 5 * p + N_TEXT_FEATURES + (2 * p if cfg.use_selling_points else 0)
+        layers: list[nn.Module] = []
+        for h in cfg.mlp_hidden:
+            layers += [nn.Linear(n_in, h), nn.GELU(), nn.Dropout(cfg.dropout)]
+            n_in = h
+        self.mlp = nn.Sequential(*layers, nn.Linear(n_in, 1))
+
+    def forward(
+        self,
+        title: torch.Tensor,
+        history: torch.Tensor,
+        mask: torch.Tensor,
+        lengths: torch.Tensor,
+        user: torch.Tensor | None = None,
+        points: torch.Tensor | None = None,
+        row_hist: torch.Tensor | None = None,
+        title_tokens: torch.Tensor | None = None,
+        history_tokens: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        g, p = history.shape[0], self.cfg.proj_dim
+        if row_hist is None:
+            row_hist = torch.arange(g, device=history.device)
+        feats = text_features(title, history, mask, lengths, self.cfg.max_history, row_hist)  # (B, F)
+        q = self.item(title, title_tokens)  # (B, P)
+        items = self.item(history, history_tokens)  # (G, T, P)
+        if self.recency is not None:  # left-aligned: item j of n is (n - 1 - j) steps old
+            steps = torch.arange(mask.shape[1], device=mask.device)
+            age = (mask.sum(1, keepdim=True) - 1 - steps).clamp(min=0)
+            items = items + self.recency(age)
+        keys = torch.cat([self.null_item.expand(g, 1, -1), items], dim=1)  # (G, 1+T, P)
+        full_mask = torch.cat([torch.ones(g, 1, dtype=torch.bool, device=mask.device), mask], dim=1)
+        w_q, w_k, w_d, w_m = self.din_in.weight.split(p, dim=1)  # (A, P) each
+        k_term = keys @ (w_k - w_d).T  # (G, 1+T, A)
+        rk = keys[row_hist]  # (B, 1+T, P)
+        hidden = (
+            k_term[row_hist]
+            + (q @ (w_q + w_d).T + self.din_in.bias).unsqueeze(1)
+            + (q.unsqueeze(1) * rk) @ w_m.T
+        )  # (B, 1+T, A)
+        att = self.din_out(hidden).squeeze(-1)  # (B, 1+T)
+        rmask = full_mask[row_hist]
+        interest = (masked_softmax(att, rmask).unsqueeze(-1) * rk).sum(1)  # (B, P)
+        if self.cfg.user_dim:
+            if user is None:
+                raise ValueError(
+                    "this reward model was trained with external user vectors: pass user_vecs "
+                    "(or load it with its user_model_dir)"
+                )
+            u = self.user_in(user)
+        else:
+            pool = keys @ self.user_query / p**0.5  # (G, 1+T)
+            u = (masked_softmax(pool, full_mask).unsqueeze(-1) * keys).sum(1)[row_hist]  # (B, P)
+        parts = [q, interest, u, q * interest, q * u, feats]
+        if self.cfg.use_selling_points:
+            if points is None:
+                raise ValueError("this reward model uses selling points: pass the ads to score()")
+            sp = self.proj(points)
+            parts += [sp, q * sp]
+        return self.mlp(torch.cat(parts, dim=-1)).squeeze(-1)
+
+    def item(self, vec: torch.Tensor, tokens: torch.Tensor | None) -> torch.Tensor:
+        """(..., D) frozen text vectors [+ (..., L) hashed tokens] -> (..., P) item representations."""
+        x = self.proj(vec)
+        if self.tokens is not None:
+            if tokens is None:
+                raise ValueError(
+                    "this reward model uses hashed title tokens: pass title_tokens/history_tokens"
+                )
+            x = x + self.tokens(tokens.reshape(-1, tokens.shape[-1])).reshape(*tokens.shape[:-1], -1)
+        return x
+
+
+def text_features(
+    title: torch.Tensor,
+    history: torch.Tensor,
+    mask: torch.Tensor,
+    lengths: torch.Tensor,
+    max_history: int,
+    row_hist: torch.Tensor,
+) -> torch.Tensor:
+    """(B, 6): max / mean / last cosine of the title to the history, history size, title chars and words.
+
+    Item vectors are L2-normalised, so a dot product is the cosine. Empty histories give cosines of 0.
+    """
+    history, mask = history[row_hist], mask[row_hist]  # (B, T, D), (B, T)
+    cos = (history @ title.unsqueeze(-1)).squeeze(-1).masked_fill(~mask, 0.0)  # (B, T)
+    n = mask.sum(1).clamp(min=1)
+    cmax = cos.masked_fill(~mask, -1.0).max(1).values.masked_fill(~mask.any(1), 0.0)
+    last_idx = (mask.sum(1) - 1).clamp(min=0)  # histories are left-aligned, most recent last
+    clast = cos.gather(1, last_idx.unsqueeze(1)).squeeze(1)
+    return torch.stack(
+        [cmax, cos.sum(1) / n, clast, mask.sum(1) / max_history, lengths[:, 0] / 100.0, lengths[:, 1] / 20.0],
+        dim=1,
+    )
+
+
+def title_lengths(titles: Sequence[str]) -> np.ndarray:
+    """(N, 2) float32: characters and whitespace words of each title."""
+    return np.array([[len(t), len(t.split())] for t in titles], dtype=np.float32).reshape(-1, 2)

@@ -1,0 +1,259 @@
+"""CTR reward model: p(click | user history, ad title text [, selling points]), the project's judge.
+
+The title is embedded by the frozen item encoder (offline MiniLM by default, cached on disk), so
+any new title can be scored and two titles of one ad score differently for one user. A DIN-style
+attention of the candidate title over the user's history vectors gives the interest the title
+speaks to; a user vector (our own learned pooling of the history, or a trained ``UserModel``'s
+vector when ``user_model_dir`` / ``user_vecs`` is given) gives the user's overall taste. Both,
+the title vector, their products and a few text features (cosines to the history, length) go
+into an MLP trained with BCE (``hllm-creator train-reward``). ``score`` subtracts the explicit
+anti-gaming penalties of ``creator.gaming`` unless ``raw=True``.
+
+    >>> rm = RewardModel.from_pretrained("runs/reward/reward_model")         # doctest: +SKIP
+    >>> titles = ["Gel Pens, 12 Colors", "Gel Pens for Bullet Journals, 12 Colors"]
+    >>> rm.score([user, user], titles)                                      # doctest: +SKIP
+    array([0.31, 0.47], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from creator.gaming import GamingConfig, gaming_penalties
+from creator.modeling.reward_net import RewardConfig, RewardNet, title_lengths, token_matrix
+from creator.types import Ad, User
+
+__all__ = ["RewardConfig", "RewardModel", "RewardNet", "UserVectorSource", "load_user_model", "points_text"]
+
+logger = logging.getLogger(__name__)
+
+
+class UserVectorSource(Protocol):
+    """What the reward model needs from a trained user model (``creator.modeling.user_model.UserModel``)."""
+
+    dim: int
+
+    def embed_users(
+        self, users: list[User], *, batch_size: int = 256, progress: bool = False
+    ) -> np.ndarray: ...
+
+
+def points_text(ad: Ad, max_points: int) -> str:
+    """The text embedded for an ad's selling points (title-free context)."""
+    pts = ad.selling_points[:max_points] or ([ad.description[:300]] if ad.description else [])
+    return " ; ".join(pts) or ad.title
+
+
+class RewardModel:
+    """The trained judge: a ``RewardNet`` plus the item encoder (and optional user model) it needs."""
+
+    def __init__(
+        self,
+        config: RewardConfig,
+        net: RewardNet | None = None,
+        *,
+        encoder: Any = None,
+        user_model: UserVectorSource | None = None,
+        cache_dir: str | Path | None = None,
+    ) -> None:
+        self.config = config
+        self.net = net if net is not None else RewardNet(config)
+        self.net.eval()
+        self._encoder = encoder
+        self._cache_dir = cache_dir
+        self.user_model = user_model
+        if user_model is not None and config.user_dim != user_model.dim:
+            raise ValueError(
+                f"user model gives {user_model.dim}-d vectors but the reward model expects "
+                f"user_dim={config.user_dim}; train the reward model with this user model"
+            )
+
+    # ---- construction -------------------------------------------------------------------------
+    @property
+    def encoder(self) -> Any:
+        if self._encoder is None:
+            from creator.modeling.item_encoder import SentenceItemEncoder
+
+            self._encoder = SentenceItemEncoder(self.config.item_encoder, cache_dir=self._cache_dir)
+        return self._encoder
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+        save_file(
+            {k: v.contiguous() for k, v in self.net.state_dict().items()}, str(path / "model.safetensors")
+        )
+        return path
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | Path,
+        *,
+        encoder: Any = None,
+        user_model: UserVectorSource | None = None,
+        cache_dir: str | Path | None = None,
+        gaming: GamingConfig | None = None,
+    ) -> RewardModel:
+        """Load a saved model; ``gaming`` replaces its saved anti-gaming policy (no retraining needed)."""
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        if not (path / "config.json").exists() or not (path / "model.safetensors").exists():
+            raise FileNotFoundError(
+                f"{path} is not a reward model folder: expected config.json and "
+                "model.safetensors (written by `hllm-creator train-reward --out DIR`, "
+                "in DIR/reward_model)"
+            )
+        config = RewardConfig(**json.loads((path / "config.json").read_text()))
+        if gaming is not None:
+            config.gaming = gaming
+        net = RewardNet(config)
+        net.load_state_dict(load_file(str(path / "model.safetensors")))
+        if user_model is None and config.user_model_dir:
+            user_model = load_user_model(config.user_model_dir)
+        return cls(config, net, encoder=encoder, user_model=user_model, cache_dir=cache_dir)
+
+    # ---- scoring ------------------------------------------------------------------------------
+    def history_tensors(
+        self, users: Sequence[User], vec_of: dict[str, np.ndarray]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(N, T, D) history vectors (left-aligned, most recent last), the (N, T) mask, (N, T, L) tokens."""
+        c = self.config
+        hist = np.zeros((len(users), c.max_history, c.item_dim), dtype=np.float32)
+        mask = np.zeros((len(users), c.max_history), dtype=bool)
+        tokens = np.zeros((len(users), c.max_history, c.max_tokens), dtype=np.int64)
+        for i, u in enumerate(users):
+            recent = u.recent(c.max_history)
+            for j, h in enumerate(recent):
+                hist[i, j] = vec_of[h.title]
+            mask[i, : len(recent)] = True
+            tokens[i, : len(recent)] = token_matrix([h.title for h in recent], c.token_buckets, c.max_tokens)
+        return torch.from_numpy(hist), torch.from_numpy(mask), torch.from_numpy(tokens)
+
+    def logits(
+        self,
+        users: Sequence[User],
+        titles: Sequence[str],
+        ads: Sequence[Ad] | None = None,
+        *,
+        user_vecs: np.ndarray | None = None,
+        batch_size: int = 1024,
+    ) -> np.ndarray:
+        """Raw logits (N,), before any gaming penalty."""
+        if len(users) != len(titles) or (ads is not None and len(ads) != len(titles)):
+            raise ValueError(
+                f"score() pairs users[i] with titles[i] (and ads[i]): got {len(users)} users, "
+                f"{len(titles)} titles, {len(ads) if ads is not None else 'no'} ads"
+            )
+        if self.config.use_selling_points and ads is None:
+            raise ValueError("this reward model uses the ads' selling points: pass ads=[...] to score()")
+        if self.config.user_dim and user_vecs is None:
+            if self.user_model is None:
+                raise ValueError(
+                    "this reward model expects user vectors: pass user_vecs or give it a user "
+                    "model (RewardModel.from_pretrained(dir, user_model=...))"
+                )
+            user_vecs = self.user_model.embed_users(list(users))
+        texts = sorted({*titles, *(h.title for u in users for h in u.recent(self.config.max_history))})
+        pts = [points_text(a, self.config.max_points) for a in ads] if self.config.use_selling_points else []
+        texts = sorted({*texts, *pts})
+        if getattr(self.encoder, "dim", self.config.item_dim) != self.config.item_dim:
+            raise ValueError(
+                f"the item encoder gives {self.encoder.dim}-d vectors but this reward model was "
+                f"trained on {self.config.item_dim}-d ones ({self.config.item_encoder}); load it "
+                "with the encoder it was trained with"
+            )
+        vec_of = dict(zip(texts, self.encoder.encode(texts), strict=True))
+        out = np.zeros(len(titles), dtype=np.float32)
+        self.net.eval()
+        with torch.no_grad():
+            for s in range(0, len(titles), batch_size):
+                e = min(s + batch_size, len(titles))
+                # rows of one user share one history row (projected once)
+                first: dict[tuple, int] = {}
+                uniq: list[User] = []
+                rows: list[int] = []
+                for u in users[s:e]:
+                    key = (u.user_id, tuple(h.title for h in u.recent(self.config.max_history)))
+                    if key not in first:
+                        first[key] = len(uniq)
+                        uniq.append(u)
+                    rows.append(first[key])
+                row_hist = torch.tensor(rows, dtype=torch.long)
+                hist, mask, h_tok = self.history_tensors(uniq, vec_of)
+                title = torch.from_numpy(np.stack([vec_of[x] for x in titles[s:e]]))
+                t_tok = torch.from_numpy(
+                    token_matrix(titles[s:e], self.config.token_buckets, self.config.max_tokens)
+                )
+                lengths = torch.from_numpy(title_lengths(titles[s:e]))
+                user = (
+                    torch.from_numpy(np.asarray(user_vecs[s:e], dtype=np.float32))
+                    if user_vecs is not None and self.config.user_dim
+                    else None
+                )
+                points = torch.from_numpy(np.stack([vec_of[x] for x in pts[s:e]])) if pts else None
+                out[s:e] = self.net(title, hist, mask, lengths, user, points, row_hist, t_tok, h_tok).numpy()
+        return out
+
+    def score(
+        self,
+        users: Sequence[User],
+        titles: Sequence[str],
+        ads: Sequence[Ad] | None = None,
+        *,
+        user_vecs: np.ndarray | None = None,
+        raw: bool = False,
+        batch_size: int = 1024,
+    ) -> np.ndarray:
+        """(N,) click probabilities of users[i] on titles[i] (for ads[i]); gaming penalties unless raw."""
+        z = self.logits(users, titles, ads, user_vecs=user_vecs, batch_size=batch_size)
+        if not raw:
+            z = z - self.penalties(users, titles, ads)
+        return (1.0 / (1.0 + np.exp(-z.astype(np.float64)))).astype(np.float32)
+
+    def penalties(
+        self, users: Sequence[User], titles: Sequence[str], ads: Sequence[Ad] | None = None
+    ) -> np.ndarray:
+        """(N,) total anti-gaming penalty in logit units (see ``creator.gaming``)."""
+        return np.array(
+            [
+                gaming_penalties(t, u, ads[i] if ads is not None else None, self.config.gaming)["total"]
+                for i, (u, t) in enumerate(zip(users, titles, strict=True))
+            ],
+            dtype=np.float32,
+        )
+
+    def explain(self, user: User, title: str, ad: Ad | None = None) -> dict[str, float]:
+        """Raw probability, each penalty, and the final probability for one (user, title)."""
+        raw = float(self.score([user], [title], [ad] if ad is not None else None, raw=True)[0])
+        pen = gaming_penalties(title, user, ad, self.config.gaming)
+        z = np.log(max(raw, 1e-7) / max(1 - raw, 1e-7)) - pen["total"]
+        return {
+            "raw": raw,
+            **{f"penalty_{k}": v for k, v in pen.items()},
+            "score": float(1 / (1 + np.exp(-z))),
+        }
+
+
+def load_user_model(path: str | Path) -> UserVectorSource:
+    """The usermodel helper's ``UserModel`` (imported lazily; a clear error if that part is missing)."""
+    try:
+        from creator.modeling.user_model import UserModel  # type: ignore[import-not-found]
+    except ImportError as exc:
+        raise ValueError(
+            f"user_model_dir={path} needs creator.modeling.user_model.UserModel, which is not "
+            "installed in this checkout; train without user_model_dir or add the user model"
+        ) from exc
+    path = Path(path)
+    return UserModel.from_pretrained(path / "user_model" if (path / "user_model").is_dir() else path)
