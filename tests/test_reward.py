@@ -285,6 +285,10 @@ def test_train_with_a_user_model_dir_uses_its_vectors(tmp_path, minilm, monkeypa
             return np.stack([np.array([len(u.history), 1, 0, 0], dtype=np.float32) for u in users])
 
     monkeypatch.setattr(trm, "load_user_model", lambda path: FakeUserModel())
+    # the fake has no match head, so the match-head baseline (tested with the real UserModel) is off here
+    import training.reward_eval as tre
+
+    monkeypatch.setattr(tre, "match_head_scores", lambda *a, **k: None)
     data = write_world(tmp_path / "shop", n_users=60)
     cfg = tiny_config(
         data, tmp_path / "out", epochs=1, user_model_dir=str(tmp_path / "um"), eval_samplings=["uniform"]
