@@ -271,10 +271,9 @@ def make_examples(
     return examples
 
 
-def run_sft(run: SFTRunConfig) -> dict[str, Any]:
-    """Train, save the artefact to ``run.out`` and return the metrics (also written to metrics.json)."""
+def build_trainer(run: SFTRunConfig) -> tuple[UserSFTTrainer, PersonalizedGenerator]:
+    """Data, user vectors, generator and trainer, ready to ``train()`` (``run_sft`` does the rest)."""
     from datasets import Dataset
-    from transformers.trainer_utils import get_last_checkpoint
 
     from creator.modeling.user_vectors import load_user_vectors
     from training.cot_data import load_training_data
@@ -332,14 +331,23 @@ def run_sft(run: SFTRunConfig) -> dict[str, Any]:
         run=run,
         placeholder_ids=gen.placeholder_ids,
     )
-    last = get_last_checkpoint(args.output_dir) if run.resume and Path(args.output_dir).is_dir() else None
+    return trainer, gen
+
+
+def run_sft(run: SFTRunConfig) -> dict[str, Any]:
+    """Train (resuming when a checkpoint exists), save the artefact to ``run.out``, return the metrics."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    trainer, gen = build_trainer(run)
+    out, ckpts = Path(run.out), trainer.args.output_dir
+    last = get_last_checkpoint(ckpts) if run.resume and Path(ckpts).is_dir() else None
     if last:
         logger.info("resuming from %s", last)
     t0 = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=last)
     seconds = time.perf_counter() - t0
-    metrics = summarize(trainer, result, seconds, train_ds)
-    if eval_ds is not None:
+    metrics = summarize(trainer, result, seconds, trainer.train_dataset)
+    if trainer.eval_dataset is not None:
         metrics["eval"] = trainer.evaluate()
     gen.save_pretrained(out)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))

@@ -96,6 +96,12 @@ class _Sampling:
     greedy: bool = False
 
 
+try:  # the shared value object of the batch backends (creator/backends/base.py)
+    from creator.backends.base import SamplingConfig
+except ImportError:  # that module not merged yet: the same fields, defined here
+    SamplingConfig = _Sampling  # type: ignore[misc,assignment]
+
+
 class PersonalizedGenerator:
     """A causal LM that writes a title for (ad, user vector); see the module docstring for the folder."""
 
@@ -163,7 +169,7 @@ class PersonalizedGenerator:
         """``sampling.n`` titles per (ads[i], user_vecs[i]) with HF generate, one prompt at a time.
 
         The simple reference path for tests and small runs; batched backends live in creator/backends."""
-        s = sampling if sampling is not None else _Sampling()
+        s = sampling if sampling is not None else SamplingConfig()
         vecs = np.asarray(user_vecs, dtype=np.float32).reshape(len(ads), -1)
         self.model.eval()
         torch.manual_seed(getattr(s, "seed", 0))
