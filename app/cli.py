@@ -14,7 +14,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("data_pipelines.inspect:main", "inspect, validate or convert a catalog (ads, users, logs)"),
     "quickstart": ("app.quickstart:main", "run the whole chain on the bundled sample and summarise it"),
-    "pretrain-lm": ("training.pretrain_lm:main", "train the tiny offline base LM and its tokenizer on catalog texts"),
+    "pretrain-lm": ("training.pretrain_lm:main", "pretrain the tiny offline base LM on catalog texts"),
     "sft": ("training.sft:main", "LoRA SFT of the generator with soft user tokens and aux losses"),
     "dpo": ("training.dpo:main", "DPO of the SFT generator on preference pairs (same user vector for both)"),
 }

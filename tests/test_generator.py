@@ -219,8 +219,8 @@ def test_dpo_loss_matches_hand_computation():
 def test_sequence_logps_and_info_nce_hand_values():
     """sequence_logps: V=2, logits (0, 0) at every step -> each label costs log(1/2); with labels
     [-100, 1, 0] the two scored tokens give 2 * log(0.5) = -1.3862944.
-    symmetric_info_nce with a = b = I (2x2) and scale 1: logits = I, each row's CE = log(1 + e^-1) = 0.3132617,
-    both directions equal -> 0.3132617."""
+    symmetric_info_nce with a = b = I (2x2) and scale 1: logits = I, each row's CE = log(1 + e^-1)
+    = 0.3132617, both directions equal -> 0.3132617."""
     from training.losses import sequence_logps, symmetric_info_nce
 
     lp = sequence_logps(torch.zeros(1, 3, 2), torch.tensor([[-100, 1, 0]]))
@@ -421,3 +421,99 @@ def test_saved_artefact_reloads_to_identical_greedy_output_in_a_fresh_process(sf
     assert got["out"] == expected
     # greedy text can be short after 10 steps; the next-token logits pin the whole model down
     assert torch.allclose(torch.tensor(got["logits"]), logits, atol=1e-5)
+
+
+def test_dpo_prefers_chosen_on_held_out_pairs_with_the_sft_model_as_reference(sft_trained, work):
+    from safetensors.torch import load_file
+
+    from training.dpo import DPORunConfig, run_dpo
+
+    run = DPORunConfig(
+        pairs=str(work / "pairs.parquet"),
+        cot=str(work / "cot.parquet"),
+        user_vectors=str(work / "vecs.npz"),
+        sft=str(work / "sft"),
+        out=str(work / "dpo"),
+        max_steps=6,
+        batch_size=8,
+        learning_rate=2e-3,
+        logging_steps=1,
+        save_steps=100,
+        warmup_ratio=0.0,
+    )
+    m = run_dpo(run)
+    before, after = m["eval_before"], m["eval_after"]
+    # before training the policy IS the reference (a copy of the SFT adapter): every reward is 0
+    assert before["dpo_loss"] == pytest.approx(math.log(2), abs=1e-5) and before[
+        "mean_margin"
+    ] == pytest.approx(0)
+    assert after["dpo_loss"] < before["dpo_loss"] - 0.01 and after["accuracy"] > 0.5
+    sft_proj = load_file(str(work / "sft" / "projector.safetensors"))
+    dpo_proj = load_file(str(work / "dpo" / "projector.safetensors"))
+    assert all(
+        torch.equal(sft_proj[k], dpo_proj[k]) for k in sft_proj
+    )  # frozen: shared by policy and reference
+    sft_lora = load_file(str(work / "sft" / "adapter" / "adapter_model.safetensors"))
+    dpo_lora = load_file(str(work / "dpo" / "adapter" / "adapter_model.safetensors"))
+    assert sorted(sft_lora) == sorted(dpo_lora)  # only the policy adapter is saved, not TRL's "ref" copy
+    assert any(not torch.equal(sft_lora[k], dpo_lora[k]) for k in sft_lora)
+
+
+def test_sft_resumes_from_its_checkpoint_with_the_projector(work):
+    """2 steps, stop, resume to 3 == 3 steps in one go (dropout 0, same seed): only true if the resumed
+    run restored the projector (PEFT checkpoints hold LoRA only) as well as the adapter and optimizer."""
+    from safetensors.torch import load_file
+
+    from training.artefacts import HEADS_FILE
+    from training.sft import run_sft
+
+    plain = dict(
+        recon_weight=0, align_weight=0, match_weight=0, eval_split=None, batch_size=4, lr_scheduler="constant"
+    )  # the cosine schedule depends on max_steps, which differs here
+    run_sft(_sft_run(work, out=str(work / "straight"), max_steps=3, save_steps=100, **plain))
+    first = run_sft(_sft_run(work, out=str(work / "resumed"), max_steps=2, save_steps=2, **plain))
+    assert first["steps"] == 2 and (work / "resumed" / "checkpoints" / "checkpoint-2" / HEADS_FILE).exists()
+    second = run_sft(_sft_run(work, out=str(work / "resumed"), max_steps=3, save_steps=100, **plain))
+    assert second["steps"] == 3 and second["resumed_from"].endswith("checkpoint-2")
+    for name in ("projector.safetensors", "adapter/adapter_model.safetensors"):
+        a, b = load_file(str(work / "straight" / name)), load_file(str(work / "resumed" / name))
+        assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a), name
+
+
+def test_pretrain_lm_from_scratch_on_catalog_texts(tmp_path):
+    from creator.modeling.builders import load_base, placeholder_ids
+    from training.pretrain_lm import PretrainConfig, run_pretrain
+
+    ads = [
+        {"ad_id": f"a{i}", "title": f"{t} {i}", "description": f"{d} Item number {i}."}
+        for i in range(30)
+        for (_, t, d) in ADS[i % 4 : i % 4 + 1]
+    ]
+    write_records(ads, tmp_path / "ads.jsonl")
+    m = run_pretrain(
+        PretrainConfig(
+            catalog=str(tmp_path / "ads.jsonl"),
+            catalog_format="jsonl",
+            out=str(tmp_path / "lm"),
+            preset="test",
+            vocab_size=320,
+            block_size=32,
+            max_steps=12,
+            batch_size=8,
+            learning_rate=3e-3,
+            logging_steps=1,
+            eval_fraction=0.1,
+            warmup_ratio=0.0,
+        )
+    )
+    losses = (
+        [h["loss"] for h in json.loads((tmp_path / "lm" / "metrics.json").read_text())["log_history"]]
+        if "log_history" in m
+        else None
+    )
+    assert m["steps"] == 12 and m["last_logged_loss"] < m["first_logged_loss"] - 0.5, losses
+    model, tok = load_base(str(tmp_path / "lm"))
+    assert (
+        len(placeholder_ids(tok, 4)) == 4
+        and model.config.hidden_size // model.config.num_attention_heads == 64
+    )

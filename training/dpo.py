@@ -206,6 +206,7 @@ def run_dpo(run: DPORunConfig) -> dict[str, Any]:
     t0 = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=last)
     metrics.update(summarize(trainer, result, time.perf_counter() - t0, train_ds))
+    metrics["resumed_from"] = last
     if eval_records:
         metrics["eval_after"] = score_pairs(gen, eval_records, run.beta)
     gen.config.extra["dpo"] = {"beta": run.beta, "sft": str(run.sft)}

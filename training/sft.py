@@ -82,6 +82,7 @@ class SFTRunConfig:
     batch_size: int = 8
     grad_accum: int = 1
     warmup_ratio: float = 0.03
+    lr_scheduler: str = "cosine"
     logging_steps: int = 10
     save_steps: int = 200
     seed: int = 0
@@ -306,7 +307,7 @@ def build_trainer(run: SFTRunConfig) -> tuple[UserSFTTrainer, PersonalizedGenera
         per_device_eval_batch_size=run.batch_size,
         gradient_accumulation_steps=run.grad_accum,
         warmup_steps=run.warmup_ratio,
-        lr_scheduler_type="cosine",
+        lr_scheduler_type=run.lr_scheduler,
         logging_steps=run.logging_steps,
         save_steps=run.save_steps,
         save_total_limit=2,
@@ -347,6 +348,7 @@ def run_sft(run: SFTRunConfig) -> dict[str, Any]:
     result = trainer.train(resume_from_checkpoint=last)
     seconds = time.perf_counter() - t0
     metrics = summarize(trainer, result, seconds, trainer.train_dataset)
+    metrics["resumed_from"] = last
     if trainer.eval_dataset is not None:
         metrics["eval"] = trainer.evaluate()
     gen.save_pretrained(out)
