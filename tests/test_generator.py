@@ -517,3 +517,34 @@ def test_pretrain_lm_from_scratch_on_catalog_texts(tmp_path):
         len(placeholder_ids(tok, 4)) == 4
         and model.config.hidden_size // model.config.num_attention_heads == 64
     )
+
+
+def test_user_vectors_from_a_user_model_folder_follow_the_contract(tmp_path, monkeypatch):
+    """A fake ``creator.modeling.user_model`` isolates the provider: it must call
+    ``UserModel.from_pretrained(DIR/user_model)`` and ``embed_users(users)`` and key the rows by user id."""
+    import sys
+    import types
+
+    from creator.modeling.user_vectors import load_user_vectors
+    from creator.types import HistoryItem, User
+
+    calls = {}
+
+    class FakeUserModel:
+        @classmethod
+        def from_pretrained(cls, path):
+            calls["path"] = str(path)
+            return cls()
+
+        def embed_users(self, users, *, batch_size=256, progress=False):
+            calls["users"] = [u.user_id for u in users]
+            return np.array([[len(u.history), 1.0] for u in users], dtype=np.float32)
+
+    monkeypatch.setitem(
+        sys.modules, "creator.modeling.user_model", types.SimpleNamespace(UserModel=FakeUserModel)
+    )
+    (tmp_path / "user_model").mkdir()
+    users = [User("a", [HistoryItem("1", "x")]), User("b")]
+    vecs = load_user_vectors(tmp_path, users)
+    assert calls == {"path": str(tmp_path / "user_model"), "users": ["a", "b"]}
+    assert vecs["a"].tolist() == [1.0, 1.0] and vecs["b"].tolist() == [0.0, 1.0]

@@ -44,6 +44,7 @@ class PretrainConfig:
     num_placeholders: int = MAX_PLACEHOLDERS
     block_size: int = 128
     max_docs: int | None = None
+    max_doc_chars: int = 600  # descriptions are long; title and selling points come first and are kept
     eval_fraction: float = 0.02
     epochs: float = 1.0
     max_steps: int = -1
@@ -67,7 +68,7 @@ class PretrainConfig:
             raise ValueError(f"eval_fraction must be in [0, 0.5), got {self.eval_fraction}")
 
 
-def catalog_corpus(catalog: Any, cot_path: str | None = None) -> list[str]:
+def catalog_corpus(catalog: Any, cot_path: str | None = None, max_doc_chars: int | None = None) -> list[str]:
     """One document per ad (title, brand, selling points, description), per history title and per CoT row."""
     docs: list[str] = []
     for ad in catalog.ads.values():
@@ -87,6 +88,8 @@ def catalog_corpus(catalog: Any, cot_path: str | None = None) -> list[str]:
             prof = profile_text(row)
             if prof:
                 docs.append(prof)
+    if max_doc_chars:
+        docs = [d[:max_doc_chars] for d in docs]
     return [d for d in docs if d.strip()]
 
 
@@ -108,7 +111,7 @@ def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     out = Path(cfg.out)
     write_resolved(cfg, out / "resolved_config.yaml")
     catalog = load_catalog(cfg.catalog, cfg.catalog_format)
-    docs = catalog_corpus(catalog, cfg.cot)
+    docs = catalog_corpus(catalog, cfg.cot, cfg.max_doc_chars)
     random.Random(cfg.seed).shuffle(docs)
     docs = docs[: cfg.max_docs] if cfg.max_docs else docs
     tok_dir = out / "tokenizer_cache"

@@ -172,16 +172,24 @@ def build_prompt_embeds(
     projector: UserProjector,
     input_ids: torch.Tensor,
     user_vec: torch.Tensor,
-    placeholder_ids: list[int],
+    placeholder_ids: list[int] | None = None,
 ) -> torch.Tensor:
     """(T,) prompt ids + (d_user,) user vector -> (T, H) ``prompt_embeds`` for vLLM / HF generate.
 
-    Exactly the training path: the same ``embed_with_user_tokens`` the pre-hook runs."""
+    Exactly the training path: the same ``embed_with_user_tokens`` the pre-hook runs. The placeholder
+    ids default to those of the hook attached to ``model``."""
     if input_ids.dim() != 1 or user_vec.dim() != 1:
         raise ValueError(
             f"build_prompt_embeds takes one prompt (T,) and one vector (d_user,), got "
             f"{tuple(input_ids.shape)} and {tuple(user_vec.shape)}; loop or use the batch backends"
         )
+    if placeholder_ids is None:
+        hook = user_token_hook(model)
+        if hook is None:
+            raise ValueError(
+                "model has no user-token hook; pass placeholder_ids or call attach_user_tokens first"
+            )
+        placeholder_ids = hook.placeholder_ids
     emb = backbone_of(model).get_input_embeddings()
     device = emb.weight.device
     out = embed_with_user_tokens(

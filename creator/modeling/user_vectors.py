@@ -107,6 +107,14 @@ def load_user_vectors(source: str | Path, users: list[User], *, encoder: Any = N
         vecs = mean_history_vectors(users, encoder)
         return {u.user_id: v for u, v in zip(users, vecs, strict=True)}
     path = Path(source)
+    if not path.exists():
+        raise DataError(
+            "user vector source not found",
+            file=str(path),
+            expected="a train-encoders folder, a vector file or 'mean-minilm'",
+            got="nothing at that path",
+            fix="run hllm-creator train-encoders first or pass --user-vectors mean-minilm",
+        )
     model_dir = path / "user_model" if (path / "user_model").is_dir() else path
     if model_dir.is_dir():
         from creator.modeling.user_model import UserModel  # owned by the user-model issue
