@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pretrain-steps", type=int, default=250)
     ap.add_argument("--sft-epochs", type=float, default=2.0)
     ap.add_argument("--dpo-epochs", type=float, default=1.0)
-    ap.add_argument("--eval-rows", type=int, default=100)
+    ap.add_argument("--eval-rows", type=int, default=80)
     ap.add_argument("--stages", default="pretrain,sft,dpo,eval")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -47,6 +47,9 @@ from training.run_config import parse_config, write_resolved
 logger = logging.getLogger(__name__)
 
 
+MAX_SKIP_SHARE = 0.05
+
+
 @dataclass
 class SFTRunConfig:
     """Options of ``hllm-creator sft`` (YAML keys = flag names with underscores)."""
@@ -244,16 +247,19 @@ def build_generator(
 def make_examples(
     gen: PersonalizedGenerator, data: Any, vectors: dict[str, Any], run: SFTRunConfig
 ) -> list[dict[str, Any]]:
+    """Tokenised rows. A row whose prompt leaves no room for a title is skipped and counted (at most
+    ``MAX_SKIP_SHARE`` of the rows, else the run stops: max_length is then simply too small)."""
+    from creator.errors import DataError
     from training.cot_data import profile_text
 
-    examples, no_profile = [], 0
+    examples, no_profile, skipped = [], 0, []
     for row in data.rows:
         prof = profile_text(row) if run.aux_on else None
         if run.aux_on and prof is None:
             no_profile += 1
             prof = "{}"
-        examples.append(
-            sft_example(
+        try:
+            ex = sft_example(
                 gen,
                 data.ads[row["ad_id"]],
                 row["response"],
@@ -264,7 +270,20 @@ def make_examples(
                 max_profile_tokens=run.max_profile_tokens,
                 with_ad_text=run.match_weight > 0,
             )
-        )
+        except DataError as err:
+            skipped.append(err.located(row.get("_source")))
+            continue
+        examples.append(ex)
+    if skipped:
+        logger.warning("skipped %d of %d rows, e.g. %s", len(skipped), len(data.rows), skipped[0])
+        if len(skipped) > MAX_SKIP_SHARE * len(data.rows):
+            raise DataError(
+                f"{len(skipped)} of {len(data.rows)} rows do not fit max_length {run.max_length}",
+                field="max_length",
+                expected=f"at most {MAX_SKIP_SHARE:.0%} of rows too long",
+                got=str(skipped[0]),
+                fix="raise --max-length or lower the prompt's selling points",
+            )
     if no_profile:
         logger.warning(
             "%d of %d rows have no profile: their profile targets are '{}'", no_profile, len(data.rows)
