@@ -91,6 +91,9 @@ class SFTRunConfig:
     seed: int = 0
     bf16: str = field(default="auto", metadata={"help": "auto (on for CUDA with bf16), true or false"})
     resume: bool = True
+    ddp_find_unused_parameters: bool | None = field(
+        default=None, metadata={"help": "multi-GPU: true when the aux losses leave a head unused on a rank"}
+    )
     save_base: str = field(
         default="auto",
         metadata={
@@ -340,6 +343,7 @@ def build_trainer(run: SFTRunConfig) -> tuple[UserSFTTrainer, PersonalizedGenera
         max_length=None,
         disable_tqdm=False,
         save_only_model=False,
+        ddp_find_unused_parameters=run.ddp_find_unused_parameters,
     )
     trainer = UserSFTTrainer(
         model=model,
