@@ -19,6 +19,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train-encoders": ("training.encoders:main", "train the item/user encoders and the user-ad match head"),
     "train-reward": ("training.reward_model:main", "train the CTR reward model (judge) vs baselines"),
     "judge": ("eval.judge:main", "compare two systems' titles per (user, ad): Good/Same/Bad and Adv"),
+    "pretrain-lm": ("training.pretrain_lm:main", "pretrain the tiny offline base LM on catalog texts"),
+    "sft": ("training.sft:main", "LoRA SFT of the generator with soft user tokens and aux losses"),
+    "dpo": ("training.dpo:main", "DPO of the SFT generator on preference pairs (same user vector for both)"),
 }
 
 

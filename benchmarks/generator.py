@@ -1,0 +1,282 @@
+"""Benchmark: the generator chain pretrain-lm -> sft -> dpo with the tiny preset, timed, then held-out checks.
+
+    python benchmarks/generator.py --data ../shared/data --cot runs/cot --out runs/bench-generator
+
+``--cot`` is the folder of ``hllm-creator build-cot`` (cot.parquet + pairs.parquet). Without it the
+script builds one with the offline teacher when ``data_pipelines.cot`` is importable (``--cot-limit``
+rows), else it stops and says so. User vectors: ``--user-vectors`` (a train-encoders folder or a vector
+file); the default ``mean-minilm`` is the parameter-free mean of MiniLM history-title embeddings.
+
+Held-out rows (split ``test``, users disjoint from training) are scored with the DPO model:
+- teacher-forced NLL per token of the teacher's title with the user's own vector, another user's
+  vector (shuffled) and a zero vector: if the model uses the vector, its own must score best;
+- greedy titles with the user's vector and with a zeroed one; chrF of each against the teacher title;
+- HOOK (fact check): share of generated titles that fail ``creator.guard.Guard`` before any guard is
+  applied, computed when ``creator.guard`` imports, else reported as n/a;
+- HOOK (judge): win rate over the original title with ``eval.judge.compare`` and the reward model of
+  ``--reward DIR``, computed when both import and the folder is given, else n/a.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from creator.modeling.generator import PersonalizedGenerator, SamplingConfig  # noqa: E402
+from training.run_config import load_config  # noqa: E402
+
+logger = logging.getLogger("bench.generator")
+FACT_RULES = {
+    "ungrounded_number",
+    "changed_unit",
+    "ungrounded_model_number",
+    "wrong_brand",
+    "ungrounded_claim",
+}
+
+
+def build_cot(data: Path, out: Path, limit: int) -> Path:
+    try:
+        from data_pipelines.cot import main as build_cot_main
+    except ImportError as err:
+        raise SystemExit(
+            f"no --cot given and data_pipelines.cot is not importable ({err}); run "
+            "'hllm-creator build-cot --teacher offline ...' and pass its --out as --cot"
+        ) from err
+    code = build_cot_main(
+        [
+            "--data",
+            str(data / "amazon_office_products"),
+            "--format",
+            "amazon2018",
+            "--teacher",
+            "offline",
+            "--out",
+            str(out),
+            "--limit",
+            str(limit),
+        ]
+    )
+    if code:
+        raise SystemExit(f"build-cot failed with exit code {code}")
+    return out
+
+
+@torch.no_grad()
+def heldout_nll(gen: PersonalizedGenerator, rows: list[dict], ads: dict, vecs: np.ndarray) -> float:
+    """Mean NLL per title token of the teacher's titles, teacher-forced, with the given vectors."""
+    total, count = 0.0, 0
+    gen.model.eval()
+    for row, vec in zip(rows, vecs, strict=True):
+        p, c = gen.prompt_ids(ads[row["ad_id"]]), gen.completion_ids(row["response"])
+        ids = torch.tensor([p + c])
+        logits = gen.model(input_ids=ids, user_emb=torch.tensor(vec[None], dtype=torch.float32)).logits
+        logp = torch.log_softmax(logits[0, len(p) - 1 : -1].float(), -1).gather(-1, torch.tensor(c)[:, None])
+        total -= float(logp.sum())
+        count += len(c)
+    return total / max(count, 1)
+
+
+def chrf(hyps: list[str], refs: list[str]) -> float:
+    from sacrebleu.metrics import CHRF
+
+    return round(CHRF().corpus_score(hyps, [refs]).score, 2)
+
+
+def fact_fail_rate(titles: list[str], ads: list[Any]) -> float | None:
+    """HOOK: share failing the guard's fact rules (raw output, no guard applied); None without a guard."""
+    try:
+        from creator.guard import Guard
+    except ImportError:
+        return None
+    guard = Guard()
+    fails = 0
+    for title, ad in zip(titles, ads, strict=True):
+        verdict = guard.check(title, ad, original_title=ad.title)
+        fails += any(f.rule in FACT_RULES or f.rule == "empty" for f in verdict.failures)
+    return fails / max(len(titles), 1)
+
+
+def judge_win_rate(reward_dir: str | None, users: list[Any], titles: list[str], ads: list[Any]) -> Any:
+    """HOOK: eval.judge.compare with the reward model as judge; None when either is missing."""
+    if not reward_dir:
+        return None
+    try:
+        from creator.reward import RewardModel
+        from eval.judge import compare
+    except ImportError:
+        return None
+    res = compare(RewardModel.from_pretrained(reward_dir), users, titles, [a.title for a in ads], ads)
+    return {"good": res.good, "same": res.same, "bad": res.bad, "n": res.n, "adv": res.adv}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument(
+        "--data", default="../shared/data", help="shared data folder (amazon_office_products inside)"
+    )
+    ap.add_argument("--cot", help="build-cot output folder (cot.parquet + pairs.parquet)")
+    ap.add_argument("--cot-limit", type=int, default=1000)
+    ap.add_argument("--user-vectors", default="mean-minilm")
+    ap.add_argument("--reward", help="reward model folder for the judge hook")
+    ap.add_argument("--out", default="runs/bench-generator")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--pretrain-steps", type=int, default=250)
+    ap.add_argument("--sft-epochs", type=float, default=2.0)
+    ap.add_argument("--dpo-epochs", type=float, default=1.0)
+    ap.add_argument("--eval-rows", type=int, default=80)
+    ap.add_argument("--stages", default="pretrain,sft,dpo,eval")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    out, data = Path(args.out), Path(args.data)
+    out.mkdir(parents=True, exist_ok=True)
+    stages = set(args.stages.split(","))
+    needs_cot = bool(stages & {"sft", "dpo", "eval"})
+    cot = Path(args.cot) if args.cot else build_cot(data, out / "cot", args.cot_limit) if needs_cot else None
+    results: dict[str, Any] = {
+        "machine": f"{platform.processor() or platform.machine()}, torch threads "
+        f"{torch.get_num_threads()}, load avg at start {os.getloadavg()[0]:.1f}"
+    }
+    cfg_dir = Path(__file__).resolve().parents[1] / "training" / "configs"
+
+    from training.dpo import DPORunConfig, run_dpo
+    from training.pretrain_lm import PretrainConfig, run_pretrain
+    from training.sft import SFTRunConfig, run_sft
+
+    if "pretrain" in stages:
+        cfg = load_config(
+            PretrainConfig,
+            cfg_dir / "pretrain_tiny.yaml",
+            catalog=str(data / "amazon_office_products"),
+            catalog_format="amazon2018",
+            out=str(out / "lm"),
+            max_steps=args.pretrain_steps,
+        )
+        results["pretrain"] = run_pretrain(cfg)
+    if "sft" in stages:
+        cfg = load_config(
+            SFTRunConfig,
+            cfg_dir / "sft_tiny.yaml",
+            cot=str(cot),
+            user_vectors=args.user_vectors,
+            base=str(out / "lm"),
+            out=str(out / "sft"),
+            epochs=args.sft_epochs,
+            catalog=str(data / "amazon_office_products"),
+            catalog_format="amazon2018",
+        )
+        results["sft"] = run_sft(cfg)
+    if "dpo" in stages:
+        cfg = load_config(
+            DPORunConfig,
+            cfg_dir / "dpo_tiny.yaml",
+            pairs=str(cot),
+            cot=str(cot),
+            user_vectors=args.user_vectors,
+            sft=str(out / "sft"),
+            out=str(out / "dpo"),
+            epochs=args.dpo_epochs,
+            catalog=str(data / "amazon_office_products"),
+            catalog_format="amazon2018",
+        )
+        results["dpo"] = run_dpo(cfg)
+    if "eval" in stages:
+        results["heldout"] = evaluate(out, cot, data, args)
+    for stage in ("pretrain", "sft", "dpo"):
+        if stage in results:
+            results[stage].pop("log_history", None)
+    previous = json.loads((out / "bench.json").read_text()) if (out / "bench.json").exists() else {}
+    results = {**previous, **results}  # stages may run in separate invocations
+    (out / "bench.json").write_text(json.dumps(results, indent=2, default=str))
+    print_table(results)
+    return 0
+
+
+def evaluate(out: Path, cot: Path, data: Path, args: argparse.Namespace) -> dict[str, Any]:
+    from creator.io import load_catalog
+    from creator.modeling.user_vectors import load_user_vectors
+    from training.cot_data import load_training_data
+
+    catalog = load_catalog(data / "amazon_office_products", "amazon2018")
+    test = load_training_data(cot, split="test", catalog=catalog, max_rows=args.eval_rows)
+    model_dir = out / "dpo" if (out / "dpo" / "generator_config.json").exists() else out / "sft"
+    gen = PersonalizedGenerator.from_pretrained(model_dir)
+    users = [test.users[r["user_id"]] for r in test.rows]
+    table = load_user_vectors(args.user_vectors, list(test.users.values()))
+    own = np.stack([table[r["user_id"]] for r in test.rows])
+    rng = np.random.default_rng(0)
+    other = own[rng.permutation(len(own))]
+    zero = np.zeros_like(own)
+    res: dict[str, Any] = {"model": model_dir.name, "rows": len(test.rows)}
+    res["nll_own_vector"] = round(heldout_nll(gen, test.rows, test.ads, own), 4)
+    res["nll_shuffled_vector"] = round(heldout_nll(gen, test.rows, test.ads, other), 4)
+    res["nll_zero_vector"] = round(heldout_nll(gen, test.rows, test.ads, zero), 4)
+    ads = [test.ads[r["ad_id"]] for r in test.rows]
+    greedy = SamplingConfig(greedy=True, max_new_tokens=40)
+    t0 = time.perf_counter()
+    titles = [t[0] for t in gen.generate(ads, own, greedy)]
+    res["generate_seconds_per_title"] = round((time.perf_counter() - t0) / len(ads), 3)
+    titles_zero = [t[0] for t in gen.generate(ads, zero, greedy)]
+    refs = [r["response"] for r in test.rows]
+    res["chrf_own_vector"], res["chrf_zero_vector"] = chrf(titles, refs), chrf(titles_zero, refs)
+    res["chrf_original_title"] = chrf([a.title for a in ads], refs)
+    res["differs_from_zero_vector"] = round(
+        float(np.mean([a != b for a, b in zip(titles, titles_zero, strict=True)])), 3
+    )
+    res["fact_fail_rate_before_guard"] = fact_fail_rate(titles, ads)
+    res["fact_fail_rate_before_guard_zero_vector"] = fact_fail_rate(titles_zero, ads)
+    res["judge_vs_original"] = judge_win_rate(args.reward, users, titles, ads)
+    res["examples"] = [
+        {"original": a.title, "teacher": r, "generated": t, "zero_vector": z}
+        for a, r, t, z in list(zip(ads, refs, titles, titles_zero, strict=True))[:5]
+    ]
+    return res
+
+
+def print_table(r: dict[str, Any]) -> None:
+    print(f"\nmachine: {r['machine']}")
+    print(f"{'stage':<10} {'steps':>6} {'seconds':>9} {'tokens/s':>10} {'loss first -> last':>24}")
+    for stage in ("pretrain", "sft", "dpo"):
+        m = r.get(stage)
+        if m:
+            loss = f"{m.get('first_logged_loss', 0):.3f} -> {m.get('last_logged_loss', 0):.3f}"
+            tps = m["tokens_per_second"] or 0
+            print(f"{stage:<10} {m['steps']:>6} {m['seconds']:>9.1f} {tps:>10.0f} {loss:>24}")
+    total = sum(r[s]["seconds"] for s in ("pretrain", "sft", "dpo") if s in r)
+    print(f"{'chain':<10} {'':>6} {total:>9.1f}")
+    h = r.get("heldout")
+    if h:
+        print(f"\nheld-out ({h['rows']} test rows, model {h['model']}):")
+        for key in (
+            "nll_own_vector",
+            "nll_shuffled_vector",
+            "nll_zero_vector",
+            "chrf_own_vector",
+            "chrf_zero_vector",
+            "chrf_original_title",
+            "differs_from_zero_vector",
+            "fact_fail_rate_before_guard",
+            "fact_fail_rate_before_guard_zero_vector",
+            "judge_vs_original",
+            "generate_seconds_per_title",
+        ):
+            value = h.get(key)
+            print(f"  {key:<42} {'n/a (module not merged)' if value is None else value}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
