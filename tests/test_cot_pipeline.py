@@ -263,7 +263,12 @@ def test_sigkill_mid_run_then_rerun_has_no_duplicate_or_missing_rows(tmp_path) -
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         assert not (out / "cot.parquet").exists()  # nothing half-written
-        served_before = server.stats["completions"]
+        # requests the killed run had in flight may still be answered by the server: wait until it is quiet
+        served_before, quiet_since = server.stats["completions"], time.time()
+        while time.time() - quiet_since < 0.5:
+            time.sleep(0.05)
+            if server.stats["completions"] != served_before:
+                served_before, quiet_since = server.stats["completions"], time.time()
         assert main([*args[4:]]) == 0
         served_after = server.stats["completions"] - served_before
     summary = json.loads((out / "summary.json").read_text())
