@@ -82,7 +82,7 @@ def test_fallback_exactly_where_nothing_passed_and_judge_picks_best():
         if c.ad_id == "a1":
             assert c.source == "fallback" and c.title == ads["a1"].title and not c.verdict.passed
         else:
-            # candidate 0 is rejected; of "..cand!" and "..cand!!" the judge (longer = better) takes the latter
+            # candidate 0 is rejected; of "..cand!" and "..cand!!" the judge (longer wins) takes the 2nd
             assert c.source == "personalized" and c.title == f"s{c.segment_id} {c.ad_id} cand!!"
             assert c.scores["judge"] == pytest.approx(len(c.title) / 100)
     s = res.summary

@@ -15,13 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from creator.errors import DataError, Problems
-from creator.io.catalog import (
-    Catalog,
-    build_ad,
-    check_instruction_like,
-    history_item,
-    interactions_from_histories,
-)
+from creator.io.catalog import Catalog, build_ad, check_instruction_like, history_item, interactions_from_histories
 from creator.io.records import MAX_FIELD_CHARS, iter_csv
 from creator.text import parse_paragraph_list, repair_paragraph_list
 from creator.types import User
