@@ -32,7 +32,8 @@ def test_ray_output_equals_single_process(monkeypatch):
     texts = ["blue gel pens", "sticky notes for teachers", "stapler", "black ink refill pack for office desk",
              "paper", "clips and binder clips", "marker"]
     soft = torch.randn(len(texts), 2, 32, generator=gen)
-    requests = [GenerationRequest(f"{i}|ad{i}", prompt_embeds(model, tok, t, soft[i])) for i, t in enumerate(texts)]
+    requests = [GenerationRequest(f"{i}|ad{i}", prompt_embeds(model, tok, t, soft[i]))
+                for i, t in enumerate(texts)]
     sampling = SamplingConfig(n=2, seed=3, max_new_tokens=6)
     single = HFBackend(model, tok, batch_size=3).generate(requests, sampling)
     # 4 logical CPUs on a 2-core box, so the two actors never starve Ray Data's own tasks of a slot
