@@ -128,7 +128,7 @@ def test_sigkill_and_resume_gives_identical_output(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests")]))
     cmd = [sys.executable, str(REPO / "tests" / "fake_parts.py"), str(out), "0.4"]
     proc = subprocess.Popen(cmd, env=env, cwd=REPO)
-    deadline = time.time() + 60
+    deadline = time.time() + 300  # generous: imports are slow on a busy box
     while time.time() < deadline:
         manifest = out / "manifest.json"
         if manifest.exists() and len(json.loads(manifest.read_text())["shards"]) >= 2:
@@ -139,9 +139,8 @@ def test_sigkill_and_resume_gives_identical_output(tmp_path):
     done_at_kill = len(json.loads((out / "manifest.json").read_text())["shards"])
     assert 2 <= done_at_kill < reference.summary.shards, "the kill should land mid-run"
     assert not (out / "creatives.jsonl").exists()
-    subprocess.run(cmd[:-1], env=env, cwd=REPO, check=True)
-    resumed = json.loads((out / "summary.json").read_text())
-    assert resumed["shards_resumed"] >= done_at_kill
+    resumed = run(str(out))  # the rerun (in-process: only the killed run needs its own process)
+    assert resumed.summary.shards_resumed >= done_at_kill
     for name in ("creatives.jsonl", "segments.jsonl", "user_creatives.jsonl"):
         assert (out / name).read_bytes() == (tmp_path / "ref" / name).read_bytes(), name
     assert any(c.source == "personalized" for c in reference.creatives)
