@@ -26,19 +26,22 @@ def test_greedy_parity_with_hf_backend_base_and_lora(tmp_path):
     from creator.backends.vllm import VLLMBackend
 
     tok = build_tokenizer()
-    model = build_model(tok)
+    model = build_model(tok, hidden=128, heads=2, kv_heads=1)  # head_dim 64: vLLM CPU attention supports it
     model.save_pretrained(tmp_path / "base")
     tok.save_pretrained(tmp_path / "base")
     torch.manual_seed(1)
     config = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
-    lora = get_peft_model(build_model(tok), config)  # same base weights (build_model seeds itself)
+    # the same base weights (build_model seeds itself), with a random non-zero LoRA on q/v
+    lora = get_peft_model(build_model(tok, hidden=128, heads=2, kv_heads=1), config)
     lora.save_pretrained(tmp_path / "adapter")
     gen = torch.Generator().manual_seed(2)
-    requests = [GenerationRequest(f"{i}|ad", prompt_embeds(model, tok, p, torch.randn(2, 32, generator=gen)))
+    soft = torch.randn(len(PROMPTS), 2, 128, generator=gen)  # two soft user vectors per prompt
+    requests = [GenerationRequest(f"{i}|ad", prompt_embeds(model, tok, p, soft[i]))
                 for i, p in enumerate(PROMPTS)]
     greedy = SamplingConfig(greedy=True, max_new_tokens=8)
     hf_lora = HFBackend(lora, tok, batch_size=4).generate(requests, greedy)
     vllm = VLLMBackend(str(tmp_path / "base"), adapter_dir=str(tmp_path / "adapter"), max_lora_rank=8,
-                       dtype="float32", max_model_len=128, enforce_eager=True)
+                       dtype="float32", max_model_len=128, enforce_eager=True, gpu_memory_utilization=0.05)
     assert vllm.generate(requests, greedy) == hf_lora
     assert any(t[0] for t in hf_lora)
+    assert HFBackend(model, tok).generate(requests, greedy) != hf_lora, "the adapter should matter"

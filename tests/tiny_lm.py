@@ -26,12 +26,14 @@ def build_tokenizer():
                                    eos_token="[EOS]")
 
 
-def build_model(tokenizer, seed: int = 0):
+def build_model(tokenizer, seed: int = 0, hidden: int = 32, heads: int = 4, kv_heads: int = 2):
+    """hidden 32 / 4 heads for CPU tests; vLLM's CPU attention needs head_dim >= 32 (e.g. 128 / 2 heads)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
+                         num_hidden_layers=2, num_attention_heads=heads, num_key_value_heads=kv_heads,
+                         max_position_embeddings=128,
                          pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
                          bos_token_id=None, tie_word_embeddings=False)
     model = LlamaForCausalLM(config).eval()
