@@ -45,3 +45,6 @@ def test_greedy_parity_with_hf_backend_base_and_lora(tmp_path):
     assert vllm.generate(requests, greedy) == hf_lora
     assert any(t[0] for t in hf_lora)
     assert HFBackend(model, tok).generate(requests, greedy) != hf_lora, "the adapter should matter"
+    sampled = SamplingConfig(n=2, seed=4, max_new_tokens=6)  # seeded per candidate: reruns agree
+    first = vllm.generate(requests, sampled)
+    assert first == vllm.generate(requests, sampled) and all(len(c) == 2 for c in first)
