@@ -127,8 +127,9 @@ def plan_calls(n_users: int, n_ads: int, k: int, top_m: int | None, threshold: f
             "plan_s": round(time.perf_counter() - t0, 2)}
 
 
-def bench_scale(backend, prompt_embeds, sampling, k=64, n_ads=100, top_m=5, repeats=2):
-    """Whole pipeline at 10k and 100k users, fixed K and A; after a warm-up, best of ``repeats`` each."""
+def bench_scale(backend, prompt_embeds, sampling, k=64, n_ads=100, top_m=5, repeats=3):
+    """Whole pipeline at 10k and 100k users, fixed K and A; after a warm-up, best of ``repeats`` each,
+    interleaved so both sizes see the same neighbours on a shared box."""
     worlds = {n: synthetic_world(n, n_ads) for n in (1_000, 10_000, 100_000)}
     out: dict = {}
     for n in (1_000, *[m for _ in range(repeats) for m in (10_000, 100_000)]):  # 1,000 = warm-up
@@ -139,6 +140,7 @@ def bench_scale(backend, prompt_embeds, sampling, k=64, n_ads=100, top_m=5, repe
         seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
         if n != 1_000 and seconds < out.get(n, {}).get("seconds", float("inf")):
             out[n] = {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
+                      "non_generate_s": round(seconds - res.summary.seconds["generate"], 2),
                       "calls": res.summary.generator_requests,
                       "stages": res.summary.seconds}
     out["ratio"] = round(out[100_000]["seconds"] / out[10_000]["seconds"], 3)
