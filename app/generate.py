@@ -23,6 +23,7 @@ from typing import Any
 
 from creator.backends.base import SamplingConfig
 from creator.backends.hf import HFBackend
+from creator.errors import DataError
 from creator.pipeline import Components, PipelineConfig, generate_for_catalog, write_outputs
 
 logger = logging.getLogger(__name__)
@@ -158,24 +159,42 @@ def load_inputs(args: argparse.Namespace) -> tuple[list, list, dict[str, Any]]:
 
 def load_components(args: argparse.Namespace) -> Components:
     """The trained parts from their artefact folders (names as agreed in the project's interfaces)."""
+    user_dir, generator_dir, judge_dir = model_dirs(args)
     from creator.guard import Guard
     from creator.matching import match_scores
     from creator.modeling.generator import PersonalizedGenerator
     from creator.modeling.user_model import UserModel
 
-    model_dir = Path(args.model)
-    user_model = UserModel.from_pretrained(args.user_model or _first(model_dir, "user_model",
-                                                                      "encoders/user_model"))
-    generator = PersonalizedGenerator.from_pretrained(args.generator or model_dir / "generator")
+    user_model = UserModel.from_pretrained(user_dir)
+    generator = PersonalizedGenerator.from_pretrained(generator_dir)
     judge = None
-    judge_dir = args.judge_model or (model_dir / "reward" if (model_dir / "reward").exists() else None)
-    if judge_dir and str(judge_dir) != "none":
+    if judge_dir is not None:
         from creator.reward import RewardModel
 
         judge = RewardModel.from_pretrained(judge_dir)
     return Components(user_model=user_model, match=lambda u, a: match_scores(user_model, u, a),
                       prompt_embeds=generator.prompt_embeds, backend=build_backend(args, generator),
                       guard=Guard(), judge=judge)
+
+
+def model_dirs(args: argparse.Namespace) -> tuple[Path, Path, Path | None]:
+    """The user model, generator and (optional) judge folders; a clear error when one is missing."""
+    model_dir = Path(args.model)
+    user_dir = Path(args.user_model) if args.user_model else _first(model_dir, "user_model",
+                                                                     "encoders/user_model")
+    generator_dir = Path(args.generator) if args.generator else model_dir / "generator"
+    for flag, path, how in (("--user-model", user_dir, "hllm-creator train-encoders --out DIR"),
+                            ("--generator", generator_dir, "the generator's training verb")):
+        if not path.is_dir():
+            raise DataError("model folder not found", file=str(path), expected=f"a folder saved by {how}",
+                            got="nothing there", fix=f"train it, or pass --model DIR (or {flag} PATH)")
+    judge_dir = Path(args.judge_model) if args.judge_model else model_dir / "reward"
+    if args.judge_model == "none" or not judge_dir.is_dir():
+        if args.judge_model not in (None, "none"):
+            raise DataError("judge folder not found", file=str(judge_dir), expected="a saved RewardModel",
+                            got="nothing there", fix="pass --judge-model PATH, or none to skip reranking")
+        judge_dir = None
+    return user_dir, generator_dir, judge_dir
 
 
 def _first(root: Path, *names: str) -> Path:
@@ -238,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(target)
             elif target.exists():
                 target.unlink()
+    model_dirs(args)  # fail before the (long) data loading when a model folder is missing
     ads, users, notes = load_inputs(args)
     parts = load_components(args)
     out.mkdir(parents=True, exist_ok=True)

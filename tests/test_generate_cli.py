@@ -31,6 +31,8 @@ def files(tmp_path):
     users.append(users[0])  # duplicate id
     (tmp_path / "ads.jsonl").write_text("".join(json.dumps(a) + "\n" for a in ads) + '{"ad_id": "x"}\n')
     (tmp_path / "users.jsonl").write_text("".join(json.dumps(u) + "\n" for u in users))
+    for part in ("user_model", "generator"):  # the folders exist; loading them is faked below
+        (tmp_path / "models" / part).mkdir(parents=True)
     return tmp_path
 
 
@@ -84,3 +86,11 @@ def test_rerun_resumes_every_shard_and_writes_the_same_creatives(files, fakes, c
 def test_bad_flags_exit_with_a_message(files, fakes, capsys):
     assert cli_main(argv(files, files / "x", "--match-threshold", "1.5")) == 2
     assert "leave it unset" in capsys.readouterr().err
+
+
+def test_missing_model_folder_is_a_clear_error_before_loading_data(files, capsys):
+    args = argv(files, files / "x")
+    args[args.index("--model") + 1] = str(files / "no-such-models")
+    assert cli_main(args) == 2
+    err = capsys.readouterr().err
+    assert "model folder not found" in err and "Fix: train it" in err
