@@ -157,10 +157,11 @@ def load_inputs(args: argparse.Namespace) -> tuple[list, list, dict[str, Any]]:
     return ads, users, notes
 
 
-def load_components(args: argparse.Namespace) -> Components:
-    """The trained parts from their artefact folders (names as agreed in the project's interfaces)."""
+def load_components(args: argparse.Namespace, ads: list) -> Components:
+    """The trained parts from their artefact folders (names as agreed in the project's interfaces);
+    the guard knows the catalog's brands (``known_brands_from_ads``) to catch a wrong brand."""
     user_dir, generator_dir, judge_dir = model_dirs(args)
-    from creator.guard import Guard
+    from creator.guard import Guard, known_brands_from_ads
     from creator.matching import match_scores
     from creator.modeling.generator import PersonalizedGenerator
     from creator.modeling.user_model import UserModel
@@ -174,7 +175,7 @@ def load_components(args: argparse.Namespace) -> Components:
         judge = RewardModel.from_pretrained(judge_dir)
     return Components(user_model=user_model, match=lambda u, a: match_scores(user_model, u, a),
                       prompt_embeds=generator.prompt_embeds, backend=build_backend(args, generator),
-                      guard=Guard(), judge=judge)
+                      guard=Guard(known_brands=known_brands_from_ads(ads)), judge=judge)
 
 
 def model_dirs(args: argparse.Namespace) -> tuple[Path, Path, Path | None]:
@@ -259,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
                 target.unlink()
     model_dirs(args)  # fail before the (long) data loading when a model folder is missing
     ads, users, notes = load_inputs(args)
-    parts = load_components(args)
+    parts = load_components(args, ads)
     out.mkdir(parents=True, exist_ok=True)
     resolved = {"args": {k: v for k, v in vars(args).items() if k != "config"}, "pipeline": asdict(config),
                 "sampling": asdict(sampling)}

@@ -38,7 +38,7 @@ def files(tmp_path):
 
 @pytest.fixture
 def fakes(monkeypatch):
-    def load(args):
+    def load(args, ads):
         return Components(FakeUserModel(), fake_match, fake_prompt_embeds, FakeBackend(), FakeGuard(),
                           FakeJudge())
 
