@@ -144,3 +144,12 @@ def test_sigkill_and_resume_gives_identical_output(tmp_path):
     for name in ("creatives.jsonl", "segments.jsonl", "user_creatives.jsonl"):
         assert (out / name).read_bytes() == (tmp_path / "ref" / name).read_bytes(), name
     assert any(c.source == "personalized" for c in reference.creatives)
+
+
+def test_everything_pruned_means_no_generator_calls_and_original_titles():
+    backend = FakeBackend()
+    res = generate_for_catalog(make_ads(), make_users(), parts(backend=backend),
+                               PipelineConfig(clusters=3, match_threshold=1.0))
+    assert backend.keys == [] and res.summary.generator_requests == 0
+    assert {c.source for c in res.creatives} == {"original"}
+    assert all(c.title == a.title for c, a in zip(res.creatives, make_ads() * 3, strict=True))
