@@ -263,12 +263,12 @@ def test_sigkill_mid_run_then_rerun_has_no_duplicate_or_missing_rows(tmp_path) -
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         assert not (out / "cot.parquet").exists()  # nothing half-written
-        # requests the killed run had in flight may still be answered by the server: wait until it is quiet
-        served_before, quiet_since = server.stats["completions"], time.time()
-        while time.time() - quiet_since < 0.5:
+        for _ in range(100):  # let the requests the dead client left in flight finish on the server
+            if server.in_flight == 0:
+                break
             time.sleep(0.05)
-            if server.stats["completions"] != served_before:
-                served_before, quiet_since = server.stats["completions"], time.time()
+        time.sleep(0.1)
+        served_before = server.stats["completions"]
         assert main([*args[4:]]) == 0
         served_after = server.stats["completions"] - served_before
     summary = json.loads((out / "summary.json").read_text())
@@ -307,3 +307,15 @@ def test_offline_on_real_office_products_rows_are_all_built_and_grounded(
     for row in builder.rows:
         failures = guard.check(row["response"], catalog.ads[row["ad_id"]]).failures
         assert not [f for f in failures if f.rule in strict], (row["response"], failures)
+
+
+def test_yaml_config_then_flags(tmp_path) -> None:
+    from data_pipelines.cot import parse_args
+
+    cfg_file = tmp_path / "run.yaml"
+    cfg_file.write_text("data: some/catalog\nout: runs/x\ncandidates: 3\nmax_added_chars: 20\n")
+    cfg = parse_args(["--config", str(cfg_file), "--candidates", "5"])
+    assert (cfg.data, cfg.candidates, cfg.max_added_chars) == ("some/catalog", 5, 20)
+    cfg_file.write_text("data: d\nout: o\ncandidate: 3\n")
+    with pytest.raises(ValueError, match="unknown keys \\['candidate'\\]"):
+        parse_args(["--config", str(cfg_file)])

@@ -83,6 +83,11 @@ class LocalChatServer:
         self.port = 0
 
     @property
+    def in_flight(self) -> int:
+        """Requests being worked on right now (also those whose client has gone)."""
+        return self._in_flight
+
+    @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
