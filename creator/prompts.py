@@ -158,7 +158,7 @@ def bullets(lines: list[str]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Generator prompt (owner: generator). The student LM sees the ad and the user only as soft tokens written
+# Generator prompt. The student LM sees the ad and the user only as soft tokens written
 # at the placeholders {user_tokens}; it answers with the title alone. Short on purpose: the tiny offline
 # LM has a 512-token context and every token of the prompt costs training time.
 # Changing the text changes the model's inputs: add GENERATOR_PROMPT_V2 instead of editing V1, because a

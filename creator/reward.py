@@ -247,7 +247,7 @@ class RewardModel:
 
 
 def load_user_model(path: str | Path) -> UserVectorSource:
-    """The usermodel helper's ``UserModel`` (imported lazily; a clear error if that part is missing)."""
+    """The trained ``UserModel`` of ``hllm-creator train-encoders`` (imported lazily)."""
     try:
         from creator.modeling.user_model import UserModel  # type: ignore[import-not-found]
     except ImportError as exc:

@@ -95,7 +95,7 @@ def one_thread():
 
 
 # ---------------------------------------------------------------------------------------------------------
-# fixtures: synthetic CoT data of the CONTRACTS.md schema, vectors keyed by user id, an untrained tiny base
+# fixtures: synthetic CoT data of the build-cot schema (docs/cot.md), vectors keyed by user id, an untrained tiny base
 # ---------------------------------------------------------------------------------------------------------
 
 

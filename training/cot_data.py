@@ -1,4 +1,4 @@
-"""Read the CoT dataset and preference pairs (schemas in CONTRACTS.md) into ads, users and training rows.
+"""Read the CoT dataset and preference pairs (schemas in docs/cot.md) into ads, users and training rows.
 
 CoT parquet: HLLM-Creator columns + ``user_id, ad_id, split, profile, ...``; a folder means every
 ``*.parquet`` in it except ``rejected.parquet`` and ``pairs.parquet``. Pairs: ``pairs.parquet`` with
@@ -68,7 +68,7 @@ def read_rows(
                 field=", ".join(missing),
                 expected=f"columns {list(required)}",
                 got=f"columns {table.column_names[:12]}",
-                fix="write it with the CoT pipeline (schema in CONTRACTS.md)",
+                fix="write it with the CoT pipeline (schema in docs/cot.md)",
             )
         for i, row in enumerate(table.to_pylist(), start=1):
             if split is not None and row.get("split") != split:

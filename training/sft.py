@@ -54,7 +54,7 @@ MAX_SKIP_SHARE = 0.05
 class SFTRunConfig:
     """Options of ``hllm-creator sft`` (YAML keys = flag names with underscores)."""
 
-    cot: str = field(default="", metadata={"help": "CoT parquet file or folder (schema in CONTRACTS.md)"})
+    cot: str = field(default="", metadata={"help": "CoT parquet file or folder (schema in docs/cot.md)"})
     user_vectors: str = field(
         default="", metadata={"help": "train-encoders dir, .parquet/.npz/.npy, or mean-minilm"}
     )
