@@ -1,0 +1,130 @@
+"""The transformers backend: batched decoding from ``inputs_embeds`` with left padding, seeded per request.
+
+Runs anywhere torch runs (CPU in CI, one GPU for users without vLLM). It owns a small decoding loop
+instead of calling ``model.generate`` so that each candidate draws from its own ``torch.Generator``
+(seeded from the sampling seed and the request key): the same request gives the same text whatever
+batch, shard or process it lands in. Prompt positions come from ``prompt_embeds``; generated tokens
+are embedded by the model's own ``embed_tokens``, exactly as vLLM does with ``prompt_embeds``.
+
+    backend = HFBackend(model, tokenizer, batch_size=16)
+    texts = backend.generate([GenerationRequest("seg0|ad1", embeds)], SamplingConfig(n=4, seed=0))
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+
+from creator.backends.base import GenerationRequest, SamplingConfig, plan_batches, request_seed
+
+logger = logging.getLogger(__name__)
+
+
+class HFBackend:
+    """Generation with a (PEFT-wrapped or plain) causal LM from transformers."""
+
+    name = "hf"
+
+    def __init__(self, model: Any, tokenizer: Any, *, batch_size: int = 16,
+                 device: str | None = None) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.device = torch.device(device) if device else next(model.parameters()).device
+        self.model = model.to(self.device).eval()
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+        if eos is None:
+            eos = tokenizer.eos_token_id
+        self.eos_ids = sorted({eos} if isinstance(eos, int) else set(eos or []))
+        if not self.eos_ids:
+            raise ValueError("the tokenizer and model define no eos token; set tokenizer.eos_token so "
+                             "generation can stop")
+        pad = tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else self.eos_ids[0]
+
+    @classmethod
+    def from_generator(cls, generator: Any, **kwargs: Any) -> HFBackend:
+        """The backend for a ``PersonalizedGenerator`` (its LoRA-wrapped model and tokenizer)."""
+        model = getattr(generator, "model", None)
+        tokenizer = getattr(generator, "tokenizer", None)
+        if model is None or tokenizer is None:
+            raise ValueError(f"{type(generator).__name__} has no .model/.tokenizer; pass a "
+                             "PersonalizedGenerator or build HFBackend(model, tokenizer) directly")
+        return cls(model, tokenizer, **kwargs)
+
+    def generate(self, requests: list[GenerationRequest], sampling: SamplingConfig) -> list[list[str]]:
+        out: list[list[str]] = [[] for _ in requests]
+        for batch in plan_batches(requests, self.batch_size):
+            texts = self._generate_batch([requests[i] for i in batch], sampling)
+            for i, candidates in zip(batch, texts, strict=True):
+                out[i] = candidates
+        return out
+
+    @torch.no_grad()
+    def _generate_batch(self, requests: list[GenerationRequest], sampling: SamplingConfig) -> list[list[str]]:
+        rows = [(r, j) for r in requests for j in range(sampling.n)]  # each request repeated n times
+        lengths = [r.prompt_embeds.shape[0] for r, _ in rows]
+        b, t = len(rows), max(lengths)
+        hidden = rows[0][0].prompt_embeds.shape[1]
+        dtype = next(self.model.parameters()).dtype
+        embeds = torch.zeros(b, t, hidden, dtype=dtype, device=self.device)  # (B, T, H), left padded
+        mask = torch.zeros(b, t, dtype=torch.long, device=self.device)  # (B, T), 1 = real
+        for i, ((req, _), n) in enumerate(zip(rows, lengths, strict=True)):
+            if req.prompt_embeds.shape[1] != hidden:
+                raise ValueError(f"request {req.key!r} has hidden size {req.prompt_embeds.shape[1]}, "
+                                 f"others {hidden}; all requests must come from one generator")
+            embeds[i, t - n:] = req.prompt_embeds.to(self.device, dtype)
+            mask[i, t - n:] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # (B, T): real tokens count from 0
+        gens = [torch.Generator().manual_seed(request_seed(sampling.seed, req.key, j)) for req, j in rows]
+        eos = torch.tensor(self.eos_ids, device=self.device)
+
+        out = self.model(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True)
+        past, logits = out.past_key_values, out.logits[:, -1, :]
+        next_pos = positions[:, -1:] + 1  # (B, 1)
+        finished = torch.zeros(b, dtype=torch.bool, device=self.device)
+        steps: list[torch.Tensor] = []
+        for step in range(sampling.max_new_tokens):
+            token = self._pick(logits.float(), sampling, gens)  # (B,)
+            token = torch.where(finished, torch.full_like(token, self.pad_id), token)
+            steps.append(token)
+            finished |= torch.isin(token, eos)
+            if bool(finished.all()) or step == sampling.max_new_tokens - 1:
+                break
+            mask = torch.cat([mask, torch.ones(b, 1, dtype=mask.dtype, device=self.device)], dim=1)
+            out = self.model(input_ids=token[:, None], attention_mask=mask, position_ids=next_pos,
+                             past_key_values=past, use_cache=True)
+            past, logits = out.past_key_values, out.logits[:, -1, :]
+            next_pos = next_pos + 1
+        texts = self._decode(torch.stack(steps, dim=1))
+        n = sampling.n
+        return [texts[i * n:(i + 1) * n] for i in range(len(requests))]
+
+    @staticmethod
+    def _pick(logits: torch.Tensor, sampling: SamplingConfig, gens: list[torch.Generator]) -> torch.Tensor:
+        """Next token per row: argmax, or a draw after temperature, top-k and top-p filtering."""
+        if sampling.greedy:
+            return logits.argmax(dim=-1)
+        logits = logits / sampling.temperature  # (B, V)
+        if 0 < sampling.top_k < logits.shape[-1]:
+            kth = torch.topk(logits, sampling.top_k, dim=-1).values[:, -1:]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        if sampling.top_p < 1.0:
+            sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+            probs = sorted_logits.softmax(dim=-1)
+            drop = (probs.cumsum(dim=-1) - probs) >= sampling.top_p  # keeps the token crossing top_p
+            drop[:, 0] = False
+            logits = logits.masked_fill(drop.scatter(1, order, drop), float("-inf"))
+        probs = logits.softmax(dim=-1).cpu()
+        picks = [torch.multinomial(probs[i], 1, generator=g) for i, g in enumerate(gens)]
+        return torch.cat(picks).to(logits.device)
+
+    def _decode(self, tokens: torch.Tensor) -> list[str]:
+        texts = []
+        for row in tokens.tolist():
+            cut = next((i for i, tok in enumerate(row) if tok in self.eos_ids), len(row))
+            texts.append(self.tokenizer.decode(row[:cut], skip_special_tokens=True).strip())
+        return texts

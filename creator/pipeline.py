@@ -1,0 +1,371 @@
+"""Personalised titles for a whole catalog at the cost of segments, not users.
+
+The flow, one stage per block of ``generate_for_catalog``::
+
+    users -> user vectors -> k-means segments -> match score of every (segment, ad)
+          -> prune (threshold and/or top-m ads per segment) -> prompt embeddings per kept pair
+          -> n candidates per pair -> guard each -> best survivor by the judge
+          -> original title where the pair was pruned, fallback where nothing passed
+          -> segments mapped back to users
+
+Generator calls scale with (segments x kept ads), never with users. Every model is injected
+(``Components``) so the flow is tested with small fakes; ``app/generate.py`` wires the trained ones.
+Work is sharded by kept pairs and, given ``out_dir``, each shard is saved as it finishes
+(``creator.shards``): a rerun after a crash skips finished shards and ends with the same output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from creator.backends.base import GenerationBackend, GenerationRequest, SamplingConfig
+from creator.clustering import cluster_users
+from creator.shards import ShardStore
+from creator.types import Ad, Creative, GuardVerdict, User
+
+logger = logging.getLogger(__name__)
+
+
+class UserVectorModel(Protocol):
+    """What the pipeline needs from ``creator.modeling.user_model.UserModel``."""
+
+    def embed_users(self, users: list[User], *, batch_size: int = 256,
+                    progress: bool = False) -> np.ndarray: ...
+
+    def embed_items(self, texts: list[str]) -> np.ndarray: ...
+
+
+class TitleGuard(Protocol):
+    """``creator.guard.Guard``: hard constraints and fact grounding of one title against its ad."""
+
+    def check(self, title: str, ad: Ad, *, original_title: str | None = None) -> GuardVerdict: ...
+
+
+class TitleJudge(Protocol):
+    """``eval.judge.Judge`` / ``creator.reward.RewardModel``: click probability of users[i] with titles[i]."""
+
+    def score(self, users: list[User], titles: list[str], ads: list[Ad] | None = None) -> np.ndarray: ...
+
+
+def ad_title(ad: Ad) -> str:
+    return ad.title
+
+
+@dataclass
+class Components:
+    """The trained parts: ``match(user_vecs (K, d), ad_vecs (M, d_item)) -> (K, M)`` probabilities,
+    ``prompt_embeds(ad, user_vec) -> (T, H)`` (``PersonalizedGenerator.prompt_embeds``)."""
+
+    user_model: UserVectorModel
+    match: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    prompt_embeds: Callable[[Ad, np.ndarray], torch.Tensor]
+    backend: GenerationBackend
+    guard: TitleGuard
+    judge: TitleJudge | None = None
+    ad_text: Callable[[Ad], str] = ad_title  # the text the user model embeds for an ad
+
+
+@dataclass
+class PipelineConfig:
+    """Segmenting and pruning. ``clusters=None`` uses the size rule ``clustering.auto_clusters``."""
+
+    clusters: int | None = None
+    representative: str = "centroid"
+    match_threshold: float | None = None
+    top_m: int | None = None
+    shard_size: int = 256
+    user_batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        if self.clusters is not None and self.clusters < 1:
+            raise ValueError(f"clusters must be >= 1 (or None for the size rule), got {self.clusters}")
+        if self.representative not in ("centroid", "medoid"):
+            raise ValueError(f"representative must be 'centroid' or 'medoid', got {self.representative!r}")
+        if self.match_threshold is not None and not 0.0 <= self.match_threshold <= 1.0:
+            raise ValueError(f"match_threshold is a probability in [0, 1], got {self.match_threshold}; "
+                             "leave it unset to keep every pair")
+        if self.top_m is not None and self.top_m < 1:
+            raise ValueError(f"top_m must be >= 1 (or None to disable), got {self.top_m}")
+        if self.shard_size < 1 or self.user_batch_size < 1:
+            raise ValueError("shard_size and user_batch_size must be >= 1")
+
+
+def select_pairs(scores: np.ndarray, *, threshold: float | None, top_m: int | None) -> np.ndarray:
+    """Keep-mask over (segment, ad): keep iff score >= threshold AND the ad ranks < top_m for its segment.
+
+    Ties in rank go to the lower ad index, so the mask is deterministic.
+    """
+    keep = np.ones(scores.shape, dtype=bool)
+    if threshold is not None:
+        keep &= scores >= threshold
+    if top_m is not None and top_m < scores.shape[1]:
+        order = np.argsort(-scores, axis=1, kind="stable")  # (K, M) ads by falling score
+        ranks = np.empty_like(order)
+        np.put_along_axis(ranks, order, np.arange(scores.shape[1])[None, :].repeat(len(scores), 0), axis=1)
+        keep &= ranks < top_m
+    return keep
+
+
+@dataclass
+class RunSummary:
+    """Counts and seconds per stage, printed by the CLI and written as ``summary.json``."""
+
+    users: int = 0
+    cold_start_users: int = 0
+    duplicate_user_ids: int = 0
+    ads: int = 0
+    duplicate_ad_ids: int = 0
+    ads_without_selling_points: int = 0
+    segments: int = 0
+    empty_segments: int = 0
+    pairs_considered: int = 0
+    pairs_pruned: int = 0
+    pairs_generated: int = 0
+    generator_requests: int = 0
+    candidates: int = 0
+    candidates_rejected: int = 0
+    rejected_by_rule: dict[str, int] = field(default_factory=dict)
+    personalized: int = 0
+    fallbacks: int = 0
+    shards: int = 0
+    shards_resumed: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class CatalogResult:
+    """One creative per (segment, ad) for every non-empty segment, and every user's segment."""
+
+    creatives: list[Creative]
+    user_segments: dict[str, int]
+    summary: RunSummary
+    scores: np.ndarray  # (K, M) match probabilities
+    keep: np.ndarray  # (K, M) kept pairs
+    ad_ids: list[str]
+
+    def for_user(self, user_id: str) -> list[Creative]:
+        """The creatives user ``user_id`` is served: its segment's, one per ad."""
+        seg = self.user_segments[user_id]
+        return [c for c in self.creatives if c.segment_id == seg]
+
+    def user_rows(self) -> Iterator[dict[str, Any]]:
+        """Per-user rows (users x ads); large, written only on request."""
+        by_segment: dict[int, list[Creative]] = {}
+        for c in self.creatives:
+            by_segment.setdefault(c.segment_id, []).append(c)  # type: ignore[arg-type]
+        for user_id, seg in self.user_segments.items():
+            for c in by_segment.get(seg, []):
+                yield {"user_id": user_id, "segment_id": seg, "ad_id": c.ad_id, "title": c.title,
+                       "source": c.source}
+
+
+def _dedupe(items: list[Any], key: str) -> tuple[list[Any], int]:
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        if getattr(item, key) not in seen:
+            seen.add(getattr(item, key))
+            out.append(item)
+    return out, len(items) - len(out)
+
+
+def fingerprint(ads: list[Ad], users: list[User], config: PipelineConfig, sampling: SamplingConfig,
+                extra: str = "") -> str:
+    """A hash of all that decides the output: settings, ad texts, user histories, models (``extra``)."""
+    h = hashlib.sha256(json.dumps([asdict(config), asdict(sampling), extra], sort_keys=True).encode())
+    for ad in ads:
+        h.update(json.dumps(ad.to_dict(), sort_keys=True).encode())
+    for user in users:
+        h.update(json.dumps([user.user_id, user.history_titles]).encode())
+    return h.hexdigest()[:16]
+
+
+def generate_for_catalog(ads: list[Ad], users: list[User], parts: Components,
+                         config: PipelineConfig | None = None, sampling: SamplingConfig | None = None, *,
+                         out_dir: str | Path | None = None, fingerprint_extra: str = "",
+                         progress: bool = False) -> CatalogResult:
+    """Run the whole flow (see the module docstring); with ``out_dir`` it is resumable."""
+    from tqdm.auto import tqdm
+
+    config = config or PipelineConfig()
+    sampling = sampling or SamplingConfig()
+    summary = RunSummary()
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        summary.seconds[stage] = round(summary.seconds.get(stage, 0.0) + now - clock, 3)
+        clock = now
+
+    # 1. inputs: duplicates keep their first row; cold-start users and bare ads are counted, not dropped
+    ads, summary.duplicate_ad_ids = _dedupe(list(ads), "ad_id")
+    users, summary.duplicate_user_ids = _dedupe(list(users), "user_id")
+    if not ads or not users:
+        raise ValueError(f"nothing to generate for: {len(ads)} ads and {len(users)} users; "
+                         "check the --ads and --users inputs")
+    summary.users, summary.ads = len(users), len(ads)
+    summary.cold_start_users = sum(1 for u in users if not u.history)
+    summary.ads_without_selling_points = sum(1 for a in ads if not a.selling_points)
+    dups = {"user ids": summary.duplicate_user_ids, "ad ids": summary.duplicate_ad_ids}
+    for what, n in dups.items():
+        if n:
+            logger.warning("%d duplicate %s: the first row of each is used", n, what)
+
+    store = None
+    if out_dir is not None:
+        store = ShardStore(out_dir, fingerprint=fingerprint(ads, users, config, sampling, fingerprint_extra))
+    loaded = store.load_plan() if store else None
+
+    # 2. plan: user vectors -> segments -> match scores -> kept pairs (frozen on disk for reruns)
+    if loaded is None:
+        vecs = parts.user_model.embed_users(users, batch_size=config.user_batch_size, progress=progress)
+        lap("embed_users")
+        seg = cluster_users(vecs, config.clusters, seed=sampling.seed, representative=config.representative)
+        lap("cluster")
+        ad_vecs = parts.user_model.embed_items([parts.ad_text(a) for a in ads])
+        scores = _checked_scores(parts.match(seg.representatives, ad_vecs), (seg.k, len(ads)))
+        keep = select_pairs(scores, threshold=config.match_threshold, top_m=config.top_m)
+        keep[seg.sizes == 0] = False
+        lap("match")
+        plan = {"labels": seg.labels, "representatives": seg.representatives, "medoids": seg.medoids,
+                "sizes": seg.sizes, "scores": scores, "keep": keep}
+        if store:
+            store.save_plan(plan, {"ad_ids": [a.ad_id for a in ads], "user_ids": [u.user_id for u in users]})
+    else:
+        plan = loaded[0]
+    sizes, keep, scores = plan["sizes"], plan["keep"], plan["scores"]
+    live = np.flatnonzero(sizes > 0)
+    summary.segments, summary.empty_segments = len(live), int((sizes == 0).sum())
+    summary.pairs_considered = len(live) * len(ads)
+    pairs = [(int(k), int(m)) for k, m in np.argwhere(keep)]  # segment-major, then ad order
+    summary.pairs_pruned = summary.pairs_considered - len(pairs)
+
+    # 3. generate -> guard -> rerank, shard by shard
+    shards = [pairs[i:i + config.shard_size] for i in range(0, len(pairs), config.shard_size)]
+    summary.shards = len(shards)
+    rows: list[dict[str, Any]] = []
+    for index, shard in enumerate(tqdm(shards, desc="generate", unit="shard", disable=not progress)):
+        if store and store.is_done(index):
+            rows.extend(store.read_shard(index))
+            summary.shards_resumed += 1
+            continue
+        shard_rows = _run_shard(shard, ads, users, plan, parts, sampling, summary, lap)
+        if store:
+            store.write_shard(index, shard_rows)
+            shard_rows = store.read_shard(index)  # one source of truth: fresh and resumed runs read the same
+        rows.extend(shard_rows)
+
+    # 4. assemble: every (live segment, ad); pruned pairs keep the original title
+    by_pair = {(r["segment_id"], r["ad_id"]): r for r in rows}
+    creatives = []
+    for k in live:
+        for m, ad in enumerate(ads):
+            r = by_pair.get((int(k), ad.ad_id))
+            creatives.append(_creative(int(k), ad, float(scores[k, m]), r))
+    for r in rows:
+        summary.candidates += len(r["candidates"])
+        for rules in r["failed_rules"]:
+            summary.candidates_rejected += bool(rules)
+            for rule in rules:
+                summary.rejected_by_rule[rule] = summary.rejected_by_rule.get(rule, 0) + 1
+        summary.personalized += r["source"] == "personalized"
+        summary.fallbacks += r["source"] == "fallback"
+    summary.pairs_generated = summary.generator_requests = len(rows)
+    summary.rejected_by_rule = dict(sorted(summary.rejected_by_rule.items()))
+    user_segments = {u.user_id: int(plan["labels"][i]) for i, u in enumerate(users)}
+    lap("assemble")
+    return CatalogResult(creatives=creatives, user_segments=user_segments, summary=summary, scores=scores,
+                         keep=keep, ad_ids=[a.ad_id for a in ads])
+
+
+def _checked_scores(scores: Any, shape: tuple[int, int]) -> np.ndarray:
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape != shape or not np.isfinite(scores).all():
+        raise ValueError(f"the match model returned {scores.shape} scores (all finite: "
+                         f"{bool(np.isfinite(scores).all())}), expected finite {shape} = (segments, ads); "
+                         "check the user model artefact")
+    return scores
+
+
+def _run_shard(pairs: list[tuple[int, int]], ads: list[Ad], users: list[User], plan: dict[str, np.ndarray],
+               parts: Components, sampling: SamplingConfig, summary: RunSummary,
+               lap: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Generate, guard and rerank the candidates of one shard of kept (segment, ad) pairs."""
+    reps = plan["representatives"]
+    requests = [GenerationRequest(f"{k}|{ads[m].ad_id}", parts.prompt_embeds(ads[m], reps[k]))
+                for k, m in pairs]
+    lap("build_requests")
+    texts = parts.backend.generate(requests, sampling)
+    if len(texts) != len(requests):
+        raise RuntimeError(f"backend returned {len(texts)} results for {len(requests)} requests")
+    lap("generate")
+    verdicts = [[parts.guard.check(t, ads[m], original_title=ads[m].title) for t in cands]
+                for (_, m), cands in zip(pairs, texts, strict=True)]
+    lap("guard")
+    # the judge scores every surviving candidate of the shard in one call, against each segment's medoid
+    flat = [(i, j) for i, vs in enumerate(verdicts) for j, v in enumerate(vs) if v.passed]
+    judged: dict[tuple[int, int], float] = {}
+    if flat and parts.judge is not None:
+        medoid_users = [users[int(plan["medoids"][pairs[i][0]])] for i, _ in flat]
+        got = parts.judge.score(medoid_users, [texts[i][j] for i, j in flat],
+                                [ads[pairs[i][1]] for i, _ in flat])
+        judged = {ij: float(s) for ij, s in zip(flat, np.asarray(got, dtype=np.float64), strict=True)}
+    lap("judge")
+    rows = []
+    for i, ((k, m), cands) in enumerate(zip(pairs, texts, strict=True)):
+        passing = [j for j, v in enumerate(verdicts[i]) if v.passed]
+        # best judge score wins, ties to the earlier candidate; without a judge the first survivor wins
+        best = max(passing, key=lambda j: (judged.get((i, j), 0.0), -j)) if passing else None
+        shown = best if best is not None else 0
+        rows.append({
+            "segment_id": k, "ad_id": ads[m].ad_id,
+            "title": cands[best] if best is not None else ads[m].title,
+            "source": "personalized" if best is not None else "fallback",
+            "judge": judged.get((i, best)) if best is not None else None,
+            "candidates": list(cands),
+            "failed_rules": [sorted({f.rule for f in v.failures}) for v in verdicts[i]],
+            "verdict": verdicts[i][shown].to_dict() if cands else None,
+        })
+    return rows
+
+
+def _creative(segment: int, ad: Ad, match: float, row: dict[str, Any] | None) -> Creative:
+    if row is None:
+        return Creative(ad_id=ad.ad_id, title=ad.title, source="original", segment_id=segment,
+                        scores={"match": match})
+    scores = {"match": match} | ({"judge": row["judge"]} if row["judge"] is not None else {})
+    return Creative(ad_id=ad.ad_id, title=row["title"], source=row["source"], segment_id=segment,
+                    scores=scores, verdict=GuardVerdict.from_dict(row["verdict"]) if row["verdict"] else None)
+
+
+def write_outputs(result: CatalogResult, out_dir: str | Path, fmt: str = "parquet", *,
+                  per_user: bool = False) -> dict[str, Path]:
+    """``creatives`` (segment x ad), ``segments`` (user -> segment), ``summary.json``, and on request
+    ``user_creatives`` (user x ad)."""
+    from creator.io.records import write_records
+
+    out_dir = Path(out_dir)
+    suffix = {"parquet": ".parquet", "jsonl": ".jsonl", "csv": ".csv"}[fmt]
+    segments = ({"user_id": u, "segment_id": s} for u, s in result.user_segments.items())
+    paths = {"creatives": write_records(result.creatives, out_dir / f"creatives{suffix}"),
+             "segments": write_records(segments, out_dir / f"segments{suffix}")}
+    if per_user:
+        paths["user_creatives"] = write_records(result.user_rows(), out_dir / f"user_creatives{suffix}")
+    summary = out_dir / "summary.json"
+    summary.write_text(json.dumps(result.summary.to_dict(), indent=1))
+    paths["summary"] = summary
+    return paths

@@ -1,0 +1,49 @@
+"""A tiny random Llama and a word-level tokenizer trained in-process, for backend and pipeline tests.
+
+Nothing is downloaded: the vocabulary comes from a few hundred office-product words below.
+``prompt_embeds`` mimics the generator: ``embed_tokens(ids)`` with soft user vectors in front.
+"""
+
+from __future__ import annotations
+
+import torch
+
+WORDS = ("pen pens black blue red gel ink pack count sheets paper notebook stapler desk office school "
+         "bright bold smooth fast dry refill sticky notes tape folder binder marker highlighter pencil "
+         "eraser ruler clip clips for teachers students artists planners busy home work and with the a "
+         "of to in on your best new classic premium value quality durable easy everyday").split()
+SPECIALS = ["[PAD]", "[UNK]", "[EOS]", "<u0>", "<u1>"]
+
+
+def build_tokenizer():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {tok: i for i, tok in enumerate(SPECIALS + sorted(set(WORDS)))}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]",
+                                   eos_token="[EOS]")
+
+
+def build_model(tokenizer, seed: int = 0):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                         bos_token_id=None, tie_word_embeddings=False)
+    model = LlamaForCausalLM(config).eval()
+    # Random init barely ever picks [EOS]; lift its bias-free logit a little so some texts stop early.
+    with torch.no_grad():
+        model.lm_head.weight[tokenizer.eos_token_id] *= 3.0
+    return model
+
+
+def prompt_embeds(model, tokenizer, text: str, user_vec: torch.Tensor | None = None) -> torch.Tensor:
+    """``(T, H)``: soft user vectors (``(k, H)``) followed by ``embed_tokens`` of the prompt."""
+    ids = torch.tensor(tokenizer(text, add_special_tokens=False)["input_ids"])
+    with torch.no_grad():
+        embeds = model.get_input_embeddings()(ids)
+    return embeds if user_vec is None else torch.cat([user_vec.to(embeds.dtype), embeds], dim=0)
