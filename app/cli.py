@@ -14,6 +14,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("data_pipelines.inspect:main", "inspect, validate or convert a catalog (ads, users, logs)"),
     "quickstart": ("app.quickstart:main", "run the whole chain on the bundled sample and summarise it"),
+    "demo": ("app.demo:main", "open the Gradio demo for marketers (segments, titles, constraints, export)"),
 }
 
 

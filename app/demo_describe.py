@@ -7,7 +7,7 @@ writes titles.
     >>> u = User("a", [HistoryItem("1", "Gel Pens, Black"), HistoryItem("2", "Gel Pens, Blue")])
     >>> v = User("b", [HistoryItem("3", "Stapler")])
     >>> segment_persona([u], [u, v])
-    'Buys gel, pens; recently: Gel Pens, Blue'
+    'Buys gel, pens; e.g. Gel Pens, Black'
     >>> from creator.types import Ad
     >>> ad = Ad("9", "Pilot G2 Pens", selling_points=["Smooth gel ink", "Comfortable grip"])
     >>> points_echoed("Pilot G2 Pens with smooth gel ink", ad)
@@ -52,8 +52,8 @@ def segment_persona(members: list[User], everyone: list[User], *, n_terms: int =
 
     With CoT profiles (``User.profile`` with interests/needs lists) on at least half the members, the
     most frequent profile terms are quoted; otherwise the history words most over-represented in the
-    segment versus everyone (count in segment x segment share / overall share), plus the most recent
-    title of the member with the longest history.
+    segment versus everyone (count in segment x segment share / overall share), plus the history
+    title most common in the segment.
     """
     if not members:
         return "no users"
@@ -73,11 +73,11 @@ def segment_persona(members: list[User], everyone: list[User], *, n_terms: int =
         return (seg[w] * (seg[w] / n_seg) / max(overall[w] / n_all, 1e-9), w)
 
     top = sorted((w for w in seg if seg[w] >= 2 or len(members) == 1), key=lift, reverse=True)[:n_terms]
-    longest = max(members, key=lambda u: (len(u.history), u.user_id))
-    recent = longest.history[-1].title if longest.history else ""
-    recent = recent if len(recent) <= 60 else recent[:57].rsplit(" ", 1)[0] + "..."
+    titles = Counter(h.title for u in members for h in u.history)
+    common = min(titles.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+    common = common if len(common) <= 60 else common[:57].rsplit(" ", 1)[0] + "..."
     head = ("Buys " + ", ".join(sorted(top))) if top else "Mixed interests"
-    return f"{head}; recently: {recent}" if recent else head
+    return f"{head}; e.g. {common}"
 
 
 def points_echoed(title: str, ad: Ad) -> list[str]:
