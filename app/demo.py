@@ -12,6 +12,7 @@ says otherwise; ``--share`` is off unless asked. The app holds no model logic: e
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 import tempfile
@@ -20,12 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from app.demo_catalog import MAX_FILE_MB, load_path, load_sample, load_uploads
-from app.demo_session import COLUMNS, Constraints, DemoSession, PartsSource
+from app.demo_session import Constraints, DemoSession, PartsSource
 from creator.errors import DataError
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_ARTIFACTS = "runs/demo/artifacts"
+# the table on screen: the export keeps every score in its own column (app.demo_session.COLUMNS)
+SHOWN = {"segment": "6%", "users": "6%", "persona": "19%", "title": "25%", "source": "9%",
+         "judge vs original": "11%", "fact check": "12%", "selling points used": "7%", "locked": "5%"}
 INTRO = ("## hllm-creator: personalized titles per audience segment\n"
          "Load a catalog, pick an ad, set the constraints and press **Generate**. Every title is checked "
          "against the ad's facts; where nothing passes, the original title is served.")
@@ -51,6 +55,15 @@ def ad_card(session: DemoSession) -> str:
             f"**Selling points**\n{points}\n\n**Facts a title may repeat but never change:** {facts}")
 
 
+def shown_row(row: dict[str, Any]) -> list[Any]:
+    """A row of the on-screen table from a ``DemoSession.table()`` row."""
+    judged = "-"
+    if row["judge"] is not None:
+        judged = f"{row['judge']:.3f} vs {row['original_judge']:.3f} ({row['lift']:+.3f})"
+    return [row["segment"], row["users"], row["persona"], row["title"], row["source"], judged,
+            row["fact_check"], row["selling_points_used"] or "-", row["locked"]]
+
+
 def segment_map(session: DemoSession) -> Any:
     import matplotlib
 
@@ -62,7 +75,8 @@ def segment_map(session: DemoSession) -> Any:
     cmap = plt.get_cmap("tab20")
     for i, seg in enumerate(sorted(set(labels.tolist()))):
         pts = xy[labels == seg]
-        ax.scatter(pts[:, 0], pts[:, 1], s=9, alpha=0.7, color=cmap(i % 20), label=f"segment {seg} ({len(pts)})")
+        ax.scatter(pts[:, 0], pts[:, 1], s=9, alpha=0.7, color=cmap(i % 20),
+                   label=f"segment {seg} ({len(pts)})")
     ax.set_xlabel("first principal axis of the user vectors")
     ax.set_ylabel("second axis")
     ax.set_title("Users by segment")
@@ -78,6 +92,7 @@ def build_app(parts: PartsSource, *, catalog_loader: Callable[[], Any] = load_sa
     import gradio as gr
 
     export_dir = Path(tempfile.mkdtemp(prefix="hllm-demo-"))
+    progress_bar = gr.Progress()
 
     def session_of(state: DemoSession | None) -> DemoSession:
         return state if state is not None else DemoSession(parts)
@@ -86,7 +101,7 @@ def build_app(parts: PartsSource, *, catalog_loader: Callable[[], Any] = load_sa
         import pandas as pd
 
         ads = s.ad_choices()
-        table = pd.DataFrame([[row[c] for c in COLUMNS] for row in s.table()], columns=COLUMNS)
+        table = pd.DataFrame([shown_row(r) for r in s.table()], columns=list(SHOWN))
         segments = [(f"segment {r['segment']} ({r['users']} users){' - locked' if r['locked'] else ''}",
                      r["segment"]) for r in s.table()]
         export = s.export_csv(export_dir / f"creatives_ad{s.ad.ad_id}.csv") if s.rows else None
@@ -96,8 +111,9 @@ def build_app(parts: PartsSource, *, catalog_loader: Callable[[], Any] = load_sa
                 str(export) if export else None)
 
     def guarded(fn: Callable[..., tuple]) -> Callable[..., tuple]:
+        @functools.wraps(fn)  # gradio reads the signature (e.g. a gr.Progress parameter) through __wrapped__
         def run(*args: Any) -> tuple:
-            state = args[-1]
+            state = next((a for a in args if isinstance(a, DemoSession)), None)
             try:
                 return fn(*args)
             except Exception as err:  # shown as one readable line; the traceback goes to the log only
@@ -105,13 +121,13 @@ def build_app(parts: PartsSource, *, catalog_loader: Callable[[], Any] = load_sa
                 s = session_of(state)
                 return (s, readable(err), gr.update(), gr.update(), gr.update(), gr.update(), gr.update(),
                         gr.update())
-        run.__name__ = fn.__name__
         return run
 
     def catalog_status(s: DemoSession) -> str:
         cat = s.catalog
         warn = f" {len(cat.warnings)} warnings (see the server log)." if cat.warnings else ""
-        return f"Loaded **{s.catalog_name}**: {len(cat.ads):,} ads, {len(cat.users):,} users.{warn} Pick an ad."
+        return (f"Loaded **{s.catalog_name}**: {len(cat.ads):,} ads, {len(cat.users):,} users.{warn} "
+                "Pick an ad.")
 
     @guarded
     def on_load_sample(state):
@@ -150,7 +166,8 @@ def build_app(parts: PartsSource, *, catalog_loader: Callable[[], Any] = load_sa
         s = session_of(state)
         done = s.regenerate(constraints(max_chars, banned, clusters, threshold, candidates),
                             None if segment in (None, "", "all") else int(segment))
-        return view(s, f"Regenerated segment{'s' if len(done) != 1 else ''} {', '.join(map(str, done)) or '-'}.")
+        plural = "s" if len(done) != 1 else ""
+        return view(s, f"Regenerated segment{plural} {', '.join(map(str, done)) or '-'}.")
 
     @guarded
     def on_regenerate_all(max_chars, banned, clusters, threshold, candidates, state):
@@ -166,10 +183,11 @@ def build_app(parts: PartsSource, *, catalog_loader: Callable[[], Any] = load_sa
         return view(s, f"Segment {seg} {'locked' if s.rows[seg].locked else 'unlocked'}.")
 
     @guarded
-    def on_train(state, progress=gr.Progress()):
+    def on_train(state, progress=progress_bar):
         s = session_of(state)
         if train is None:
-            raise RuntimeError("this app was started without a training path; pass --artifacts with trained models")
+            raise RuntimeError("this app was started without a training path; "
+                               "pass --artifacts with trained models")
         names = train(lambda frac, desc: progress(frac, desc=desc))
         return view(s, f"Models ready (trained: {', '.join(names) or 'nothing, all present'}).")
 
@@ -180,7 +198,8 @@ def build_app(parts: PartsSource, *, catalog_loader: Callable[[], Any] = load_sa
         with gr.Row():
             load_sample_btn = gr.Button(f"Load {catalog_name}", variant="primary", elem_id="load-sample")
             upload = gr.File(label=f"Or upload ads + users (.jsonl / .csv, up to {MAX_FILE_MB} MB each)",
-                             file_count="multiple", file_types=[".jsonl", ".csv"], elem_id="upload")
+                             file_count="multiple", file_types=[".jsonl", ".csv"], height=120,
+                             elem_id="upload")
             load_upload_btn = gr.Button("Load uploaded files", elem_id="load-upload")
             train_btn = gr.Button("Train the models", elem_id="train", visible=train is not None)
         status = gr.Markdown("Start by loading a catalog.", elem_id="status")
@@ -192,14 +211,19 @@ def build_app(parts: PartsSource, *, catalog_loader: Callable[[], Any] = load_sa
                 max_chars = gr.Slider(20, 200, value=120, step=5, label="Max title length (characters)",
                                       elem_id="max-chars")
                 banned = gr.Textbox(label="Banned words (comma-separated)", elem_id="banned")
-                clusters = gr.Slider(1, 20, value=6, step=1, label="Segments (clusters K)", elem_id="clusters")
-                threshold = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="Match threshold (0 keeps all pairs)",
-                                      elem_id="threshold")
-                candidates = gr.Slider(1, 8, value=4, step=1, label="Candidates per segment", elem_id="candidates")
+                clusters = gr.Slider(1, 20, value=6, step=1, label="Segments (clusters K)",
+                                     elem_id="clusters")
+                threshold = gr.Slider(0.0, 1.0, value=0.0, step=0.05,
+                                      label="Match threshold (0 keeps all pairs)", elem_id="threshold")
+                candidates = gr.Slider(1, 8, value=4, step=1, label="Candidates per segment",
+                                       elem_id="candidates")
                 generate_btn = gr.Button("Generate", variant="primary", elem_id="generate")
-        table = gr.Dataframe(headers=COLUMNS, label="Segments", interactive=False, wrap=True, elem_id="segments")
+        table = gr.Dataframe(headers=list(SHOWN), label="Segments", interactive=False, wrap=True,
+                             column_widths=list(SHOWN.values()),
+                             elem_id="segments")
         with gr.Row():
-            segment = gr.Dropdown(label="Segment", choices=[], allow_custom_value=True, elem_id="segment-picker")
+            segment = gr.Dropdown(label="Segment", choices=[], allow_custom_value=True,
+                                  elem_id="segment-picker")
             regen_btn = gr.Button("Regenerate this segment", elem_id="regenerate")
             regen_all_btn = gr.Button("Regenerate all unlocked", elem_id="regenerate-all")
             lock_btn = gr.Button("Lock / unlock its title", elem_id="lock")
@@ -227,9 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="auto", help="format of --data (default: detect)")
     p.add_argument("--artifacts", default=DEFAULT_ARTIFACTS, help="trained models (trained here if missing)")
     p.add_argument("--no-train", action="store_true", help="do not train missing models on start")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-    p.add_argument("--share", action="store_true", help="also open a public gradio.live link (off by default)")
+    p.add_argument("--share", action="store_true",
+                   help="also open a public gradio.live link (off by default)")
     p.add_argument("--auth", metavar="USER:PASS", help="ask for this username and password")
     return p
 
@@ -258,8 +284,11 @@ def main(argv: list[str] | None = None) -> int:
             from tqdm.auto import tqdm
 
             with tqdm(total=100, desc="first start: training the tiny models", unit="%") as bar:
-                train_missing(args.artifacts, data, fmt,
-                              lambda frac, desc: (bar.set_postfix_str(desc), bar.update(round(100 * frac) - bar.n)))
+                def step(frac: float, desc: str) -> None:
+                    bar.set_postfix_str(desc)
+                    bar.update(round(100 * frac) - bar.n)
+
+                train_missing(args.artifacts, data, fmt, step)
     loader = (lambda: load_path(args.data, args.format)) if args.data else load_sample
     name = Path(args.data).name if args.data else "the bundled sample"
     demo = build_app(parts, catalog_loader=loader, catalog_name=name,

@@ -71,7 +71,8 @@ STAGES: tuple[Stage, ...] = (
                                    "--out", str(root / "generator")]),
     Stage("judge (CTR reward model)", "training.reward_model", "reward",
           lambda data, fmt, root: [*_config("reward.yaml"), "--data", data, "--format", fmt,
-                                   "--user-model-dir", str(root / "encoders"), "--out", str(root / "reward")]),
+                                   "--user-model-dir", str(root / "encoders"),
+                                   "--out", str(root / "reward")]),
 )
 
 
@@ -131,11 +132,12 @@ class ArtifactParts:
                 names = ", ".join(s.name for s in missing_stages(self.root))
                 raise RuntimeError(f"the models are not trained yet ({names} missing in {self.root}); "
                                    "press 'Train the models' or restart `hllm-creator demo`")
-            from creator.backends.hf import HFBackend
             from creator.matching import match_scores
             from creator.modeling.generator import PersonalizedGenerator
             from creator.modeling.user_model import UserModel
             from creator.reward import RewardModel
+
+            from creator.backends.hf import HFBackend
 
             user_model = UserModel.from_pretrained(self.root / "encoders" / "user_model")
             generator = PersonalizedGenerator.from_pretrained(self.root / "generator")

@@ -40,7 +40,8 @@ def load_uploads(paths: list[str | Path]) -> Catalog:
     """Ads and users from uploaded JSONL/CSV files (one kind per file), merged into one catalog."""
     if not paths:
         raise DataError("no file was uploaded", expected="an ads file and a users file (.jsonl or .csv)",
-                        got="nothing", fix="drop ads.jsonl and users.jsonl on the upload box, then press Load")
+                        got="nothing",
+                        fix="drop ads.jsonl and users.jsonl on the upload box, then press Load")
     merged = Catalog(source=", ".join(Path(p).name for p in paths), format="upload")
     for raw in paths:
         path = Path(raw)
@@ -50,7 +51,8 @@ def load_uploads(paths: list[str | Path]) -> Catalog:
                             got=path.suffix or "no suffix", fix="export the table as JSON Lines or CSV")
         size_mb = path.stat().st_size / 2**20
         if size_mb > MAX_FILE_MB:
-            raise DataError("file too large for the demo", file=path.name, expected=f"at most {MAX_FILE_MB} MB",
+            raise DataError("file too large for the demo", file=path.name,
+                            expected=f"at most {MAX_FILE_MB} MB",
                             got=f"{size_mb:.1f} MB",
                             fix="upload a sample, or run `hllm-creator generate` for the whole catalog")
         try:
@@ -74,8 +76,9 @@ def load_uploads(paths: list[str | Path]) -> Catalog:
 def _check_caps(cat: Catalog, name: str) -> None:
     for what, n, cap in (("ads", len(cat.ads), MAX_ADS), ("users", len(cat.users), MAX_USERS)):
         if n > cap:
-            raise DataError(f"too many {what} for the interactive demo", file=name, expected=f"at most {cap:,}",
-                            got=f"{n:,}", fix=f"sample it first (`hllm-creator data sample`) or run "
+            raise DataError(f"too many {what} for the interactive demo", file=name,
+                            expected=f"at most {cap:,}",
+                            got=f"{n:,}", fix="sample it first (`hllm-creator data sample`) or run "
                             "`hllm-creator generate` on the whole catalog")
 
 

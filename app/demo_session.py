@@ -61,7 +61,8 @@ class Constraints:
         if not 1 <= self.clusters <= 64:
             raise ValueError(f"clusters K must be between 1 and 64, got {self.clusters}")
         if not 0.0 <= self.match_threshold <= 1.0:
-            raise ValueError(f"the match threshold is a probability between 0 and 1, got {self.match_threshold}")
+            raise ValueError("the match threshold is a probability between 0 and 1, "
+                             f"got {self.match_threshold}")
         if not 1 <= self.candidates <= 16:
             raise ValueError(f"candidates per segment must be between 1 and 16, got {self.candidates}")
 
@@ -105,7 +106,8 @@ class SegmentRow:
         lift = None if self.judge is None or self.original_judge is None else self.judge - self.original_judge
         return {"segment": self.segment, "users": self.users, "persona": self.persona, "title": c.title,
                 "source": c.source, "locked": "yes" if self.locked else "",
-                "judge": _round(self.judge), "original_judge": _round(self.original_judge), "lift": _round(lift),
+                "judge": _round(self.judge), "original_judge": _round(self.original_judge),
+                "lift": _round(lift),
                 "fact_check": self.fact_check(), "selling_points_used": " | ".join(c.selling_points_used)}
 
 
@@ -133,8 +135,8 @@ class DemoSession:
     # -- catalog and ad --------------------------------------------------------------------------
     def load(self, catalog: Catalog, name: str) -> None:
         if not catalog.ads or not catalog.users:
-            raise ValueError(f"{name} has {len(catalog.ads)} ads and {len(catalog.users)} users; the demo needs "
-                             "both: load an ads file and a users file together")
+            raise ValueError(f"{name} has {len(catalog.ads)} ads and {len(catalog.users)} users; "
+                             "the demo needs both: load an ads file and a users file together")
         self.catalog, self.catalog_name = catalog, name
         self.users = list(catalog.users.values())
         self.ad, self.rows, self.labels, self.layout_key, self._vectors = None, {}, {}, None, None
@@ -197,7 +199,8 @@ class DemoSession:
 
     def lock(self, segment: int, locked: bool = True) -> None:
         if segment not in self.rows:
-            raise ValueError(f"there is no segment {segment}; generate first, then pick one of {sorted(self.rows)}")
+            raise ValueError(f"there is no segment {segment}; "
+                             f"generate first, then pick one of {sorted(self.rows)}")
         self.rows[segment].locked = locked
 
     def members(self, segment: int) -> list[User]:
@@ -213,7 +216,8 @@ class DemoSession:
     def _components(self) -> Any:
         from creator.guard import known_brands_from_ads
 
-        return self.parts.components(self.constraints.guard(), known_brands_from_ads(self.catalog.ads.values()))
+        brands = known_brands_from_ads(self.catalog.ads.values())
+        return self.parts.components(self.constraints.guard(), brands)
 
     def _row(self, creative: Creative, parts: Any) -> SegmentRow:
         ad, members = self.ad, self.members(creative.segment_id)
@@ -258,7 +262,8 @@ class DemoSession:
         if not self.labels:
             raise ValueError("press Generate first: the map shows the segments it found")
         if self._vectors is None:
-            self._vectors = np.asarray(self._components().user_model.embed_users(self.users), dtype=np.float64)
+            vecs = self._components().user_model.embed_users(self.users)
+            self._vectors = np.asarray(vecs, dtype=np.float64)  # (N, d)
         centred = self._vectors - self._vectors.mean(axis=0)
         _, _, vt = np.linalg.svd(centred, full_matrices=False)  # rows of vt: principal axes
         xy = centred @ vt[:2].T if vt.shape[0] >= 2 else np.c_[centred @ vt[:1].T, np.zeros(len(centred))]

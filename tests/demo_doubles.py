@@ -8,6 +8,7 @@ constraint (length, banned word) says otherwise.
 
 from __future__ import annotations
 
+import socket
 import zlib
 
 import numpy as np
@@ -56,8 +57,9 @@ class PhraseBackend:
         out = []
         for r in requests:
             title = self.ads[r.key.split("|", 1)[1]].title
-            out.append([f"{title} {PHRASES[zlib.crc32(f'{sampling.seed}|{r.key}|{j}'.encode()) % len(PHRASES)]}"
-                        for j in range(sampling.n)])
+            picks = [zlib.crc32(f"{sampling.seed}|{r.key}|{j}".encode()) % len(PHRASES)
+                     for j in range(sampling.n)]
+            out.append([f"{title} {PHRASES[p]}" for p in picks])
         return out
 
 
@@ -88,3 +90,16 @@ class DoubleParts:
 
         return Components(self.user_model, sigmoid_match, prompt_embeds, PhraseBackend(self.ads),
                           Guard(guard, known_brands=known_brands), self.judge)
+
+
+def launch_doubles_app():
+    """The demo on 127.0.0.1 on a free port with these doubles: ``(blocks, url)``."""
+    from app.demo import build_app
+
+    demo = build_app(DoubleParts())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                max_file_size="20mb")
+    return demo, f"http://127.0.0.1:{port}/"

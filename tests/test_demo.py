@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
-import socket
+import re
 from pathlib import Path
 
 import pytest
@@ -21,26 +21,10 @@ pytest.importorskip("creator.pipeline", reason="the batch-generation pipeline is
 from app.demo_catalog import load_uploads  # noqa: E402
 from app.demo_session import COLUMNS, Constraints  # noqa: E402
 from creator.errors import DataError  # noqa: E402
-from tests.demo_doubles import DoubleParts  # noqa: E402
+from tests.demo_doubles import launch_doubles_app  # noqa: E402
 
 AD = "1002"  # Belkin WaveRest Gel Mouse Pad, Black (F8E262-BLK): 50 characters
 FORM = {"max_chars": 120, "banned": "", "clusters": 4, "threshold": 0.0, "candidates": 3}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def launch_doubles_app():
-    from app.demo import build_app
-
-    demo = build_app(DoubleParts())
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
-                max_file_size="20mb")
-    return demo, f"http://127.0.0.1:{port}/"
 
 
 @pytest.fixture(scope="module")
@@ -78,15 +62,17 @@ def test_generate_fills_the_segments_table_map_and_export(client):
     assert [r["segment"] for r in got] == [0, 1, 2, 3]
     assert sum(r["users"] for r in got) == 1000  # every sample user is in exactly one segment
     for r in got:
-        assert r["source"] == "personalized" and r["fact_check"] == "passed"
+        assert r["source"] == "personalized" and r["fact check"] == "passed"
         assert r["title"].startswith("Belkin WaveRest Gel Mouse Pad") and len(r["title"]) <= 120
         assert r["persona"].startswith("Buys ")
-        assert r["lift"] == pytest.approx(r["judge"] - r["original_judge"], abs=2e-4)
+        assert re.fullmatch(r"0\.\d{3} vs 0\.\d{3} \([+-]0\.\d{3}\)", r["judge vs original"])
     assert plot is not None
     with open(export, newline="", encoding="utf-8") as fh:
         exported = list(csv.DictReader(fh))
     assert list(exported[0]) == ["ad_id", "original_title", *COLUMNS]
     assert [e["title"] for e in exported] == [r["title"] for r in got]
+    for e in exported:
+        assert float(e["lift"]) == pytest.approx(float(e["judge"]) - float(e["original_judge"]), abs=2e-4)
 
 
 def test_constraints_change_the_titles(client):
@@ -97,11 +83,11 @@ def test_constraints_change_the_titles(client):
     status, _, _, table, *_ = generate(client, max_chars=30)
     got = rows(table)
     assert "0 personalized" in status
-    assert all(r["source"] == "fallback" and "too_long" in r["fact_check"] for r in got)
+    assert all(r["source"] == "fallback" and "too_long" in r["fact check"] for r in got)
     assert {r["title"] for r in got} == {"Belkin WaveRest Gel Mouse Pad, Black (F8E262-BLK)"}
     # the match threshold prunes (segment, ad) pairs: at 1.0 none survives, so the original is served
     _, _, _, table, *_ = generate(client, threshold=1.0)
-    assert all(r["source"] == "original" and r["fact_check"].startswith("pruned") for r in rows(table))
+    assert all(r["source"] == "original" and r["fact check"].startswith("pruned") for r in rows(table))
     # K changes the segments
     _, _, _, table, *_ = generate(client, clusters=2)
     assert len(rows(table)) == 2
@@ -138,7 +124,8 @@ def test_bad_upload_shows_the_cli_error_not_a_traceback(client, tmp_path):
     status, *_ = client.predict([handle_file(str(ads))], api_name="/load_upload")
     assert "the upload has no users" in status
     # a good upload then works end to end
-    users.write_text(json.dumps({"user_id": "u1", "history": [{"item_id": "9", "title": "Paper clips"}]}) + "\n")
+    good = {"user_id": "u1", "history": [{"item_id": "9", "title": "Paper clips"}]}
+    users.write_text(json.dumps(good) + "\n")
     status, *_ = client.predict([handle_file(str(ads)), handle_file(str(users))], api_name="/load_upload")
     assert "1 ads, 1 users" in status
 
