@@ -15,6 +15,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("data_pipelines.inspect:main", "inspect, validate or convert a catalog (ads, users, logs)"),
     "quickstart": ("app.quickstart:main", "run the whole chain on the bundled sample and summarise it"),
     "demo": ("app.demo:main", "open the Gradio demo for marketers (segments, titles, constraints, export)"),
+    "pretrain-lm": ("training.pretrain_lm:main", "pretrain the tiny offline base LM on catalog texts"),
+    "sft": ("training.sft:main", "LoRA SFT of the generator with soft user tokens and aux losses"),
+    "dpo": ("training.dpo:main", "DPO of the SFT generator on preference pairs (same user vector for both)"),
 }
 
 

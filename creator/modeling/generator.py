@@ -1,0 +1,275 @@
+"""PersonalizedGenerator: tokenizer + base causal LM (or its id) + LoRA adapter + user projector + config.
+
+The artefact folder (written by ``hllm-creator sft`` / ``dpo`` and by ``save_pretrained``)::
+
+    generator_config.json   GeneratorConfig (base id or "base", k, d_user, prompt version, limits)
+    tokenizer/              the tokenizer, placeholders included
+    base/                   the base weights, only when the base was built here (tiny preset)
+    adapter/                the PEFT LoRA adapter (attention/MLP projections only: vLLM-servable)
+    projector.safetensors   UserProjector weights
+
+It loads in a fresh process with plain transformers + peft and this small loader:
+
+    >>> gen = PersonalizedGenerator.from_pretrained("runs/sft")                 # doctest: +SKIP
+    >>> gen.generate([ad], np.zeros((1, gen.config.d_user)), None)             # doctest: +SKIP
+    [['BIC Round Stic Pens for Busy Offices, 10-Count']]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from creator.modeling.builders import ensure_vocab, placeholder_ids, placeholder_tokens
+from creator.modeling.soft_prompt import UserProjector, attach_user_tokens, build_prompt_embeds
+from creator.prompts import GENERATOR_PROMPTS
+from creator.types import Ad
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "generator_config.json"
+PROJECTOR_FILE = "projector.safetensors"
+
+
+@dataclass
+class GeneratorConfig:
+    """How prompts are built and where the parts live. Saved as ``generator_config.json``."""
+
+    base: str = "base"  # "base" = the subfolder of the artefact; otherwise an HF id or a path
+    num_user_tokens: int = 4
+    d_user: int = 64
+    prompt_version: str = "v1"
+    use_chat_template: bool = True
+    max_title_chars: int = 160
+    max_points: int = 3
+    max_point_chars: int = 120
+    max_profile_chars: int = 600
+    dtype: str = "float32"
+    encoders: str | None = None  # the user model the vectors came from (a train-encoders dir or a provider)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.num_user_tokens < 1:
+            raise ValueError(
+                f"num_user_tokens must be >= 1, got {self.num_user_tokens}; HLLM-Creator used 1, "
+                "we default to 4"
+            )
+        if self.d_user < 1:
+            raise ValueError(f"d_user must be the user vector size (>= 1), got {self.d_user}")
+        if self.prompt_version not in GENERATOR_PROMPTS:
+            raise ValueError(
+                f"unknown prompt_version {self.prompt_version!r}; known: {sorted(GENERATOR_PROMPTS)}"
+            )
+        if self.max_points < 0 or self.max_title_chars < 1:
+            raise ValueError("max_points must be >= 0 and max_title_chars >= 1")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GeneratorConfig:
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown generator config keys {unknown}; known: {sorted(known)}")
+        return cls(**d)
+
+
+def _clip(text: str, n: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[:n].rsplit(" ", 1)[0] + " ..."
+
+
+@dataclass
+class _Sampling:
+    """Fallback with the fields of ``creator.backends.base.SamplingConfig`` (used when that is absent)."""
+
+    n: int = 1
+    temperature: float = 0.8
+    top_p: float = 0.95
+    top_k: int = 50
+    max_new_tokens: int = 48
+    seed: int = 0
+    greedy: bool = False
+
+
+try:  # the shared value object of the batch backends (creator/backends/base.py)
+    from creator.backends.base import SamplingConfig
+except ImportError:  # that module not merged yet: the same fields, defined here
+    SamplingConfig = _Sampling  # type: ignore[misc,assignment]
+
+
+class PersonalizedGenerator:
+    """A causal LM that writes a title for (ad, user vector); see the module docstring for the folder."""
+
+    def __init__(self, model: Any, tokenizer: Any, projector: UserProjector, config: GeneratorConfig) -> None:
+        self.model, self.tokenizer, self.projector, self.config = model, tokenizer, projector, config
+        self.placeholder_ids = placeholder_ids(tokenizer, config.num_user_tokens)
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        if getattr(base, "user_projector", None) is not projector:
+            attach_user_tokens(base, projector, self.placeholder_ids)
+        self._adapter_dir: Path | None = None
+
+    # ---- prompts ---------------------------------------------------------------------------------------
+    def _templates(self) -> tuple[str, str]:
+        return GENERATOR_PROMPTS[self.config.prompt_version]
+
+    def _wrap(self, content: str) -> str:
+        if self.config.use_chat_template and getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
+            )
+        return content + "\n"
+
+    def prompt_text(self, ad: Ad) -> str:
+        """The prompt for ``ad`` with the user placeholders in place (the chat template applied)."""
+        c = self.config
+        points = [_clip(p, c.max_point_chars) for p in ad.selling_points[: c.max_points]]
+        content = self._templates()[0].format(
+            user_tokens="".join(placeholder_tokens(c.num_user_tokens)),
+            title=_clip(ad.title, c.max_title_chars),
+            brand_line=f"Brand: {_clip(ad.brand, 60)}\n" if ad.brand else "",
+            selling_points="\n".join(f"- {p}" for p in points) or "- (none given)",
+        )
+        return self._wrap(content)
+
+    def profile_prompt_text(self) -> str:
+        """The prompt of the profile-reconstruction auxiliary task (user tokens, then the instruction)."""
+        return self._wrap(
+            self._templates()[1].format(user_tokens="".join(placeholder_tokens(self.config.num_user_tokens)))
+        )
+
+    def prompt_ids(self, ad: Ad) -> list[int]:
+        """Token ids of ``prompt_text(ad)`` (each placeholder exactly once)."""
+        return list(self.tokenizer(self.prompt_text(ad))["input_ids"])
+
+    def completion_ids(self, title: str) -> list[int]:
+        """The target tokens: the title, then EOS."""
+        return list(self.tokenizer(" ".join(title.split()), add_special_tokens=False)["input_ids"]) + [
+            self.tokenizer.eos_token_id
+        ]
+
+    # ---- inference -------------------------------------------------------------------------------------
+    def prompt_embeds(self, ad: Ad, user_vec: np.ndarray) -> torch.Tensor:
+        """(T, hidden) input embeddings for vLLM ``prompt_embeds`` / HF ``inputs_embeds``."""
+        ids = torch.tensor(self.prompt_ids(ad), dtype=torch.long)
+        vec = torch.as_tensor(np.asarray(user_vec, dtype=np.float32))
+        return build_prompt_embeds(self.model, self.projector, ids, vec, self.placeholder_ids)
+
+    @property
+    def adapter_dir(self) -> Path | None:
+        """The saved LoRA adapter folder (for vLLM ``LoRARequest``); None until saved or loaded."""
+        return self._adapter_dir
+
+    @torch.no_grad()
+    def generate(self, ads: list[Ad], user_vecs: np.ndarray, sampling: Any = None) -> list[list[str]]:
+        """``sampling.n`` titles per (ads[i], user_vecs[i]) with HF generate, one prompt at a time.
+
+        The simple reference path for tests and small runs; batched backends live in creator/backends."""
+        s = sampling if sampling is not None else SamplingConfig()
+        vecs = np.asarray(user_vecs, dtype=np.float32).reshape(len(ads), -1)
+        self.model.eval()
+        torch.manual_seed(getattr(s, "seed", 0))
+        out: list[list[str]] = []
+        for ad, vec in zip(ads, vecs, strict=True):
+            emb = self.prompt_embeds(ad, vec)[None]  # (1, T, H)
+            greedy = bool(getattr(s, "greedy", False))
+            kw: dict[str, Any] = dict(
+                max_new_tokens=int(getattr(s, "max_new_tokens", 48)),
+                do_sample=not greedy,
+                num_return_sequences=int(getattr(s, "n", 1)),
+                suppress_tokens=self.placeholder_ids,
+                pad_token_id=self.tokenizer.pad_token_id,
+                eos_token_id=self.tokenizer.eos_token_id,
+            )
+            if not greedy:
+                kw.update(temperature=float(s.temperature), top_p=float(s.top_p), top_k=int(s.top_k))
+            ids = self.model.generate(
+                inputs_embeds=emb,
+                attention_mask=torch.ones(emb.shape[:2], dtype=torch.long, device=emb.device),
+                **kw,
+            )
+            texts = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
+            out.append([" ".join(t.strip().split("\n")[0].split()) for t in texts])
+        return out
+
+    # ---- persistence -----------------------------------------------------------------------------------
+    def save_pretrained(self, out_dir: str | Path, *, save_base: bool | None = None) -> Path:
+        """Write the artefact folder. The base weights are written when ``config.base == "base"``."""
+        from peft import PeftModel
+        from safetensors.torch import save_file
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        self.tokenizer.save_pretrained(out / "tokenizer")
+        save_base = self.config.base == "base" if save_base is None else save_base
+        if isinstance(self.model, PeftModel):
+            self.model.save_pretrained(out / "adapter", selected_adapters=["default"])
+            base = self.model.get_base_model()
+            self._adapter_dir = out / "adapter"
+        else:
+            base = self.model
+        if save_base:
+            _save_plain(base, out / "base")
+            self.config.base = "base"
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in self.projector.state_dict().items()},
+            str(out / PROJECTOR_FILE),
+        )
+        (out / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2))
+        return out
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | Path,
+        *,
+        device: str = "cpu",
+        trainable: bool = False,
+        base_override: str | None = None,
+    ) -> PersonalizedGenerator:
+        """Load an artefact folder; ``trainable=True`` keeps the adapter and projector trainable (DPO)."""
+        from peft import PeftModel
+        from safetensors.torch import load_file
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = Path(path)
+        if not (path / CONFIG_FILE).exists():
+            raise FileNotFoundError(
+                f"{path} is not a generator artefact (no {CONFIG_FILE}); pass the --out folder "
+                "of 'hllm-creator sft' or 'dpo'"
+            )
+        config = GeneratorConfig.from_dict(json.loads((path / CONFIG_FILE).read_text()))
+        tok = AutoTokenizer.from_pretrained(path / "tokenizer")
+        base_ref = base_override or config.base
+        base_path = path / "base" if base_ref == "base" else base_ref
+        dtype = getattr(torch, config.dtype)
+        model = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype)
+        ensure_vocab(model, tok)
+        projector = UserProjector(
+            config.d_user, model.config.get_text_config().hidden_size, config.num_user_tokens
+        )
+        projector.load_state_dict(load_file(str(path / PROJECTOR_FILE)))
+        projector.to(dtype)
+        attach_user_tokens(model, projector, placeholder_ids(tok, config.num_user_tokens))
+        if (path / "adapter").exists():
+            model = PeftModel.from_pretrained(model, path / "adapter", is_trainable=trainable)
+        model.to(device)
+        projector.requires_grad_(trainable)
+        gen = cls(model, tok, projector, config)
+        gen._adapter_dir = path / "adapter" if (path / "adapter").exists() else None
+        return gen
+
+
+def _save_plain(model: Any, out: Path) -> None:
+    """Save an HF model without the attached projector (saved on its own) and without injected LoRA layers
+    (``q_proj.base_layer.weight`` is written back as ``q_proj.weight``): the plain base, loadable anywhere."""
+    state = {}
+    for k, v in model.state_dict().items():
+        if k.startswith(("user_projector.", "profile_projector.", "aux_heads.")) or ".lora_" in k:
+            continue
+        state[k.replace(".base_layer.", ".")] = v
+    model.save_pretrained(out, state_dict=state)

@@ -1,0 +1,212 @@
+"""Train the offline base LM from scratch: a BPE tokenizer and a tiny Llama on the catalog's own texts.
+
+    hllm-creator pretrain-lm --catalog ../shared/data/amazon_office_products --out runs/lm --max-steps 1500
+
+Corpus: every ad's title, brand, selling points and description, every history title, and (with
+``--cot``) the teacher's titles and profiles. Documents are joined with EOS and cut into blocks of
+``block_size`` tokens; plain next-token loss with transformers' Trainer. The output folder is a normal
+HF model folder (config, weights, tokenizer with the ``<u_i>`` placeholders and a chat template), the
+``--base`` of ``hllm-creator sft``. Resumes from ``OUT/checkpoints`` when a checkpoint is there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from creator.modeling.builders import MAX_PLACEHOLDERS, PRESETS, build_tiny_lm, train_tokenizer
+from training.run_config import parse_config, write_resolved
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PretrainConfig:
+    """Options of ``hllm-creator pretrain-lm``."""
+
+    catalog: str = field(default="", metadata={"help": "catalog folder/file (any load_catalog format)"})
+    catalog_format: str = "auto"
+    cot: str | None = field(
+        default=None, metadata={"help": "optional CoT parquet: adds its titles and profiles"}
+    )
+    out: str = "runs/lm"
+    preset: str = "tiny"
+    arch: str = "llama"
+    vocab_size: int = 4096
+    num_placeholders: int = MAX_PLACEHOLDERS
+    block_size: int = 128
+    max_docs: int | None = None
+    eval_fraction: float = 0.02
+    epochs: float = 1.0
+    max_steps: int = -1
+    learning_rate: float = 2e-3
+    batch_size: int = 16
+    warmup_ratio: float = 0.05
+    logging_steps: int = 20
+    save_steps: int = 500
+    seed: int = 0
+    resume: bool = True
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; use one of {sorted(PRESETS)}")
+        if not 16 <= self.block_size <= PRESETS[self.preset].max_positions:
+            raise ValueError(
+                f"block_size must be in [16, {PRESETS[self.preset].max_positions}] for preset "
+                f"{self.preset}, got {self.block_size}"
+            )
+        if not 0 <= self.eval_fraction < 0.5:
+            raise ValueError(f"eval_fraction must be in [0, 0.5), got {self.eval_fraction}")
+
+
+def catalog_corpus(catalog: Any, cot_path: str | None = None) -> list[str]:
+    """One document per ad (title, brand, selling points, description), per history title and per CoT row."""
+    docs: list[str] = []
+    for ad in catalog.ads.values():
+        parts = [ad.title, f"Brand: {ad.brand}" if ad.brand else "", *ad.selling_points, ad.description]
+        docs.append("\n".join(p for p in parts if p))
+    seen = {ad.title for ad in catalog.ads.values()}
+    for user in catalog.users.values():
+        for t in user.history_titles:
+            if t not in seen:
+                seen.add(t)
+                docs.append(t)
+    if cot_path:
+        from training.cot_data import COT_REQUIRED, profile_text, read_rows
+
+        for row in read_rows(cot_path, COT_REQUIRED):
+            docs.append(row["response"])
+            prof = profile_text(row)
+            if prof:
+                docs.append(prof)
+    return [d for d in docs if d.strip()]
+
+
+def pack(docs: list[list[int]], eos: int, block: int) -> list[list[int]]:
+    """Concatenate token lists with EOS after each and cut into full blocks (the ragged tail is dropped)."""
+    stream = [t for d in docs for t in [*d, eos]]
+    return [stream[i : i + block] for i in range(0, len(stream) - block + 1, block)]
+
+
+def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
+    from datasets import Dataset
+    from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from creator.io import load_catalog
+
+    if not cfg.catalog:
+        raise ValueError("--catalog is required (e.g. ../shared/data/amazon_office_products)")
+    out = Path(cfg.out)
+    write_resolved(cfg, out / "resolved_config.yaml")
+    catalog = load_catalog(cfg.catalog, cfg.catalog_format)
+    docs = catalog_corpus(catalog, cfg.cot)
+    random.Random(cfg.seed).shuffle(docs)
+    docs = docs[: cfg.max_docs] if cfg.max_docs else docs
+    tok_dir = out / "tokenizer_cache"
+    if (tok_dir / "tokenizer.json").exists():  # resume: the model's vocabulary must not change
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(tok_dir)
+    else:
+        tok = train_tokenizer(docs, cfg.vocab_size, num_placeholders=cfg.num_placeholders)
+        tok.save_pretrained(tok_dir)
+    ids = tok(docs, add_special_tokens=False)["input_ids"]
+    n_eval = int(len(ids) * cfg.eval_fraction)
+    train_blocks = pack(ids[n_eval:], tok.eos_token_id, cfg.block_size)
+    eval_blocks = pack(ids[:n_eval], tok.eos_token_id, cfg.block_size) if n_eval else []
+    logger.info("corpus: %d docs, %d train blocks of %d tokens", len(docs), len(train_blocks), cfg.block_size)
+    model = build_tiny_lm(tok, cfg.preset, arch=cfg.arch, seed=cfg.seed)
+    args = TrainingArguments(
+        output_dir=str(out / "checkpoints"),
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        learning_rate=cfg.learning_rate,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        warmup_steps=cfg.warmup_ratio,
+        lr_scheduler_type="cosine",
+        weight_decay=0.01,
+        logging_steps=cfg.logging_steps,
+        save_steps=cfg.save_steps,
+        save_total_limit=2,
+        seed=cfg.seed,
+        report_to="none",
+        use_cpu=not torch.cuda.is_available(),
+        bf16=False,
+        disable_tqdm=False,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_dict({"input_ids": train_blocks}),
+        eval_dataset=Dataset.from_dict({"input_ids": eval_blocks}) if eval_blocks else None,
+        data_collator=DataCollatorForLanguageModeling(tok, mlm=False),
+    )
+    last = get_last_checkpoint(args.output_dir) if cfg.resume and Path(args.output_dir).is_dir() else None
+    t0 = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=last)
+    seconds = time.perf_counter() - t0
+    logs = [h for h in trainer.state.log_history if "loss" in h]
+    tokens = trainer.state.global_step * cfg.batch_size * cfg.block_size
+    metrics: dict[str, Any] = {
+        "docs": len(docs),
+        "train_blocks": len(train_blocks),
+        "block_size": cfg.block_size,
+        "vocab": len(tok),
+        "params": sum(p.numel() for p in model.parameters()),
+        "steps": trainer.state.global_step,
+        "train_loss": result.training_loss,
+        "first_logged_loss": logs[0]["loss"] if logs else None,
+        "last_logged_loss": logs[-1]["loss"] if logs else None,
+        "seconds": round(seconds, 2),
+        "train_tokens": tokens,
+        "tokens_per_second": round(tokens / seconds, 1) if seconds > 0 else None,
+        "device": "cuda" if torch.cuda.is_available() else f"cpu x{torch.get_num_threads()} threads",
+    }
+    if eval_blocks:
+        ev = trainer.evaluate()
+        metrics["eval_loss"] = ev["eval_loss"]
+        metrics["eval_perplexity"] = round(math.exp(min(ev["eval_loss"], 50)), 2)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (out / "README.md").write_text(
+        f"# hllm-creator base LM ({cfg.preset}, {cfg.arch})\n\nTrained from scratch on the texts of "
+        f"`{cfg.catalog}` by `hllm-creator pretrain-lm`: {metrics['params'] / 1e6:.2f}M parameters, "
+        "vocabulary "
+        f"{len(tok)}, {metrics['steps']} steps, eval perplexity {metrics.get('eval_perplexity')}.\n"
+        "Use it as `--base` of `hllm-creator sft`. Options in resolved_config.yaml, log in metrics.json.\n"
+    )
+    return metrics
+
+
+EXAMPLE = """example:
+  hllm-creator pretrain-lm --catalog ../shared/data/amazon_office_products --out runs/lm --max-steps 1500
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = parse_config(PretrainConfig, argv, "Pretrain the tiny offline base LM on catalog texts.", EXAMPLE)
+    m = run_pretrain(cfg)
+    print(
+        f"pretrain-lm: {m['params'] / 1e6:.2f}M params, {m['steps']} steps, loss {m['first_logged_loss']} -> "
+        f"{m['last_logged_loss']}, eval ppl {m.get('eval_perplexity')}, {m['tokens_per_second']} tokens/s; "
+        f"model in {cfg.out}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    sys.exit(main())

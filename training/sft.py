@@ -1,0 +1,383 @@
+"""LoRA SFT of the personalized generator with HLLM-Creator's auxiliary losses (TRL SFTTrainer).
+
+    hllm-creator sft --config training/configs/sft_tiny.yaml --cot runs/cot --user-vectors runs/encoders \
+        --base runs/lm --out runs/sft
+
+What trains: LoRA on the attention/MLP projections (never ``embed_tokens``: vLLM prompt_embeds bypass
+it), the ``UserProjector`` and the auxiliary heads; the base stays frozen. The user vector reaches the
+model through a forward pre-hook on the backbone (``creator.modeling.soft_prompt``), which TRL's fused
+LM head cannot bypass. Loss = generation CE + recon_weight * profile reconstruction
++ align_weight * user/profile InfoNCE + match_weight * user/ad match BCE (each 0 = off).
+Resumes from the last checkpoint in ``OUT/checkpoints`` unless ``--resume false``.
+Several GPUs: ``accelerate launch training/sft.py --config ...`` (see docs/generator.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from trl import SFTConfig, SFTTrainer
+
+from creator.modeling.builders import add_placeholders, ensure_vocab, load_base
+from creator.modeling.generator import GeneratorConfig, PersonalizedGenerator
+from creator.modeling.soft_prompt import (
+    UserProjector,
+    attach_user_tokens,
+    backbone_of,
+    embed_with_user_tokens,
+)
+from training.artefacts import (
+    HEAD_PREFIXES,
+    UserHeadsCheckpoints,
+    load_catalog_arg,
+    summarize,
+    use_bf16,
+    write_model_card,
+)
+from training.collators import AUX_PREFIXES, UserSFTCollator, sft_example
+from training.losses import AuxHeads, masked_mean, pairwise_match_bce, symmetric_info_nce
+from training.run_config import parse_config, write_resolved
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SFTRunConfig:
+    """Options of ``hllm-creator sft`` (YAML keys = flag names with underscores)."""
+
+    cot: str = field(default="", metadata={"help": "CoT parquet file or folder (schema in CONTRACTS.md)"})
+    user_vectors: str = field(
+        default="", metadata={"help": "train-encoders dir, .parquet/.npz/.npy, or mean-minilm"}
+    )
+    base: str = field(default="", metadata={"help": "pretrain-lm folder, or any HF causal LM id/path"})
+    out: str = "runs/sft"
+    catalog: str | None = field(default=None, metadata={"help": "catalog the ads come from (else rebuilt)"})
+    catalog_format: str = "auto"
+    train_split: str = "train"
+    eval_split: str | None = "validation"
+    max_rows: int | None = None
+    num_user_tokens: int = 4
+    dtype: str = "float32"
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_targets: list[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
+    recon_weight: float = 0.2
+    align_weight: float = 0.1
+    match_weight: float = 0.0  # on only when the encoders were not trained with a match head
+    share_profile_projector: bool = True
+    max_length: int = 256
+    max_profile_tokens: int = 128
+    epochs: float = 1.0
+    max_steps: int = -1
+    learning_rate: float = 5e-4
+    batch_size: int = 8
+    grad_accum: int = 1
+    warmup_ratio: float = 0.03
+    lr_scheduler: str = "cosine"
+    logging_steps: int = 10
+    save_steps: int = 200
+    seed: int = 0
+    bf16: str = field(default="auto", metadata={"help": "auto (on for CUDA with bf16), true or false"})
+    resume: bool = True
+    save_base: str = field(
+        default="auto",
+        metadata={
+            "help": "copy the base into OUT/base: auto (<300M params), true or false (store its id/path)"
+        },
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("recon_weight", "align_weight", "match_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0 (0 turns the loss off), got {getattr(self, name)}")
+        bad = [t for t in self.lora_targets if "embed" in t or t == "lm_head"]
+        if bad:
+            raise ValueError(
+                f"lora_targets {bad}: LoRA on embeddings/lm_head is bypassed by vLLM prompt_embeds; "
+                "target attention/MLP projections only"
+            )
+        if self.bf16 not in ("auto", "true", "false", True, False):
+            raise ValueError(f"bf16 must be auto, true or false, got {self.bf16!r}")
+        if self.batch_size < 1 or self.grad_accum < 1:
+            raise ValueError("batch_size and grad_accum must be >= 1")
+
+    @property
+    def aux_on(self) -> bool:
+        return self.recon_weight > 0 or self.align_weight > 0
+
+
+class UserSFTTrainer(UserHeadsCheckpoints, SFTTrainer):
+    """SFTTrainer whose loss adds the weighted auxiliary terms; ``user_emb`` rides in the batch."""
+
+    def __init__(self, *args: Any, run: SFTRunConfig, placeholder_ids: list[int], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.run, self.placeholder_ids = run, placeholder_ids
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
+        aux = {k: inputs.pop(k) for k in list(inputs) if k.startswith(AUX_PREFIXES)}
+        loss = super().compute_loss(
+            model, inputs, return_outputs=False, num_items_in_batch=num_items_in_batch
+        )
+        if not aux:
+            return loss
+        mode = "train" if self.model.training else "eval"
+        steps = (
+            self.current_gradient_accumulation_steps
+            if num_items_in_batch is not None and mode == "train"
+            else 1
+        )
+        for name, (weight, term) in self.aux_terms(model, inputs["user_emb"], aux).items():
+            loss = loss + weight * term / steps
+            self._metrics[mode][f"aux_{name}"].append(float(term.detach()))
+        return loss
+
+    def aux_terms(
+        self, model: Any, user_emb: torch.Tensor, aux: dict[str, torch.Tensor]
+    ) -> dict[str, tuple[float, torch.Tensor]]:
+        r = self.run
+        hf = self.accelerator.unwrap_model(model).get_base_model()
+        backbone = backbone_of(hf)
+        terms: dict[str, tuple[float, torch.Tensor]] = {}
+        if r.recon_weight > 0 and "profile_input_ids" in aux:
+            proj = hf.user_projector if r.share_profile_projector else hf.profile_projector
+            emb = embed_with_user_tokens(
+                backbone.get_input_embeddings(),
+                proj,
+                aux["profile_input_ids"],
+                user_emb,
+                self.placeholder_ids,
+            )
+            out = model(
+                inputs_embeds=emb,
+                attention_mask=aux["profile_attention_mask"],
+                labels=aux["profile_labels"],
+                fused_lm_head=True,
+                use_cache=False,
+            )
+            terms["recon"] = (r.recon_weight, out.loss)
+        pooled_user = None
+        if r.align_weight > 0 and "profile_text_ids" in aux:
+            pooled_user = hf.user_projector(user_emb).mean(1)  # (B, H)
+            text = backbone(
+                input_ids=aux["profile_text_ids"], attention_mask=aux["profile_text_mask"], use_cache=False
+            ).last_hidden_state  # (B, T, H)
+            heads = hf.aux_heads
+            terms["align"] = (
+                r.align_weight,
+                symmetric_info_nce(
+                    heads.align(pooled_user),
+                    masked_mean(text, aux["profile_text_mask"]),
+                    heads.logit_scale,
+                    aux["profile_group"],
+                ),
+            )
+        if r.match_weight > 0 and "ad_text_ids" in aux:
+            pooled_user = hf.user_projector(user_emb).mean(1) if pooled_user is None else pooled_user
+            ad = backbone(
+                input_ids=aux["ad_text_ids"], attention_mask=aux["ad_text_mask"], use_cache=False
+            ).last_hidden_state
+            heads = hf.aux_heads
+            terms["match"] = (
+                r.match_weight,
+                pairwise_match_bce(
+                    heads.match_user(pooled_user),
+                    heads.match_ad(masked_mean(ad, aux["ad_text_mask"])),
+                    aux["ad_group"],
+                ),
+            )
+        return terms
+
+
+def build_generator(
+    run: SFTRunConfig, d_user: int, encoders: str | None
+) -> tuple[PersonalizedGenerator, Any]:
+    """Base + placeholders + projector (+ aux heads) under a fresh LoRA adapter: (generator, peft model)."""
+    from peft import LoraConfig, get_peft_model
+
+    model, tok = load_base(run.base, dtype=run.dtype)
+    ph = add_placeholders(tok, run.num_user_tokens)
+    ensure_vocab(model, tok)
+    hidden = model.config.get_text_config().hidden_size
+    emb_rms = float(model.get_input_embeddings().weight.detach().float().pow(2).mean().sqrt())
+    torch.manual_seed(run.seed)
+    projector = UserProjector(d_user, hidden, run.num_user_tokens, init_std=emb_rms).to(model.dtype)
+    attach_user_tokens(model, projector, ph)
+    model.aux_heads = AuxHeads(hidden).to(model.dtype)
+    if not run.share_profile_projector:
+        model.profile_projector = UserProjector(d_user, hidden, run.num_user_tokens, init_std=emb_rms).to(
+            model.dtype
+        )
+    n_params = sum(p.numel() for n, p in model.named_parameters() if not n.startswith(HEAD_PREFIXES))
+    save_base = n_params < 300e6 if run.save_base == "auto" else str(run.save_base).lower() == "true"
+    peft_model = get_peft_model(
+        model,
+        LoraConfig(
+            r=run.lora_r,
+            lora_alpha=run.lora_alpha,
+            lora_dropout=run.lora_dropout,
+            target_modules=list(run.lora_targets),
+            task_type="CAUSAL_LM",
+        ),
+    )
+    for name, p in model.named_parameters():  # PEFT froze everything but LoRA; the heads train too
+        if name.startswith(HEAD_PREFIXES):
+            p.requires_grad_(True)
+    config = GeneratorConfig(
+        base="base" if save_base else run.base,
+        num_user_tokens=run.num_user_tokens,
+        d_user=d_user,
+        dtype=run.dtype,
+        encoders=encoders,
+    )
+    return PersonalizedGenerator(peft_model, tok, projector, config), peft_model
+
+
+def make_examples(
+    gen: PersonalizedGenerator, data: Any, vectors: dict[str, Any], run: SFTRunConfig
+) -> list[dict[str, Any]]:
+    from training.cot_data import profile_text
+
+    examples, no_profile = [], 0
+    for row in data.rows:
+        prof = profile_text(row) if run.aux_on else None
+        if run.aux_on and prof is None:
+            no_profile += 1
+            prof = "{}"
+        examples.append(
+            sft_example(
+                gen,
+                data.ads[row["ad_id"]],
+                row["response"],
+                vectors[row["user_id"]],
+                max_length=run.max_length,
+                user_id=row["user_id"],
+                profile_text=prof if run.aux_on else None,
+                max_profile_tokens=run.max_profile_tokens,
+                with_ad_text=run.match_weight > 0,
+            )
+        )
+    if no_profile:
+        logger.warning(
+            "%d of %d rows have no profile: their profile targets are '{}'", no_profile, len(data.rows)
+        )
+    return examples
+
+
+def build_trainer(run: SFTRunConfig) -> tuple[UserSFTTrainer, PersonalizedGenerator]:
+    """Data, user vectors, generator and trainer, ready to ``train()`` (``run_sft`` does the rest)."""
+    from datasets import Dataset
+
+    from creator.modeling.user_vectors import load_user_vectors
+    from training.cot_data import load_training_data
+
+    for name in ("cot", "user_vectors", "base"):
+        if not getattr(run, name):
+            raise ValueError(f"--{name.replace('_', '-')} is required (see hllm-creator sft --help)")
+    out = Path(run.out)
+    write_resolved(run, out / "resolved_config.yaml")
+    catalog = load_catalog_arg(run.catalog, run.catalog_format)
+    train = load_training_data(run.cot, split=run.train_split, catalog=catalog, max_rows=run.max_rows)
+    evald = None
+    if run.eval_split:
+        try:
+            evald = load_training_data(run.cot, split=run.eval_split, catalog=catalog, max_rows=run.max_rows)
+        except ValueError:
+            logger.info("no %r rows: training without an eval set", run.eval_split)
+    users = list(train.users.values()) + (list(evald.users.values()) if evald else [])
+    vectors = load_user_vectors(run.user_vectors, users)
+    d_user = len(next(iter(vectors.values())))
+    gen, model = build_generator(run, d_user, run.user_vectors)
+    train_ds = Dataset.from_list(make_examples(gen, train, vectors, run))
+    eval_ds = Dataset.from_list(make_examples(gen, evald, vectors, run)) if evald else None
+    args = SFTConfig(
+        output_dir=str(out / "checkpoints"),
+        num_train_epochs=run.epochs,
+        max_steps=run.max_steps,
+        learning_rate=run.learning_rate,
+        per_device_train_batch_size=run.batch_size,
+        per_device_eval_batch_size=run.batch_size,
+        gradient_accumulation_steps=run.grad_accum,
+        warmup_steps=run.warmup_ratio,
+        lr_scheduler_type=run.lr_scheduler,
+        logging_steps=run.logging_steps,
+        save_steps=run.save_steps,
+        save_total_limit=2,
+        seed=run.seed,
+        report_to="none",
+        use_cpu=not torch.cuda.is_available(),
+        bf16=use_bf16(run.bf16),
+        gradient_checkpointing=False,
+        remove_unused_columns=False,
+        dataset_kwargs={"skip_prepare_dataset": True},
+        max_length=None,
+        disable_tqdm=False,
+        save_only_model=False,
+    )
+    trainer = UserSFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=gen.tokenizer,
+        data_collator=UserSFTCollator(gen.tokenizer.pad_token_id),
+        run=run,
+        placeholder_ids=gen.placeholder_ids,
+    )
+    return trainer, gen
+
+
+def run_sft(run: SFTRunConfig) -> dict[str, Any]:
+    """Train (resuming when a checkpoint exists), save the artefact to ``run.out``, return the metrics."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    trainer, gen = build_trainer(run)
+    out, ckpts = Path(run.out), trainer.args.output_dir
+    last = get_last_checkpoint(ckpts) if run.resume and Path(ckpts).is_dir() else None
+    if last:
+        logger.info("resuming from %s", last)
+    t0 = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=last)
+    seconds = time.perf_counter() - t0
+    metrics = summarize(trainer, result, seconds, trainer.train_dataset)
+    metrics["resumed_from"] = last
+    if trainer.eval_dataset is not None:
+        metrics["eval"] = trainer.evaluate()
+    gen.save_pretrained(out)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_model_card(out, "SFT", run, metrics)
+    return metrics
+
+
+EXAMPLE = """example:
+  hllm-creator sft --config training/configs/sft_tiny.yaml --cot runs/cot --user-vectors runs/encoders \\
+      --base runs/lm --out runs/sft --max-steps 300
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    run = parse_config(
+        SFTRunConfig, argv, "LoRA SFT of the personalized generator (TRL SFTTrainer).", EXAMPLE
+    )
+    metrics = run_sft(run)
+    print(
+        f"sft: {metrics['steps']} steps, loss {metrics['first_logged_loss']} -> "
+        f"{metrics['last_logged_loss']}, "
+        f"{metrics['tokens_per_second']} tokens/s; artefact in {run.out}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    sys.exit(main())
