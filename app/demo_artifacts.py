@@ -134,11 +134,11 @@ class ArtifactParts:
                 raise RuntimeError(f"the models are not trained yet ({names} missing in {self.root}); "
                                    "press 'Train the models' or restart `hllm-creator demo`")
             from creator.matching import match_scores
-            from creator.modeling.generator import PersonalizedGenerator
             from creator.modeling.user_model import UserModel
             from creator.reward import RewardModel
 
             from creator.backends.hf import HFBackend
+            from creator.modeling.generator import PersonalizedGenerator
 
             user_model = UserModel.from_pretrained(self.root / "encoders" / "user_model")
             generator = PersonalizedGenerator.from_pretrained(self.root / "generator")

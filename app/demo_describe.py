@@ -6,7 +6,7 @@ writes titles.
     >>> from creator.types import HistoryItem, User
     >>> u = User("a", [HistoryItem("1", "Gel Pens, Black"), HistoryItem("2", "Gel Pens, Blue")])
     >>> v = User("b", [HistoryItem("3", "Stapler")])
-    >>> segment_persona([u], [u, v])
+    >>> segment_persona([u], history_word_counts([u, v]))
     'Buys gel, pens; e.g. Gel Pens, Black'
     >>> from creator.types import Ad
     >>> ad = Ad("9", "Pilot G2 Pens", selling_points=["Smooth gel ink", "Comfortable grip"])
@@ -47,12 +47,18 @@ def _profile_terms(users: Iterable[User]) -> Counter:
     return terms
 
 
-def segment_persona(members: list[User], everyone: list[User], *, n_terms: int = 3) -> str:
+def history_word_counts(users: Iterable[User]) -> Counter:
+    """In how many (user, history item) pairs each content word occurs: the baseline for personas."""
+    return Counter(w for u in users for h in u.history for w in set(words(h.title)))
+
+
+def segment_persona(members: list[User], overall: Counter, *, n_terms: int = 3) -> str:
     """One line about a segment: what its members' profiles say, or else what they buy more than others.
 
     With CoT profiles (``User.profile`` with interests/needs lists) on at least half the members, the
     most frequent profile terms are quoted; otherwise the history words most over-represented in the
-    segment versus everyone (count in segment x segment share / overall share), plus the history
+    segment versus everyone (``overall`` = ``history_word_counts`` of all users; score = count in
+    segment x segment share / overall share), plus the history
     title most common in the segment.
     """
     if not members:
@@ -62,10 +68,9 @@ def segment_persona(members: list[User], everyone: list[User], *, n_terms: int =
         terms = [t for t, _ in _profile_terms(profiled).most_common(n_terms)]
         if terms:
             return "Interested in " + ", ".join(terms)
-    seg = Counter(w for u in members for h in u.history for w in set(words(h.title)))
+    seg = history_word_counts(members)
     if not seg:
         return "New users (no history yet)"
-    overall = Counter(w for u in everyone for h in u.history for w in set(words(h.title)))
     n_seg = sum(seg.values())
     n_all = max(sum(overall.values()), 1)
 

@@ -18,13 +18,14 @@ state and turns results into rows a person can read. It never writes or edits a 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from app.demo_describe import points_echoed, segment_persona
+from app.demo_describe import history_word_counts, points_echoed, segment_persona
 from creator.guard import GuardConfig
 from creator.io import Catalog
 from creator.types import Ad, Creative, User
@@ -124,6 +125,7 @@ class DemoSession:
         self.catalog: Catalog | None = None
         self.catalog_name = ""
         self.users: list[User] = []
+        self.word_counts: Counter = Counter()
         self.ad: Ad | None = None
         self.constraints = Constraints()
         self.rows: dict[int, SegmentRow] = {}
@@ -139,6 +141,7 @@ class DemoSession:
                              "the demo needs both: load an ads file and a users file together")
         self.catalog, self.catalog_name = catalog, name
         self.users = list(catalog.users.values())
+        self.word_counts = history_word_counts(self.users)
         self.ad, self.rows, self.labels, self.layout_key, self._vectors = None, {}, {}, None, None
 
     def ad_choices(self) -> list[tuple[str, str]]:
@@ -224,8 +227,8 @@ class DemoSession:
         if not creative.selling_points_used and creative.source == "personalized":
             creative.selling_points_used = points_echoed(creative.title, ad)
         judge, original = self._judge(parts, members, creative.title, ad)
-        return SegmentRow(creative.segment_id, len(members), segment_persona(members, self.users), creative,
-                          judge, original)
+        persona = segment_persona(members, self.word_counts)
+        return SegmentRow(creative.segment_id, len(members), persona, creative, judge, original)
 
     @staticmethod
     def _judge(parts: Any, members: list[User], title: str, ad: Ad) -> tuple[float | None, float | None]:
