@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pretrain-lm": ("training.pretrain_lm:main", "pretrain the tiny offline base LM on catalog texts"),
     "sft": ("training.sft:main", "LoRA SFT of the generator with soft user tokens and aux losses"),
     "dpo": ("training.dpo:main", "DPO of the SFT generator on preference pairs (same user vector for both)"),
+    "generate": ("app.generate:main", "personalised titles for a catalog per audience segment (resumable)"),
 }
 
 

@@ -1,0 +1,267 @@
+"""``hllm-creator generate``: personalised titles for a catalog, per audience segment, resumable.
+
+    hllm-creator generate --ads ../shared/data/amazon_office_products \\
+        --users ../shared/data/amazon_office_products --format amazon2018 \\
+        --model runs/tiny --out runs/generate --clusters 64 --top-m 20 --candidates 4
+
+``--model DIR`` holds the trained parts: ``DIR/user_model`` (train-encoders), ``DIR/generator``
+(sft/dpo) and optionally ``DIR/reward`` (the judge that reranks candidates; without it the first
+candidate that passes the guard wins). ``--user-model``, ``--generator`` and ``--judge-model`` point
+at them one by one. Rerunning the same command after a crash resumes from the last finished shard.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from creator.backends.base import SamplingConfig
+from creator.backends.hf import HFBackend
+from creator.pipeline import Components, PipelineConfig, generate_for_catalog, write_outputs
+
+logger = logging.getLogger(__name__)
+
+EXAMPLE = """example:
+  hllm-creator generate --ads ../shared/data/amazon_office_products \\
+      --users ../shared/data/amazon_office_products --format amazon2018 \\
+      --model runs/tiny --out runs/generate --clusters 64 --top-m 20 --candidates 4 --seed 0
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hllm-creator generate", description=__doc__.split("\n")[0],
+                                epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="YAML file with any of the options below (flags override it)")
+    io = p.add_argument_group("data")
+    io.add_argument("--ads", required=True, help="catalog with the ads (folder or file)")
+    io.add_argument("--users", required=True, help="catalog with the users (may be the same as --ads)")
+    io.add_argument("--format", default="auto",
+                    help="input format: auto, amazon2018, mind, hllm, jsonl, csv or parquet")
+    io.add_argument("--only-ads", help="restrict to these ad ids (comma list or a file, one per line)")
+    io.add_argument("--only-users", help="restrict to these user ids (comma list or a file, one per line)")
+    io.add_argument("--on-error", choices=("skip", "fail"), default="skip",
+                    help="bad or duplicate input rows: skip and count them (default) or stop")
+    m = p.add_argument_group("models")
+    m.add_argument("--model", required=True, help="folder with user_model/, generator/, optional reward/")
+    m.add_argument("--user-model", help="default: MODEL/user_model")
+    m.add_argument("--generator", help="default: MODEL/generator")
+    m.add_argument("--judge-model", help="default: MODEL/reward when it exists; 'none' disables reranking")
+    seg = p.add_argument_group("segments and pruning")
+    seg.add_argument("--clusters", type=int, help="segments K (default: ceil(sqrt(users)), at most 1024)")
+    seg.add_argument("--representative", choices=("centroid", "medoid"), default="centroid")
+    seg.add_argument("--match-threshold", type=float, help="keep pairs with match probability >= T")
+    seg.add_argument("--top-m", type=int, help="keep at most the M best-matching ads per segment")
+    s = p.add_argument_group("sampling")
+    s.add_argument("--candidates", type=int, default=4, help="titles generated per kept pair (n)")
+    s.add_argument("--temperature", type=float, default=0.8)
+    s.add_argument("--top-p", type=float, default=0.95)
+    s.add_argument("--top-k", type=int, default=50)
+    s.add_argument("--max-new-tokens", type=int, default=48)
+    s.add_argument("--greedy", action="store_true", help="argmax decoding (forces --candidates 1)")
+    s.add_argument("--seed", type=int, default=0)
+    e = p.add_argument_group("engine")
+    e.add_argument("--backend", choices=("hf", "vllm", "ray"), default="hf")
+    e.add_argument("--batch-size", type=int, default=16, help="requests per generator batch")
+    e.add_argument("--device", help="torch device for the hf backend (default: the model's)")
+    e.add_argument("--num-actors", type=int, default=1, help="ray: actors, each holding one hf backend")
+    e.add_argument("--max-lora-rank", type=int, default=16, help="vllm: the adapter's LoRA rank or more")
+    e.add_argument("--shard-size", type=int, help="kept pairs per shard (default 256; 4096 with ray)")
+    o = p.add_argument_group("output")
+    o.add_argument("--out", required=True, help="output folder (also the resume state)")
+    o.add_argument("--output-format", choices=("parquet", "jsonl", "csv"), default="parquet")
+    o.add_argument("--per-user", action="store_true", help="also write user_creatives (users x ads rows)")
+    o.add_argument("--overwrite", action="store_true", help="discard a run in --out instead of resuming")
+    o.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = build_parser()
+    config_path = _peek_config(argv)
+    if config_path:
+        import yaml
+
+        values = yaml.safe_load(Path(config_path).read_text()) or {}
+        known = {a.dest for a in parser._actions}
+        unknown = sorted(set(k.replace("-", "_") for k in values) - known)
+        if unknown:
+            raise SystemExit(f"error: {config_path}: unknown option(s) {unknown}; use the long flag names "
+                             "without dashes (e.g. match_threshold)")
+        parser.set_defaults(**{k.replace("-", "_"): v for k, v in values.items()})
+        for action in parser._actions:  # values from the YAML satisfy required flags
+            if action.dest in {k.replace("-", "_") for k in values}:
+                action.required = False
+    return parser.parse_args(argv)
+
+
+def _peek_config(argv: list[str] | None) -> str | None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--config="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _id_list(spec: str | None) -> list[str] | None:
+    if not spec:
+        return None
+    path = Path(spec)
+    if path.exists():
+        return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return [s.strip() for s in spec.split(",") if s.strip()]
+
+
+def load_inputs(args: argparse.Namespace) -> tuple[list, list, dict[str, Any]]:
+    """Ads and users in file order, plus counts of what was skipped, duplicated or unknown."""
+    from creator.io import load_catalog
+
+    ads_cat = load_catalog(args.ads, args.format, on_error=args.on_error)
+    users_cat = ads_cat if Path(args.users).resolve() == Path(args.ads).resolve() else \
+        load_catalog(args.users, args.format, on_error=args.on_error)
+    ads, users = list(ads_cat.ads.values()), list(users_cat.users.values())
+    problems = [*ads_cat.problems.errors, *([] if users_cat is ads_cat else users_cat.problems.errors)]
+    notes: dict[str, Any] = {
+        "rejected_rows": len(problems),
+        "duplicate_ids_in_files": sum(1 for e in problems if e.message.startswith("duplicate")),
+        "history_items_not_in_catalog": int(sum(users_cat.missing_ids.values())),
+    }
+    for what, spec, items, key in (("ads", args.only_ads, ads, "ad_id"), ("users", args.only_users, users,
+                                                                          "user_id")):
+        wanted = _id_list(spec)
+        if wanted is None:
+            continue
+        have = {getattr(x, key) for x in items}
+        unknown = [i for i in dict.fromkeys(wanted) if i not in have]
+        notes[f"unknown_{what}_ids"] = len(unknown)
+        if unknown:
+            logger.warning("%d requested %s ids are not in the catalog (e.g. %s); they are skipped",
+                           len(unknown), what, unknown[:5])
+        keep = set(wanted)
+        items[:] = [x for x in items if getattr(x, key) in keep]
+    if problems:
+        from creator.io.records import write_rejects
+
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        write_rejects(ads_cat.problems, Path(args.out) / "rejects_ads.jsonl")
+        if users_cat is not ads_cat:
+            write_rejects(users_cat.problems, Path(args.out) / "rejects_users.jsonl")
+    return ads, users, notes
+
+
+def load_components(args: argparse.Namespace) -> Components:
+    """The trained parts from their artefact folders (names as agreed in the project's interfaces)."""
+    from creator.guard import Guard
+    from creator.matching import match_scores
+    from creator.modeling.generator import PersonalizedGenerator
+    from creator.modeling.user_model import UserModel
+
+    model_dir = Path(args.model)
+    user_model = UserModel.from_pretrained(args.user_model or _first(model_dir, "user_model",
+                                                                      "encoders/user_model"))
+    generator = PersonalizedGenerator.from_pretrained(args.generator or model_dir / "generator")
+    judge = None
+    judge_dir = args.judge_model or (model_dir / "reward" if (model_dir / "reward").exists() else None)
+    if judge_dir and str(judge_dir) != "none":
+        from creator.reward import RewardModel
+
+        judge = RewardModel.from_pretrained(judge_dir)
+    return Components(user_model=user_model, match=lambda u, a: match_scores(user_model, u, a),
+                      prompt_embeds=generator.prompt_embeds, backend=build_backend(args, generator),
+                      guard=Guard(), judge=judge)
+
+
+def _first(root: Path, *names: str) -> Path:
+    for name in names:
+        if (root / name).exists():
+            return root / name
+    return root / names[0]
+
+
+def build_backend(args: argparse.Namespace, generator: Any) -> Any:
+    if args.backend == "vllm":
+        from creator.backends.vllm import VLLMBackend
+
+        return VLLMBackend.from_generator(generator, max_lora_rank=args.max_lora_rank)
+    if args.backend == "ray":
+        import functools
+
+        from creator.backends.ray import RayBackend
+
+        generator_dir = str(args.generator or Path(args.model) / "generator")
+        factory = functools.partial(_hf_backend_from_dir, generator_dir, args.batch_size, args.device)
+        return RayBackend(factory, num_actors=args.num_actors, batch_size=args.batch_size)
+    return HFBackend.from_generator(generator, batch_size=args.batch_size, device=args.device)
+
+
+def _hf_backend_from_dir(generator_dir: str, batch_size: int, device: str | None) -> Any:
+    """Runs inside each Ray actor: load the generator there, not in the driver."""
+    from creator.modeling.generator import PersonalizedGenerator
+
+    generator = PersonalizedGenerator.from_pretrained(generator_dir)
+    return HFBackend.from_generator(generator, batch_size=batch_size, device=device)
+
+
+def summary_table(summary: dict[str, Any], notes: dict[str, Any]) -> str:
+    rows = [(k.replace("_", " "), v) for k, v in {**summary, **notes}.items()
+            if k not in ("seconds", "rejected_by_rule")]
+    rows += [(f"rejected: {rule}", n) for rule, n in summary["rejected_by_rule"].items()]
+    rows += [(f"seconds: {stage}", f"{sec:.2f}") for stage, sec in summary["seconds"].items()]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        config = PipelineConfig(clusters=args.clusters, representative=args.representative,
+                                match_threshold=args.match_threshold, top_m=args.top_m,
+                                shard_size=args.shard_size or (4096 if args.backend == "ray" else 256))
+        sampling = SamplingConfig(n=1 if args.greedy else args.candidates, temperature=args.temperature,
+                                  top_p=args.top_p, top_k=args.top_k, max_new_tokens=args.max_new_tokens,
+                                  seed=args.seed, greedy=args.greedy)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    if args.overwrite:
+        for name in ("manifest.json", "plan.npz", "plan.json", "shards"):
+            target = out / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    ads, users, notes = load_inputs(args)
+    parts = load_components(args)
+    out.mkdir(parents=True, exist_ok=True)
+    resolved = {"args": {k: v for k, v in vars(args).items() if k != "config"}, "pipeline": asdict(config),
+                "sampling": asdict(sampling)}
+    import yaml
+
+    (out / "resolved_config.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(resolved, default=str)),
+                                                             sort_keys=False))
+    models = [args.model, args.user_model, args.generator, args.judge_model, args.backend]
+    try:
+        result = generate_for_catalog(ads, users, parts, config, sampling, out_dir=out,
+                                      fingerprint_extra=json.dumps(models), progress=not args.no_progress)
+    except ValueError as err:  # e.g. --out holds another run, or no ads/users left after filtering
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    paths = write_outputs(result, out, args.output_format, per_user=args.per_user)
+    summary = result.summary.to_dict()
+    (out / "summary.json").write_text(json.dumps({**summary, **notes}, indent=1))
+    print(f"\ngenerate: {out}\n{summary_table(summary, notes)}")
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    sys.exit(main())
