@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sft": ("training.sft:main", "LoRA SFT of the generator with soft user tokens and aux losses"),
     "dpo": ("training.dpo:main", "DPO of the SFT generator on preference pairs (same user vector for both)"),
     "generate": ("app.generate:main", "personalised titles for a catalog per audience segment (resumable)"),
+    "train-encoders": ("training.encoders:main", "train the item/user encoders and the user-ad match head"),
 }
 
 

