@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dpo": ("training.dpo:main", "DPO of the SFT generator on preference pairs (same user vector for both)"),
     "generate": ("app.generate:main", "personalised titles for a catalog per audience segment (resumable)"),
     "train-encoders": ("training.encoders:main", "train the item/user encoders and the user-ad match head"),
+    "train-reward": ("training.reward_model:main", "train the CTR reward model (judge) vs baselines"),
+    "judge": ("eval.judge:main", "compare two systems' titles per (user, ad): Good/Same/Bad and Adv"),
 }
 
 

@@ -1,0 +1,330 @@
+"""The reward model: training on a synthetic shop, save/load in a fresh process, text sensitivity, gaming."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from creator.reward import RewardConfig, RewardModel, RewardNet
+from creator.types import Ad, HistoryItem, User
+from eval.judge import GuardedJudge, compare
+from tests.reward_world import write_world
+from training.reward_model import load_config, train
+
+TINY_MODEL = {
+    "proj_dim": 16,
+    "attn_hidden": 16,
+    "mlp_hidden": [32],
+    "dropout": 0.0,
+    "max_history": 8,
+    "token_buckets": 4096,
+}
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny_config(data: Path, out: Path, **kw):
+    overrides = {
+        "data": str(data),
+        "format": "jsonl",
+        "out": str(out),
+        "epochs": 4,
+        "patience": 4,
+        "batch_size": 256,
+        "lr": 5e-3,
+        "negatives": 4,
+        "eval_negatives": 4,
+        "threads": 1,
+        "val_fraction": 0.15,
+        "test_fraction": 0.2,
+        "cache_dir": None,
+        "model": dict(TINY_MODEL),
+        **kw,
+    }
+    return load_config(str(REPO / "training" / "configs" / "reward_tiny.yaml"), overrides)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, minilm):
+    root = tmp_path_factory.mktemp("reward")
+    data = write_world(root / "shop", impressions=True)
+    cfg = tiny_config(data, root / "out")
+    metrics = train(cfg, encoder=minilm)
+    model = RewardModel.from_pretrained(root / "out" / "reward_model", encoder=minilm)
+    return {"root": root, "data": data, "metrics": metrics, "model": model, "out": root / "out"}
+
+
+def fountain_user() -> User:
+    return User(
+        "fan",
+        [
+            HistoryItem("h1", "Fountain Pen, Fine Nib, Blue Ink"),
+            HistoryItem("h2", "Calligraphy Fountain Pen Set with 3 Nibs"),
+            HistoryItem("h3", "Fountain Pen Ink Bottle, Royal Blue, 50 ml"),
+        ],
+    )
+
+
+def shipper() -> User:
+    return User(
+        "ship",
+        [
+            HistoryItem("s1", "Packing Tape, Clear, 6 Rolls"),
+            HistoryItem("s2", "Bubble Mailers, 6 x 10 in, 50-Pack"),
+            HistoryItem("s3", "Corrugated Shipping Boxes, 25-Pack"),
+        ],
+    )
+
+
+NOTEBOOK = Ad(
+    "nb",
+    "Spiral Notebook, 100 Sheets, College Ruled",
+    description="Spiral notebook with 100 sheets of smooth paper that does not bleed with fountain pen "
+    "ink. College ruled.",
+    selling_points=["smooth paper, no bleed with fountain pen ink"],
+)
+
+
+def test_training_learns_and_writes_the_artefacts(run):
+    out, metrics = run["out"], run["metrics"]
+    for name in (
+        "metrics.json",
+        "resolved_config.yaml",
+        "README.md",
+        "train_log.jsonl",
+        "reward_model/config.json",
+    ):
+        assert (out / name).exists(), name
+    log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
+    assert log[-1]["train_loss"] < log[0]["train_loss"]
+    res = metrics["results"]["sampled_uniform"]
+    # users' topics are readable from the titles: the model beats chance by far and the popularity prior
+    assert res["reward"]["auc"] > 0.85
+    assert res["reward"]["auc"] > res["popularity"]["auc"]
+    assert "impressions" in metrics["results"]  # real labels are evaluated as their own set
+    assert "## Held-out metrics" in (out / "README.md").read_text()
+
+
+def test_planted_better_title_wins_for_the_user_it_speaks_to(run):
+    rm = run["model"]
+    better = "Spiral Notebook for Fountain Pen Ink, 100 Sheets, College Ruled"
+    p = rm.score([fountain_user()] * 2, [better, NOTEBOOK.title], [NOTEBOOK] * 2)
+    assert p[0] > p[1]  # same ad, same user: the title's own text moves the score
+    q = rm.score([shipper()] * 2, [better, NOTEBOOK.title], [NOTEBOOK] * 2)
+    assert (p[0] - p[1]) > (q[0] - q[1])  # and it moves it for the user it speaks to
+
+
+def test_fast_training_path_matches_score(run, minilm):
+    from creator.io import load_catalog
+    from training.reward_data import ClickRows
+    from training.reward_eval import RowTensors
+
+    rm = run["model"]
+    cat = load_catalog(run["data"], "jsonl")
+    ads = [cat.ads[a] for a in sorted(cat.ads)]
+    users = [cat.users["u3"], cat.users["u7"], User("empty", [])]
+    rows = ClickRows(prefixes=users, prefix=[0, 1, 2], cand=[0, 5, 9], label=[1.0, 0.0, 0.0], group=[0, 1, 2])
+    texts = sorted({a.title for a in ads} | {h.title for u in users for h in u.history})
+    index = {t: i for i, t in enumerate(texts)}
+    table = torch.from_numpy(minilm.encode(texts))
+    rt = RowTensors(rows, table, index, ads, rm.config, np.array([index[a.title] for a in ads]), None)
+    fast = rt.logits(rm.net)
+    slow = rm.logits(users, [ads[c].title for c in rows.cand])
+    np.testing.assert_allclose(fast, slow, atol=1e-5)
+    assert np.isfinite(slow[2])  # an empty history is defined
+
+
+def test_saved_model_scores_the_same_in_a_fresh_process(run, tmp_path):
+    rm = run["model"]
+    users = [fountain_user(), shipper()]
+    titles = [NOTEBOOK.title, "Packing Tape, Clear, 6 Rolls"]
+    expected = rm.score(users, titles)
+    (tmp_path / "in.json").write_text(json.dumps({"users": [u.to_dict() for u in users], "titles": titles}))
+    code = (
+        "import json, sys; from creator.reward import RewardModel; from creator.types import User\n"
+        f"d = json.load(open({str(tmp_path / 'in.json')!r}))\n"
+        f"rm = RewardModel.from_pretrained({str(run['out'] / 'reward_model')!r})\n"
+        "print(json.dumps(rm.score([User.from_dict(u) for u in d['users']], d['titles']).tolist()))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    np.testing.assert_allclose(json.loads(proc.stdout.strip().splitlines()[-1]), expected, atol=1e-5)
+
+
+def test_gaming_titles_do_not_win(run):
+    """Each attack loses to the honest personalized title; pasting and padding also lose to the original."""
+    rm, user = run["model"], fountain_user()
+    honest = "Spiral Notebook for Fountain Pen Ink, 100 Sheets, College Ruled"
+    pasted = "Fountain Pen Ink Bottle, Royal Blue, 50 ml"  # a history item's title
+    appended = NOTEBOOK.title + " | Calligraphy Fountain Pen Set with 3 Nibs"
+    stuffed = "Notebook Notebook Fountain Pen Fountain Pen Ink Ink Notebook Sheets"
+    overlong = NOTEBOOK.title + ", " + ", ".join(["Premium Quality Paper for Office and School"] * 5)
+    titles = [pasted, appended, stuffed, overlong]
+    n = len(titles)
+    raw = rm.score([user] * n, titles, [NOTEBOOK] * n, raw=True)
+    judged = rm.score([user] * n, titles, [NOTEBOOK] * n)
+    original, fair = rm.score([user] * 2, [NOTEBOOK.title, honest], [NOTEBOOK] * 2)
+    assert raw[0] > original  # the attack works on the bare click model: pasting the history scores high
+    assert (judged < fair).all(), dict(zip(titles, judged.tolist(), strict=True))
+    assert (judged[[0, 1, 3]] < original).all(), dict(zip(titles, judged.tolist(), strict=True))
+    res = compare(rm, [user] * n, titles, [honest] * n, [NOTEBOOK] * n)
+    assert res.good == 0 and res.bad == n
+
+
+def test_guard_rejected_claim_loses(run):
+    class NoNumbersGuard:  # a stand-in for creator.guard.Guard: rejects numbers the ad does not state
+        def check(self, title, ad, *, original_title=None):
+            from creator.types import GuardFailure, GuardVerdict
+
+            bad = [w for w in title.split() if w.strip(",").isdigit() and w.strip(",") not in ad.description]
+            return GuardVerdict([GuardFailure("ungrounded_number", b, "not in the ad") for b in bad])
+
+    user, rm = fountain_user(), run["model"]
+    claim = "Spiral Notebook for Fountain Pen Ink, 500 Sheets, College Ruled"  # the ad has 100 sheets
+    judge = GuardedJudge(rm, NoNumbersGuard())
+    p = judge.score([user, user], [claim, NOTEBOOK.title], [NOTEBOOK, NOTEBOOK])
+    assert p[0] == 0.0 and p[1] > 0
+    assert compare(judge, [user], [claim], [NOTEBOOK.title], [NOTEBOOK]).bad == 1
+
+
+def test_judge_cli_prints_the_table(run, tmp_path, capsys):
+    from eval.judge import main as judge_main
+
+    users = ["u0", "u1", "u2", "u3"]
+    cat_ads = {
+        json.loads(x)["ad_id"]: json.loads(x)["title"]
+        for x in (run["data"] / "ads.jsonl").read_text().split("\n")
+        if x
+    }
+    a = [{"user_id": u, "ad_id": "a0", "title": cat_ads["a0"] + " with Bottled Ink"} for u in users]
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in a))
+    rc = judge_main(
+        [
+            "--a",
+            str(tmp_path / "a.jsonl"),
+            "--b",
+            "original",
+            "--data",
+            str(run["data"]),
+            "--format",
+            "jsonl",
+            "--reward-model",
+            str(run["out"] / "reward_model"),
+            "--out",
+            str(tmp_path / "pairs.jsonl"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert rc == 0 and "| reward model |" in out and "Adv" in out
+    assert len((tmp_path / "pairs.jsonl").read_text().splitlines()) == 4
+
+
+def test_net_ignores_padding_and_handles_empty_history():
+    torch.manual_seed(0)
+    cfg = RewardConfig(item_dim=12, **TINY_MODEL)
+    net = RewardNet(cfg).eval()
+    title, hist = torch.randn(2, 12), torch.randn(2, 8, 12)
+    t_tok, h_tok = torch.randint(1, 4097, (2, cfg.max_tokens)), torch.randint(0, 4097, (2, 8, cfg.max_tokens))
+    mask = torch.tensor([[True] * 3 + [False] * 5, [False] * 8])
+    lengths = torch.tensor([[30.0, 5.0], [20.0, 3.0]])
+    a = net(title, hist, mask, lengths, title_tokens=t_tok, history_tokens=h_tok)
+    hist2, h_tok2 = hist.clone(), h_tok.clone()
+    hist2[~mask] = torch.randn(int((~mask).sum()), 12) * 100  # garbage in the padding
+    h_tok2[~mask] = torch.randint(1, 4097, (int((~mask).sum()), cfg.max_tokens))
+    b = net(title, hist2, mask, lengths, title_tokens=t_tok, history_tokens=h_tok2)
+    torch.testing.assert_close(a, b)
+    assert torch.isfinite(a).all()
+    t_tok2 = t_tok.clone()
+    t_tok2[0, 0] = t_tok[0, 0] % 4096 + 1  # one different title word -> a different score
+    assert net(title, hist, mask, lengths, title_tokens=t_tok2, history_tokens=h_tok)[0] != a[0]
+
+
+def test_external_user_vectors_are_required_and_checked(minilm):
+    class FakeUserModel:  # isolates the unit: the real one is creator.modeling.user_model.UserModel
+        dim = 8
+
+        def embed_users(self, users, *, batch_size=256, progress=False):
+            return np.stack([np.full(8, len(u.history), dtype=np.float32) for u in users])
+
+    cfg = RewardConfig(item_dim=minilm.dim, user_dim=8, **TINY_MODEL)
+    bare = RewardModel(cfg, encoder=minilm)
+    with pytest.raises(ValueError, match="user vectors"):
+        bare.score([fountain_user()], ["Pen"])
+    with_um = RewardModel(cfg, bare.net, encoder=minilm, user_model=FakeUserModel())
+    p = with_um.score([fountain_user(), shipper()], ["Pen", "Pen"])
+    direct = bare.score(
+        [fountain_user(), shipper()], ["Pen", "Pen"], user_vecs=np.full((2, 8), 3, np.float32)
+    )
+    np.testing.assert_allclose(p, direct, atol=1e-6)  # both users have 3 history items
+    wrong = type("W", (), {"dim": 5})()
+    with pytest.raises(ValueError, match="user_dim=8"):
+        RewardModel(cfg, encoder=minilm, user_model=wrong)
+
+
+def test_train_with_a_user_model_dir_uses_its_vectors(tmp_path, minilm, monkeypatch):
+    import training.reward_model as trm
+
+    class FakeUserModel:
+        dim = 4
+
+        def embed_users(self, users, *, batch_size=256, progress=False):
+            return np.stack([np.array([len(u.history), 1, 0, 0], dtype=np.float32) for u in users])
+
+    monkeypatch.setattr(trm, "load_user_model", lambda path: FakeUserModel())
+    data = write_world(tmp_path / "shop", n_users=60)
+    cfg = tiny_config(
+        data, tmp_path / "out", epochs=1, user_model_dir=str(tmp_path / "um"), eval_samplings=["uniform"]
+    )
+    trm.train(cfg, encoder=minilm)
+    saved = json.loads((tmp_path / "out" / "reward_model" / "config.json").read_text())
+    assert saved["user_dim"] == 4 and saved["user_model_dir"] == str(tmp_path / "um")
+    rm = RewardModel.from_pretrained(
+        tmp_path / "out" / "reward_model", encoder=minilm, user_model=FakeUserModel()
+    )
+    assert rm.net.user_in[0].in_features == 4
+    assert np.isfinite(rm.score([fountain_user()], ["Pen"])).all()
+
+
+def test_missing_user_model_package_is_a_clear_error(tmp_path):
+    from creator.reward import load_user_model
+
+    try:
+        import creator.modeling.user_model  # noqa: F401
+    except ImportError:
+        with pytest.raises(ValueError, match="user_model_dir"):
+            load_user_model(tmp_path)
+    else:
+        pytest.skip("the user model is installed in this checkout")
+
+
+def test_every_shipped_config_loads():
+    for path in sorted((REPO / "training" / "configs").glob("reward*.yaml")):
+        cfg = load_config(str(path), {"data": "x"})
+        assert cfg.negatives >= 1, path
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"sampling": "random"}, "uniform"),
+        ({"negatives": 0}, "negatives"),
+        ({"bogus": 1}, "unknown reward config keys"),
+        ({"model": {"dropout": 1.5}}, "dropout"),
+        ({"test_fraction": 0.95}, "sum below 1"),
+    ],
+)
+def test_bad_config_names_the_fix(override, message):
+    with pytest.raises(ValueError, match=message):
+        load_config(str(REPO / "training" / "configs" / "reward.yaml"), {"data": "x", **override})

@@ -1,0 +1,88 @@
+"""Training rows: user split, negative sampling (uniform / popularity / same-category), impression labels."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from creator.io import load_catalog
+from tests.reward_world import write_world
+from training.reward_data import (
+    NegativeSampler,
+    history_rows,
+    impression_rows,
+    nearest_neighbours,
+    split_users,
+)
+
+
+def test_split_is_by_user_disjoint_and_stable():
+    ids = [f"u{i}" for i in range(2000)]
+    s1 = split_users(ids, 0.1, 0.2, seed=0)
+    s2 = split_users(list(reversed(ids)) + ["new"], 0.1, 0.2, seed=0)
+    assert all(s1[u] == s2[u] for u in ids)  # adding or reordering users moves nobody
+    share = Counter(s1.values())
+    assert share["test"] / 2000 == pytest.approx(0.2, abs=0.03)
+    assert share["validation"] / 2000 == pytest.approx(0.1, abs=0.03)
+    assert split_users(ids, 0.1, 0.2, seed=1) != s1
+
+
+def test_negatives_are_never_taken_items_nor_repeated():
+    ads = [f"a{i}" for i in range(30)]
+    s = NegativeSampler(ads, "uniform")
+    rng = np.random.default_rng(0)
+    taken = {f"a{i}" for i in range(20)}
+    for _ in range(50):
+        negs = s.sample("a0", taken, 8, rng)
+        assert len(negs) == len(set(negs)) == 8
+        assert all(ads[j] not in taken for j in negs)
+    # only 10 ads are left for this user: the sampler returns what there is instead of looping forever
+    assert len(s.sample("a0", taken, 15, rng)) == 10
+
+
+def test_popularity_sampling_prefers_popular_ads():
+    ads = [f"a{i}" for i in range(10)]
+    s = NegativeSampler(ads, "popularity", counts=Counter({"a9": 1000}), alpha=1.0)
+    rng = np.random.default_rng(0)
+    drawn = Counter(j for _ in range(300) for j in s.sample("a0", set(), 1, rng))
+    assert drawn[9] > 200  # p(a9) = 1001 / 1010
+
+
+def test_same_category_uses_categories_then_neighbours():
+    ads = [f"a{i}" for i in range(6)]
+    cats = ["pens", "pens", "pens", "paper", "paper", "paper"]
+    s = NegativeSampler(ads, "same-category", categories=cats)
+    rng = np.random.default_rng(0)
+    assert set(s.sample("a0", set(), 2, rng)) == {1, 2}
+    # the category runs out: filled from the rest of the catalog
+    assert len(s.sample("a0", set(), 4, rng)) == 4
+    vecs = np.eye(6, dtype=np.float32) + np.array([[0, 0.9, 0, 0, 0, 0]] * 6, dtype=np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    nn = nearest_neighbours(vecs, 1)
+    assert nn[0].tolist() == [1] and nn[1].tolist() != [1]
+    with pytest.raises(ValueError, match="uniform or popularity"):
+        NegativeSampler(ads, "same-category")
+    with pytest.raises(ValueError, match="use one of"):
+        NegativeSampler(ads, "hard")
+
+
+def test_history_and_impression_rows(tmp_path):
+    cat = load_catalog(write_world(tmp_path / "w", n_users=20, impressions=True), "jsonl")
+    ad_ids = sorted(cat.ads)
+    s = NegativeSampler(ad_ids, "uniform")
+    users = sorted(cat.users)[:5]
+    rows = history_rows(cat, users, s, 3, np.random.default_rng(0), min_history=1)
+    steps = sum(len(cat.users[u].history) - 1 for u in users)
+    assert len(rows) == 4 * steps and sum(rows.label) == steps
+    for r in range(len(rows)):  # the positive is the next item; its prefix ends just before it
+        u = rows.prefixes[rows.prefix[r]]
+        full = cat.users[u.user_id].history
+        if rows.label[r] == 1:
+            assert ad_ids[rows.cand[r]] == full[len(u.history)].item_id
+        else:
+            assert ad_ids[rows.cand[r]] not in {h.item_id for h in full}
+    imp, skipped = impression_rows(cat, set(users), {a: i for i, a in enumerate(ad_ids)})
+    assert skipped == 0 and len(imp) == 4 * 5 and sum(imp.label) == 5  # 1 clicked + 3 shown per user
+    assert len(set(imp.group)) == 5

@@ -1,0 +1,178 @@
+"""Batches of vectors for click rows, and the side-by-side evaluation of the reward model and its baselines.
+
+Baselines scored on the same held-out rows:
+- ``popularity``: log(1 + times the ad was a training positive), Platt-scaled on training rows;
+- ``cosine``: zero-shot cosine of the mean history vector and the title vector, Platt-scaled;
+- ``match_head``: the usermodel's user-ad match head (calibrated by its owner), only when a
+  ``user_model_dir`` is given and ``creator.matching`` is installed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import torch
+
+from creator.click_metrics import click_report, platt_apply, platt_fit
+from creator.reward import RewardConfig, RewardNet, title_lengths, token_matrix
+from creator.types import Ad
+from training.reward_data import ClickRows
+
+logger = logging.getLogger(__name__)
+
+
+class RowTensors:
+    """Gathers the tensors ``RewardNet`` takes for any subset of rows from one table of text vectors."""
+
+    def __init__(
+        self,
+        rows: ClickRows,
+        table: torch.Tensor,
+        text_index: dict[str, int],
+        ads: list[Ad],
+        cfg: RewardConfig,
+        ad_vec: np.ndarray,
+        ad_points: np.ndarray | None,
+        prefix_user_vecs: np.ndarray | None = None,
+    ) -> None:
+        self.rows, self.table, self.cfg = rows, table, cfg
+        self.prefix, self.cand, self.label, self.group = (torch.from_numpy(a) for a in rows.arrays())
+        t = cfg.max_history
+        hist = np.full((len(rows.prefixes), t), -1, dtype=np.int64)
+        for i, u in enumerate(rows.prefixes):
+            ids = [text_index[h.title] for h in u.recent(t)]
+            hist[i, : len(ids)] = ids
+        self.hist = torch.from_numpy(hist)
+        texts = sorted(text_index, key=text_index.get)
+        self.tokens = torch.from_numpy(token_matrix(texts, cfg.token_buckets, cfg.max_tokens))  # (V, L)
+        self.ad_vec = torch.from_numpy(ad_vec)
+        self.ad_len = torch.from_numpy(title_lengths([a.title for a in ads]))
+        self.ad_points = torch.from_numpy(ad_points) if ad_points is not None else None
+        self.user_vecs = torch.from_numpy(prefix_user_vecs) if prefix_user_vecs is not None else None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def batch(self, idx: torch.Tensor) -> dict[str, torch.Tensor | None]:
+        p, c = self.prefix[idx], self.cand[idx]
+        uniq, row_hist = torch.unique(p, return_inverse=True)  # rows of one request share its history
+        h = self.hist[uniq]  # (G, T) text ids, -1 = pad
+        return {
+            "title": self.table[self.ad_vec[c]],
+            "history": self.table[h.clamp(min=0)],
+            "mask": h >= 0,
+            "lengths": self.ad_len[c],
+            "row_hist": row_hist,
+            "title_tokens": self.tokens[self.ad_vec[c]],
+            "history_tokens": self.tokens[h.clamp(min=0)],
+            "user": self.user_vecs[p] if self.user_vecs is not None and self.cfg.user_dim else None,
+            "points": self.table[self.ad_points[c]] if self.ad_points is not None else None,
+        }
+
+    def group_order(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Row indices with whole groups kept together, groups in random order (for shared histories)."""
+        groups = self.group
+        starts = torch.cat([torch.tensor([0]), torch.nonzero(groups[1:] != groups[:-1]).squeeze(1) + 1])
+        ends = torch.cat([starts[1:], torch.tensor([len(groups)])])
+        perm = torch.randperm(len(starts), generator=generator)
+        return torch.cat([torch.arange(int(starts[i]), int(ends[i])) for i in perm.tolist()])
+
+    def logits(self, net: RewardNet, batch_size: int = 4096) -> np.ndarray:
+        net.eval()
+        out = []
+        with torch.no_grad():
+            for s in range(0, len(self), batch_size):
+                out.append(net(**self.batch(torch.arange(s, min(s + batch_size, len(self))))).numpy())
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+
+    def cosine_scores(self) -> np.ndarray:
+        """Zero-shot: cosine of the (re-normalised) mean history vector and the title vector."""
+        out = []
+        for s in range(0, len(self), 8192):
+            b = self.batch(torch.arange(s, min(s + 8192, len(self))))
+            m = b["mask"].unsqueeze(-1).float()
+            mean = ((b["history"] * m).sum(1) / m.sum(1).clamp(min=1))[b["row_hist"]]
+            mean = mean / mean.norm(dim=-1, keepdim=True).clamp(min=1e-8)
+            out.append((mean * b["title"]).sum(-1).numpy())
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64)))
+
+
+def popularity_scores(rows: ClickRows, counts: Counter, ad_ids: list[str]) -> np.ndarray:
+    return np.log1p(np.array([counts.get(ad_ids[c], 0) for c in rows.cand], dtype=np.float64))
+
+
+def match_head_scores(user_model: Any, rows: ClickRows, ads: list[Ad]) -> np.ndarray | None:
+    """The user-ad match head's calibrated probabilities per row, or None when it is not installed."""
+    try:
+        from creator.matching import match_scores  # type: ignore[import-not-found]
+    except ImportError:
+        logger.warning("creator.matching is not installed: the match-head baseline is skipped")
+        return None
+    user_vecs = user_model.embed_users(rows.prefixes)
+    cand_ids = sorted(set(rows.cand))
+    col = {c: i for i, c in enumerate(cand_ids)}
+    ad_vecs = user_model.embed_items([ads[c].title for c in cand_ids])
+    out = np.zeros(len(rows), dtype=np.float64)
+    by_prefix: dict[int, list[int]] = {}
+    for r, p in enumerate(rows.prefix):
+        by_prefix.setdefault(p, []).append(r)
+    for p, rs in by_prefix.items():
+        cols = [col[rows.cand[r]] for r in rs]
+        out[rs] = match_scores(user_model, user_vecs[p : p + 1], ad_vecs[cols])[0]
+    return out
+
+
+def evaluate(
+    name: str,
+    net: RewardNet,
+    tensors: RowTensors,
+    calib: dict[str, tuple[float, float]],
+    counts: Counter,
+    ad_ids: list[str],
+    ads: list[Ad],
+    *,
+    user_model: Any = None,
+    penalties: np.ndarray | None = None,
+) -> dict[str, dict[str, float | None]]:
+    """Metrics of the reward model and each baseline on one evaluation set, keyed by scorer."""
+    rows = tensors.rows
+    y = np.asarray(rows.label)
+    groups = np.asarray(rows.group)
+    z = tensors.logits(net)
+    table: dict[str, dict[str, float | None]] = {"reward": click_report(y, sigmoid(z), groups)}
+    if penalties is not None:
+        table["reward+penalties"] = click_report(y, sigmoid(z - penalties), groups)
+        table["reward+penalties"]["penalised_rows"] = float((penalties > 0).mean())
+    table["popularity"] = click_report(
+        y, platt_apply(popularity_scores(rows, counts, ad_ids), calib["popularity"]), groups
+    )
+    table["cosine"] = click_report(y, platt_apply(tensors.cosine_scores(), calib["cosine"]), groups)
+    if user_model is not None:
+        m = match_head_scores(user_model, rows, ads)
+        if m is not None:
+            table["match_head"] = click_report(y, m, groups)
+    logger.info(
+        "%s: reward AUC %.4f, cosine AUC %.4f",
+        name,
+        table["reward"]["auc"] or float("nan"),
+        table["cosine"]["auc"] or float("nan"),
+    )
+    return table
+
+
+def fit_baseline_calibration(
+    tensors: RowTensors, counts: Counter, ad_ids: list[str]
+) -> dict[str, tuple[float, float]]:
+    """Platt (a, b) for the score-only baselines, fitted on training rows (never on held-out users)."""
+    y = np.asarray(tensors.rows.label)
+    return {
+        "popularity": platt_fit(popularity_scores(tensors.rows, counts, ad_ids), y),
+        "cosine": platt_fit(tensors.cosine_scores(), y),
+    }
