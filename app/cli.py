@@ -13,6 +13,7 @@ import sys
 # verb -> (module:function, one-line help). Only verbs that work are listed.
 COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("data_pipelines.inspect:main", "inspect, validate or convert a catalog (ads, users, logs)"),
+    "build-cot": ("data_pipelines.cot:main", "build the CoT dataset (profile, personalized titles, fact check, pairs)"),
     "quickstart": ("app.quickstart:main", "run the whole chain on the bundled sample and summarise it"),
     "demo": ("app.demo:main", "open the Gradio demo for marketers (segments, titles, constraints, export)"),
     "pretrain-lm": ("training.pretrain_lm:main", "pretrain the tiny offline base LM on catalog texts"),

@@ -1,0 +1,278 @@
+"""The offline teacher: deterministic, built on MiniLM embeddings, runs anywhere, never adds a fact.
+
+* **Profile**: the history titles (oldest first) are embedded and grouped greedily by cosine
+  similarity; each group's most central title gives a long-term interest (its product-type phrase,
+  with digits, brands and personal attributes removed), the last items give short-term interests,
+  words shared by several titles give preferences.
+* **CoT title**: the user vector is a recency-weighted mean of the history embeddings. The
+  profile interest closest to the ad is the "suitable user info"; the ad's selling points are
+  ranked by similarity to the user vector; the title is composed from the original title (trimmed
+  segment by segment to fit the length budget) and a short hook cut from the best selling point.
+  Candidate ``k`` takes the k-th variant (other selling point, hook first, shorter core), so
+  preference pairs have real alternatives.
+
+Every word of a title comes from the ad itself (its title and selling points), except in the last
+resort for an ad with one title segment and no selling points, where a sanitised interest phrase
+from the user's own history is appended ("- for Fans of Gel Pens"): no number, unit, brand or claim.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from creator.banned_attributes import find_banned_attributes
+from data_pipelines.teachers.base import ResultCallback, TeacherRequest, TeacherResult
+
+_STOP = set("""a an and or the of for to in on with by from at as is are be this that these those it its our your
+you we they their new set pack count pcs piece pieces each per plus inch inches x ct pk box case oz lb mm cm
+assorted various multiple color colors colour colours style size sizes item items type great perfect ideal""".split())
+_LEAD_DROP = {"this", "these", "the", "it", "our", "they", "each", "its"}
+_TRAIL_DROP = {"a", "an", "and", "or", "the", "of", "for", "to", "in", "on", "with", "by", "from", "at", "as", "that",
+               "which", "while", "so", "your", "you", "is", "are", "be", "&"}
+_SEG_SPLIT = re.compile(r"\s*(?:,|;|\s[-\u2013\u2014|]\s|\(|\))\s*")
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[A-Za-z][A-Za-z'&+-]*|\d[\w./-]*", text)
+
+
+def _clean_phrase(words: list[str], banned_words: set[str]) -> str:
+    kept = [w for w in words if not re.search(r"\d", w) and w.lower().strip("'") not in banned_words]
+    while kept and kept[-1].lower() in _TRAIL_DROP | _STOP:
+        kept.pop()
+    while kept and kept[0].lower() in _TRAIL_DROP | _STOP:
+        kept.pop(0)
+    phrase = " ".join(kept[-3:]).lower()
+    return "" if find_banned_attributes(phrase) else phrase
+
+
+class OfflineTeacher:
+    """Deterministic teacher on a sentence encoder (``SentenceItemEncoder`` by default).
+
+    ``known_brands``: brand names to keep out of profile phrases (the catalog's brands).
+    """
+
+    uses_payload = True
+    name = "offline-minilm-v1"
+
+    def __init__(self, encoder: Any = None, *, known_brands: Iterable[str] = (), group_threshold: float = 0.55,
+                 recency_half_life: float = 3.0) -> None:
+        if encoder is None:
+            from creator.modeling.item_encoder import SentenceItemEncoder
+
+            encoder = SentenceItemEncoder()
+        self.encoder = encoder
+        self.group_threshold = group_threshold
+        self.recency_half_life = recency_half_life
+        self._brand_words = {w.lower() for b in known_brands for w in _words(b) if len(w) > 1}
+        self._vecs: dict[str, np.ndarray] = {}
+
+    # ---- embeddings -------------------------------------------------------------------------
+    def _embed(self, texts: Iterable[str]) -> None:
+        todo = sorted({t for t in texts if t and t not in self._vecs})
+        if todo:
+            for t, v in zip(todo, self.encoder.encode(todo), strict=True):
+                self._vecs[t] = v
+
+    def _vec(self, text: str) -> np.ndarray:
+        return self._vecs[text]
+
+    def user_vector(self, history: list[str]) -> np.ndarray:
+        """Recency-weighted mean of the history embeddings (newest weighs most), L2-normalised."""
+        n = len(history)
+        w = 0.5 ** (np.arange(n)[::-1] / self.recency_half_life)        # (n,)
+        v = (w[:, None] * np.stack([self._vec(t) for t in history])).sum(0)  # (D,)
+        return v / (np.linalg.norm(v) + 1e-8)
+
+    # ---- profile ----------------------------------------------------------------------------
+    def _phrase(self, title: str, extra_banned: Iterable[str] = ()) -> str:
+        head = _SEG_SPLIT.split(title, maxsplit=1)[0]
+        return _clean_phrase(_words(head), self._brand_words | {w.lower() for w in extra_banned})
+
+    def profile(self, history: list[str], history_brands: list[str] | None = None) -> dict[str, Any]:
+        brands = [w for b in (history_brands or []) for w in _words(b)]
+        if not history:
+            return {"long_term_interests": [], "short_term_interests": [], "preferences": [], "needs": [],
+                    "description": "No history yet."}
+        vecs = np.stack([self._vec(t) for t in history])                 # (n, D)
+        groups: list[list[int]] = []
+        for i, v in enumerate(vecs):
+            sims = [float(vecs[g].mean(0) @ v) for g in groups]
+            if sims and max(sims) >= self.group_threshold:
+                groups[int(np.argmax(sims))].append(i)
+            else:
+                groups.append([i])
+        groups.sort(key=lambda g: (-len(g), -max(g)))                   # biggest, then most recent
+        long_term: list[str] = []
+        for g in groups:
+            centre = vecs[g].mean(0)
+            medoid = g[int(np.argmax(vecs[g] @ centre))]
+            phrase = self._phrase(history[medoid], brands)
+            if phrase and phrase not in long_term:
+                long_term.append(phrase)
+        short_term = []
+        for t in reversed(history[-3:]):
+            phrase = self._phrase(t, brands)
+            if phrase and phrase not in short_term:
+                short_term.append(phrase)
+        counts = Counter(w.lower() for t in history for w in set(_words(t)))
+        banned = self._brand_words | {w.lower() for w in brands} | set(" ".join(long_term + short_term).split())
+        prefs = [w for w, c in counts.most_common() if c >= 2 and len(w) > 3 and w not in _STOP and w not in banned
+                 and not re.search(r"\d", w) and not find_banned_attributes(w)][:3]
+        needs = [f"restocking {p}" for p in long_term[:1]] + [f"items that go with {p}" for p in short_term[:1]]
+        description = "Shops mostly for " + (" and ".join(long_term[:2]) or "assorted products")
+        if short_term:
+            description += f"; most recently interested in {short_term[0]}"
+        if prefs:
+            description += f"; repeatedly picks {', '.join(prefs)} items"
+        return {"long_term_interests": long_term[:4], "short_term_interests": short_term[:2], "preferences": prefs,
+                "needs": needs, "description": description + "."}
+
+    # ---- CoT title --------------------------------------------------------------------------
+    @staticmethod
+    def hook(point: str, max_len: int = 60) -> str:
+        """A short, fluent fragment of a selling point: its first clause, or a cut of it at a phrase boundary."""
+        clause = re.split(r"(?<=\w)[,;:.!?](?:\s|$)|\s[-\u2013\u2014]\s|\s\(", point.strip(), maxsplit=1)[0]
+        words = clause.split()
+        while words and words[0].lower() in _LEAD_DROP:
+            words.pop(0)
+        text = " ".join(words)
+        if len(text) > max_len:
+            cut = text[: max_len + 1]
+            # prefer ending before a connective ("... with", "... and"), else at a word boundary
+            m = list(re.finditer(r"\s(?:with|and|for|that|which|to|so|while|in|on|from|by)\s", cut))
+            cut = cut[: m[-1].start()] if m and m[-1].start() > max_len // 3 else cut.rsplit(" ", 1)[0]
+            out = cut.split()
+            while out and (out[-1].lower() in _TRAIL_DROP or out[-1].count("(") != out[-1].count(")")):
+                out.pop()
+            text = " ".join(out)
+        text = text.strip(" ,;:-")
+        return text[:1].upper() + text[1:] if text else ""
+
+    @staticmethod
+    def good_hook(hook: str, title: str) -> bool:
+        """Reads like a benefit, not a spec line or a repeat of the title."""
+        words = hook.split()
+        if len(words) < 3 or ":" in hook:
+            return False
+        alpha = sum(1 for w in words if re.fullmatch(r"[A-Za-z][A-Za-z'-]*[,.]?", w))
+        title_words = {w.lower() for w in _words(title)}
+        overlap = sum(1 for w in words if w.lower().strip(",.") in title_words) / len(words)
+        return alpha / len(words) >= 0.7 and overlap < 0.7
+
+    @staticmethod
+    def fit_core(title: str, budget: int) -> str:
+        """The original title, shortened to ``budget`` characters by dropping its trailing segments."""
+        if len(title) <= budget:
+            return title
+        cut = title
+        while len(cut) > budget:
+            m = list(re.finditer(r",\s|\s\(|\s[-\u2013\u2014|]\s", cut))
+            if not m:
+                break
+            cut = cut[: m[-1].start()].rstrip(" ,(-")
+        if len(cut) > budget:   # one long segment: cut at a word boundary
+            cut = cut[:budget].rsplit(" ", 1)[0]
+        while cut and (cut.count("(") != cut.count(")") or cut.split()[-1].lower() in _TRAIL_DROP):
+            cut = cut.rsplit(" ", 1)[0] if " " in cut else ""
+        return cut.rstrip(" ,;:-(") or title[:budget].rsplit(" ", 1)[0]
+
+    def compose(self, title: str, hook: str, budget: int, *, hook_first: bool = False, joiner: str = " - ") -> str:
+        if not hook:
+            return self.fit_core(title, budget)
+        hook = hook if len(hook) <= budget // 2 else self.hook(hook, budget // 2)
+        core = self.fit_core(title, max(budget - len(hook) - len(joiner), 1))
+        if hook_first:
+            return f"{hook}: {core}" if core else hook
+        return f"{core}{joiner}{hook}" if core else hook
+
+    def cot_title(self, payload: dict[str, Any]) -> dict[str, Any]:
+        ad = payload["ad"]
+        title = ad["title"].strip()
+        history = payload.get("history") or []
+        profile = payload.get("profile") or {}
+        k = int(payload.get("candidate", 0))
+        max_chars = int(payload.get("max_chars", 120))
+        added = payload.get("max_added_chars")
+        budget = max_chars if added is None else min(max_chars, len(title) + int(added))
+        u = self.user_vector(history) if history else self._vec(title)
+        interests = [(kind, p) for kind, key in (("long-term", "long_term_interests"),
+                                                  ("short-term", "short_term_interests"))
+                     for p in profile.get(key, [])]
+        suitable = ""
+        if interests:
+            sims = [float(self._vec(p) @ self._vec(title)) for _, p in interests]
+            best = int(np.argmax(sims))
+            if sims[best] >= 0.3:
+                suitable = f"{interests[best][0]} interest in {interests[best][1]}"
+        hooks = self._hooks(ad)
+        # (N,) similarity of each hook to the user; the hook is what the title will say
+        ranked = sorted(hooks, key=lambda p: -float(self._vec(hooks[p]) @ u))
+        segments = [s for s in _SEG_SPLIT.split(title) if s.strip()]
+        if ranked:
+            variants = [(ranked[0], False), (ranked[min(1, len(ranked) - 1)], False), (ranked[0], True),
+                        (ranked[min(2, len(ranked) - 1)], False)]
+            point, hook_first = variants[k % len(variants)]
+            text = self.compose(title, hooks[point], budget, hook_first=hook_first)
+            used = [point]
+        elif len([s for s in segments[1:] if re.search(r"[A-Za-z]{3}", s)]) >= 1:
+            # no selling points: lead with the title segment closest to the user (never the first one)
+            leads = sorted((i for i in range(1, len(segments)) if re.search(r"[A-Za-z]{3}", segments[i])),
+                           key=lambda i: -float(self._vec(segments[i]) @ u))
+            lead = segments[leads[k % len(leads)]]
+            rest = ", ".join(s for s in segments if s != lead)
+            text = self.compose(rest, lead, budget, hook_first=True)
+            used = []
+        else:
+            phrases = [p for _, p in interests] or ["everyday use"]
+            phrase = phrases[k % len(phrases)]
+            text = self.compose(title, "for Fans of " + phrase.title(), budget)
+            used = []
+        return {"suitable_user_info": suitable, "selling_points": used, "title": " ".join(text.split())}
+
+    # ---- Teacher protocol ---------------------------------------------------------------------
+    def _hooks(self, ad: dict[str, Any]) -> dict[str, str]:
+        """selling point -> its hook, for the points whose hook reads well (cached per ad title)."""
+        title = ad["title"]
+        return {p: h for p in ad.get("selling_points", []) if self.good_hook(h := self.hook(p), title)}
+
+    def _texts(self, req: TeacherRequest) -> list[str]:
+        p = req.payload
+        out = list(p.get("history") or [])
+        if req.task == "cot_title":
+            ad = p["ad"]
+            hooks = self._hooks(ad)
+            out += [ad["title"], *hooks.values()]
+            if not hooks:
+                out += [s for s in _SEG_SPLIT.split(ad["title"]) if s.strip()]
+            prof = p.get("profile") or {}
+            out += list(prof.get("long_term_interests", [])) + list(prof.get("short_term_interests", []))
+        return out
+
+    def answer(self, req: TeacherRequest) -> dict[str, Any]:
+        if req.task == "profile":
+            return self.profile(req.payload.get("history") or [], req.payload.get("history_brands"))
+        if req.task == "cot_title":
+            return self.cot_title(req.payload)
+        raise ValueError("the offline teacher does not fact-check; the rule-based guard does (drop --llm-fact-check)")
+
+    async def generate(self, requests: Sequence[TeacherRequest], *,
+                       on_result: ResultCallback | None = None) -> list[TeacherResult]:
+        self._embed(t for r in requests for t in self._texts(r))
+        results = []
+        for req in requests:
+            try:
+                res = TeacherResult(key=req.key, text=json.dumps(self.answer(req), ensure_ascii=False))
+            except (ValueError, KeyError, TypeError) as exc:
+                res = TeacherResult(key=req.key, text=None, error=type(exc).__name__,
+                                    failures=[{"attempt": 1, "kind": "offline_error", "detail": str(exc)[:300]}])
+            if on_result:
+                on_result(req, res)
+            results.append(res)
+        return results
