@@ -6,7 +6,7 @@ Layout of ``--artifacts DIR`` (each sub-folder is the ``--out`` of one training 
     DIR/cot/        hllm-creator build-cot        (CoT titles and preference pairs, offline teacher)
     DIR/lm/         hllm-creator pretrain-lm      (tiny causal LM + tokenizer trained on the catalog)
     DIR/generator/  hllm-creator sft              (LoRA adapter + user projector -> PersonalizedGenerator)
-    DIR/reward/     hllm-creator train-reward     (RewardModel, the judge)
+    DIR/reward/     hllm-creator train-reward     (reward_model/ -> RewardModel, the judge)
 
 ``train_missing`` runs, in that order, the entry point of every stage whose folder is not finished
 (a stage is finished when its ``main`` returned 0; a ``.done`` file records it), each with its own
@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
 DONE = ".done"
+COT_ROWS = 2000  # CoT rows the offline teacher writes on first start: enough for the tiny SFT, minutes on CPU
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ STAGES: tuple[Stage, ...] = (
                                    "--out", str(root / "encoders")]),
     Stage("CoT titles (offline teacher)", "data_pipelines.cot", "cot",
           lambda data, fmt, root: ["--data", data, "--format", fmt, "--teacher", "offline",
-                                   "--out", str(root / "cot")]),
+                                   "--limit", str(COT_ROWS), "--out", str(root / "cot")]),
     Stage("tiny language model", "training.pretrain_lm", "lm",
           lambda data, fmt, root: [*_config("pretrain_tiny.yaml"), "--catalog", data, "--catalog-format", fmt,
                                    "--cot", str(root / "cot"), "--out", str(root / "lm")]),
@@ -133,12 +134,11 @@ class ArtifactParts:
                 names = ", ".join(s.name for s in missing_stages(self.root))
                 raise RuntimeError(f"the models are not trained yet ({names} missing in {self.root}); "
                                    "press 'Train the models' or restart `hllm-creator demo`")
+            from creator.backends.hf import HFBackend
             from creator.matching import match_scores
+            from creator.modeling.generator import PersonalizedGenerator
             from creator.modeling.user_model import UserModel
             from creator.reward import RewardModel
-
-            from creator.backends.hf import HFBackend
-            from creator.modeling.generator import PersonalizedGenerator
 
             user_model = UserModel.from_pretrained(self.root / "encoders" / "user_model")
             generator = PersonalizedGenerator.from_pretrained(self.root / "generator")
@@ -147,7 +147,7 @@ class ArtifactParts:
                 "match": lambda u, a: match_scores(user_model, u, a),
                 "prompt_embeds": generator.prompt_embeds,
                 "backend": HFBackend.from_generator(generator, batch_size=self.batch_size),
-                "judge": RewardModel.from_pretrained(self.root / "reward"),
+                "judge": RewardModel.from_pretrained(self.root / "reward" / "reward_model"),
             }
             logger.info("loaded the demo's models from %s", self.root)
         return self._loaded
