@@ -10,7 +10,8 @@ Layout of ``--artifacts DIR`` (each sub-folder is the ``--out`` of one training 
 
 ``train_missing`` runs, in that order, the entry point of every stage whose folder is not finished
 (a stage is finished when its ``main`` returned 0; a ``.done`` file records it), each with its own
-progress bars, on the catalog given. Nothing is downloaded: every model is built and trained here.
+progress bars, on the catalog given. The stages share one MiniLM cache (``DIR/embeddings``), so each
+text is embedded once. Nothing is downloaded: every model is built and trained here.
 """
 
 from __future__ import annotations
@@ -59,10 +60,11 @@ def _config(name: str) -> list[str]:
 STAGES: tuple[Stage, ...] = (
     Stage("user model and match head", "training.encoders", "encoders",
           lambda data, fmt, root: [*_config("encoders_tiny.yaml"), "--data", data, "--format", fmt,
-                                   "--out", str(root / "encoders")]),
+                                   "--cache-dir", str(root / "embeddings"), "--out", str(root / "encoders")]),
     Stage("CoT titles (offline teacher)", "data_pipelines.cot", "cot",
           lambda data, fmt, root: ["--data", data, "--format", fmt, "--teacher", "offline",
-                                   "--limit", str(COT_ROWS), "--out", str(root / "cot")]),
+                                   "--limit", str(COT_ROWS), "--embed-cache", str(root / "embeddings"),
+                                   "--out", str(root / "cot")]),
     Stage("tiny language model", "training.pretrain_lm", "lm",
           lambda data, fmt, root: [*_config("pretrain_tiny.yaml"), "--catalog", data, "--catalog-format", fmt,
                                    "--cot", str(root / "cot"), "--out", str(root / "lm")]),
@@ -74,6 +76,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("judge (CTR reward model)", "training.reward_model", "reward",
           lambda data, fmt, root: [*_config("reward.yaml"), "--data", data, "--format", fmt,
                                    "--user-model-dir", str(root / "encoders"),
+                                   "--set", f"cache_dir={root / 'embeddings'}",
                                    "--out", str(root / "reward")]),
 )
 
