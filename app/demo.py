@@ -209,7 +209,8 @@ def build_app(parts: PartsSource, *, catalog_loader: Callable[[], Any] = load_sa
                              file_count="multiple", file_types=[".jsonl", ".csv"], height=120,
                              elem_id="upload")
             load_upload_btn = gr.Button("Load uploaded files", elem_id="load-upload")
-            train_btn = gr.Button("Train the models", elem_id="train", visible=train is not None)
+            untrained = train is not None and not getattr(parts, "ready", lambda: True)()
+            train_btn = gr.Button("Train the models", elem_id="train", visible=untrained)
         status = gr.Markdown("Start by loading a catalog.", elem_id="status")
         with gr.Row():
             with gr.Column(scale=2):

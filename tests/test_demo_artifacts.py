@@ -90,6 +90,21 @@ def test_real_stage_list_covers_the_chain():
     assert argv[argv.index("--base") + 1] == str(Path("art") / "lm")
 
 
+def test_untrained_folder_says_what_to_do(tmp_path):
+    pytest.importorskip("creator.pipeline")
+    from app.demo_artifacts import ArtifactParts
+    from app.demo_catalog import load_sample
+    from app.demo_session import Constraints, DemoSession
+
+    parts = ArtifactParts(tmp_path)
+    assert not parts.ready()
+    s = DemoSession(parts)
+    s.load(load_sample(), "sample")
+    s.pick("1002")
+    with pytest.raises(RuntimeError, match="not trained yet .*user model and match head.*Train the models"):
+        s.generate(Constraints())
+
+
 @pytest.mark.slow
 def test_trained_artifacts_generate():
     root = os.environ.get("HLLM_DEMO_ARTIFACTS")
