@@ -91,8 +91,13 @@ def unavailable(stages: list[Stage]) -> list[Stage]:
 
 
 def train_missing(root: str | Path, data: str | Path, fmt: str = "auto",
-                  progress: Callable[[float, str], None] | None = None) -> list[str]:
-    """Run every unfinished stage in order; returns the names trained. Raises if one fails."""
+                  progress: Callable[[float, str], None] | None = None,
+                  extra_args: dict[str, list[str]] | None = None) -> list[str]:
+    """Run every unfinished stage in order; returns the names trained. Raises if one fails.
+
+    ``extra_args[folder]`` is appended to that stage's command line (later flags win), e.g.
+    ``{"lm": ["--max-steps", "40"]}`` for a quick smoke run of the whole chain.
+    """
     root = Path(root)
     todo = missing_stages(root)
     absent = unavailable(todo)
@@ -104,7 +109,7 @@ def train_missing(root: str | Path, data: str | Path, fmt: str = "auto",
         if progress:
             progress(i / max(len(todo), 1), f"training {stage.name} ({i + 1}/{len(todo)})")
         logger.info("first start: training %s with %s", stage.name, stage.module)
-        argv = stage.argv(str(data), fmt, root)
+        argv = stage.argv(str(data), fmt, root) + list((extra_args or {}).get(stage.folder, []))
         code = int(importlib.import_module(stage.module).main(argv) or 0)
         if code != 0:
             raise RuntimeError(f"training {stage.name} failed (python -m {stage.module} {' '.join(argv)} "

@@ -56,10 +56,12 @@ def test_stages_run_in_order_once_and_report_progress(stand_in_stages, tmp_path,
     monkeypatch.setattr(demo_artifacts, "STAGES", (stage("a", "first"), stage("b", "second")))
     root = tmp_path / "art"
     seen: list[tuple[float, str]] = []
-    assert train_missing(root, "data", "jsonl", lambda f, d: seen.append((f, d))) == ["a", "b"]
+    assert train_missing(root, "data", "jsonl", lambda f, d: seen.append((f, d)),
+                         extra_args={"b": ["--max-steps", "5"]}) == ["a", "b"]
     assert log.read_text().split() == ["standin_training.first", "standin_training.second"]
     assert [f for f, _ in seen] == [0.0, 0.5, 1.0] and "(1/2)" in seen[0][1]
     assert (root / "a" / ".done").read_text().startswith("standin_training.first --data data")
+    assert (root / "b" / ".done").read_text().rstrip().endswith("--max-steps 5")  # extra flags go last
     assert train_missing(root, "data") == []  # finished stages are not run again
     assert log.read_text().split() == ["standin_training.first", "standin_training.second"]
 
