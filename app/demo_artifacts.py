@@ -68,10 +68,11 @@ STAGES: tuple[Stage, ...] = (
     Stage("tiny language model", "training.pretrain_lm", "lm",
           lambda data, fmt, root: [*_config("pretrain_tiny.yaml"), "--catalog", data, "--catalog-format", fmt,
                                    "--cot", str(root / "cot"), "--out", str(root / "lm")]),
+    # max_length 384: sft_tiny.yaml's 256 leaves no room for the title after the sample's longest prompts
     Stage("generator (LoRA SFT)", "training.sft", "generator",
           lambda data, fmt, root: [*_config("sft_tiny.yaml"), "--cot", str(root / "cot"),
                                    "--user-vectors", str(root / "encoders"), "--base", str(root / "lm"),
-                                   "--catalog", data, "--catalog-format", fmt,
+                                   "--catalog", data, "--catalog-format", fmt, "--max-length", "384",
                                    "--out", str(root / "generator")]),
     Stage("judge (CTR reward model)", "training.reward_model", "reward",
           lambda data, fmt, root: [*_config("reward.yaml"), "--data", data, "--format", fmt,
