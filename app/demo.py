@@ -101,16 +101,20 @@ def build_app(parts: PartsSource, *, catalog_loader: Callable[[], Any] = load_sa
     def session_of(state: DemoSession | None) -> DemoSession:
         return state if state is not None else DemoSession(parts)
 
-    def view(s: DemoSession, status: str, *, with_map: bool = False) -> tuple:
+    def view(s: DemoSession, status: str, *, with_map: bool = False, segment: Any = None) -> tuple:
         import pandas as pd
 
         ads = s.ad_choices()
         table = pd.DataFrame([shown_row(r) for r in s.table()], columns=list(SHOWN))
         segments = [(f"segment {r['segment']} ({r['users']} users){' - locked' if r['locked'] else ''}",
                      r["segment"]) for r in s.table()]
-        export = s.export_csv(export_dir / f"creatives_ad{s.ad.ad_id}.csv") if s.rows else None
+        # one folder per tab, so two marketers on the same ad never overwrite each other's export
+        export = None
+        if s.rows:
+            export = s.export_csv(export_dir / f"tab{id(s):x}" / f"creatives_ad{s.ad.ad_id}.csv")
         return (s, status, gr.update(choices=ads, value=s.ad.ad_id if s.ad else None), ad_card(s),
-                table, gr.update(choices=segments, value=segments[0][1] if segments else None),
+                table, gr.update(choices=segments, value=segment if segment in s.rows else
+                                 (segments[0][1] if segments else None)),
                 segment_map(s) if with_map and s.rows else gr.update(),
                 str(export) if export else None)
 
@@ -175,7 +179,8 @@ def build_app(parts: PartsSource, *, catalog_loader: Callable[[], Any] = load_sa
         done = s.regenerate(constraints(max_chars, banned, clusters, threshold, candidates),
                             None if segment in (None, "", "all") else int(segment))
         plural = "s" if len(done) != 1 else ""
-        return view(s, f"Regenerated segment{plural} {', '.join(map(str, done)) or '-'}.")
+        return view(s, f"Regenerated segment{plural} {', '.join(map(str, done)) or '-'}.",
+                    segment=done[0] if len(done) == 1 else None)
 
     @guarded
     def on_regenerate_all(max_chars, banned, clusters, threshold, candidates, state):
@@ -188,7 +193,7 @@ def build_app(parts: PartsSource, *, catalog_loader: Callable[[], Any] = load_sa
             raise ValueError("pick a segment to lock or unlock")
         seg = int(segment)
         s.lock(seg, not s.rows[seg].locked if seg in s.rows else True)
-        return view(s, f"Segment {seg} {'locked' if s.rows[seg].locked else 'unlocked'}.")
+        return view(s, f"Segment {seg} {'locked' if s.rows[seg].locked else 'unlocked'}.", segment=seg)
 
     @guarded
     def on_train(state, progress=progress_bar):
