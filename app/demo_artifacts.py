@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -149,14 +150,20 @@ class ArtifactParts:
             from creator.modeling.user_model import UserModel
             from creator.reward import RewardModel
 
-            user_model = UserModel.from_pretrained(self.root / "encoders" / "user_model")
+            # one MiniLM cache for every text the models embed: a second Generate re-embeds nothing
+            cache = self.root / "embeddings"
+            user_model = UserModel.from_pretrained(self.root / "encoders" / "user_model", cache_dir=cache)
             generator = PersonalizedGenerator.from_pretrained(self.root / "generator")
+            judge_dir = self.root / "reward" / "reward_model"
+            # the demo trains the judge on the sibling encoders/ (--user-model-dir): share that model
+            uses_user_model = bool(json.loads((judge_dir / "config.json").read_text()).get("user_model_dir"))
             self._loaded = {
                 "user_model": user_model,
                 "match": lambda u, a: match_scores(user_model, u, a),
                 "prompt_embeds": generator.prompt_embeds,
                 "backend": HFBackend.from_generator(generator, batch_size=self.batch_size),
-                "judge": RewardModel.from_pretrained(self.root / "reward" / "reward_model"),
+                "judge": RewardModel.from_pretrained(judge_dir, cache_dir=cache,
+                                                     user_model=user_model if uses_user_model else None),
             }
             logger.info("loaded the demo's models from %s", self.root)
         return self._loaded
