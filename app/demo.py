@@ -28,8 +28,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_ARTIFACTS = "runs/demo/artifacts"
 # the table on screen: the export keeps every score in its own column (app.demo_session.COLUMNS)
-SHOWN = {"segment": "6%", "users": "6%", "persona": "19%", "title": "25%", "source": "9%",
-         "judge vs original": "11%", "fact check": "12%", "selling points used": "7%", "locked": "5%"}
+SHOWN = {"segment": "8%", "users": "6%", "persona": "18%", "title": "23%", "source": "11%",
+         "judge vs original": "11%", "fact check": "10%", "selling points used": "7%", "locked": "6%"}
 INTRO = ("## hllm-creator: personalized titles per audience segment\n"
          "Load a catalog, pick an ad, set the constraints and press **Generate**. Every title is checked "
          "against the ad's facts; where nothing passes, the original title is served.")
