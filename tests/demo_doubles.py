@@ -92,11 +92,24 @@ class DoubleParts:
                           Guard(guard, known_brands=known_brands), self.judge)
 
 
-def launch_doubles_app():
+class RecordingTrainer:
+    """Stands in for ``train_missing``: reports progress in two steps and records the fractions."""
+
+    def __init__(self) -> None:
+        self.fractions: list[float] = []
+
+    def __call__(self, progress) -> list[str]:
+        for frac, desc in ((0.0, "stage 1/2"), (0.5, "stage 2/2"), (1.0, "models ready")):
+            progress(frac, desc)
+            self.fractions.append(frac)
+        return ["stand-in stage"]
+
+
+def launch_doubles_app(train=None):
     """The demo on 127.0.0.1 on a free port with these doubles: ``(blocks, url)``."""
     from app.demo import build_app
 
-    demo = build_app(DoubleParts())
+    demo = build_app(DoubleParts(), train=train)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

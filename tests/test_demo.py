@@ -21,15 +21,20 @@ pytest.importorskip("creator.pipeline", reason="the batch-generation pipeline is
 from app.demo_catalog import load_uploads  # noqa: E402
 from app.demo_session import COLUMNS, Constraints  # noqa: E402
 from creator.errors import DataError  # noqa: E402
-from tests.demo_doubles import launch_doubles_app  # noqa: E402
+from tests.demo_doubles import RecordingTrainer, launch_doubles_app  # noqa: E402
 
 AD = "1002"  # Belkin WaveRest Gel Mouse Pad, Black (F8E262-BLK): 50 characters
 FORM = {"max_chars": 120, "banned": "", "clusters": 4, "threshold": 0.0, "candidates": 3}
 
 
 @pytest.fixture(scope="module")
-def app_url():
-    demo, url = launch_doubles_app()
+def trainer():
+    return RecordingTrainer()
+
+
+@pytest.fixture(scope="module")
+def app_url(trainer):
+    demo, url = launch_doubles_app(train=trainer)
     yield url
     demo.close()
 
@@ -137,6 +142,12 @@ def test_actions_out_of_order_explain_what_to_do(client):
     client.predict(api_name="/load_sample")
     status, *_ = client.predict(0, api_name="/lock")
     assert "generate first" in status
+
+
+def test_train_button_runs_the_first_start_path_with_progress(client, trainer):
+    status, *_ = client.predict(api_name="/train")
+    assert status == "Models ready (trained: stand-in stage)."
+    assert trainer.fractions == [0.0, 0.5, 1.0]
 
 
 def test_upload_checks(tmp_path):
