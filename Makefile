@@ -8,7 +8,7 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test lint bench
+.PHONY: install demo test lint browser
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/hllm-creator quickstart --out runs/quickstart
 
-test: $(STAMP)
+browser:
+	@scripts/install_browser.sh
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

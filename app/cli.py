@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train-encoders": ("training.encoders:main", "train the item/user encoders and the user-ad match head"),
     "train-reward": ("training.reward_model:main", "train the CTR reward model (judge) vs baselines"),
     "judge": ("eval.judge:main", "compare two systems' titles per (user, ad): Good/Same/Bad and Adv"),
+    "eval": ("eval.report:main", "compare systems' titles: factuality, compliance, personalization, report"),
 }
 
 

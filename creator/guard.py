@@ -126,6 +126,13 @@ def _squash(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "", text.lower())
 
 
+def _name_keys(text: str, max_words: int = 6) -> set[str]:
+    """Every run of 1..max_words words of ``text``, squashed ('Post-it' and 'Postit' -> 'postit')."""
+    words = _flat(text).split()
+    n = len(words)
+    return {"".join(words[i:j]) for i in range(n) for j in range(i + 1, min(i + max_words, n) + 1)}
+
+
 def _unit_of(norm: str) -> str:
     """The unit word of a fact key: '0.7 mm' -> 'mm', '4x6 inch' -> 'inch', '74 ink' -> 'ink', '12' -> ''."""
     parts = norm.split(" ", 1)
@@ -139,7 +146,8 @@ class _AdEvidence:
     keys: set[str]
     units_by_number: dict[str, set[str]]  # number -> canonical units it appears with ("" = bare or noun)
     tokens: set[str]  # squashed alphanumeric tokens (model numbers match these)
-    flat_text: str  # lower-case, hyphens as spaces, for claims and brands
+    flat_text: str  # lower-case, hyphens as spaces, for claims
+    name_keys: set[str]  # squashed word runs of the ad text, for brands
 
     @classmethod
     def of(cls, ad: Ad, include_description: bool) -> _AdEvidence:
@@ -159,7 +167,8 @@ class _AdEvidence:
         text = " ".join(parts + [ad.brand])
         tokens = {_squash(t) for t in re.findall(r"[A-Za-z0-9][A-Za-z0-9-]*", text)}
         tokens |= {_squash(f.norm) for f in ad.facts if f.kind == "model_number"}
-        return cls(keys=keys, units_by_number=units, tokens=tokens, flat_text=f" {_flat(text)} ")
+        return cls(keys=keys, units_by_number=units, tokens=tokens, flat_text=f" {_flat(text)} ",
+                   name_keys=_name_keys(text))
 
     @staticmethod
     def _note(units: dict[str, set[str]], norm: str) -> None:
@@ -190,15 +199,8 @@ class RuleFactChecker:
     ) -> None:
         self.include_description = include_description
         brands = {b.strip() for b in known_brands if b and len(_squash(b)) >= 2 and not b.strip().isdigit()}
-        self._brand_res = [
-            (
-                b,
-                re.compile(
-                    r"(?<![\w-])" + r"[\s-]*".join(re.escape(w) for w in _flat(b).split()) + r"(?![\w-])"
-                ),
-            )
-            for b in sorted(brands, key=len, reverse=True)
-        ]
+        # squashed brand name -> brand; a title "names" a brand when one of its word runs squashes to it
+        self._brands = {_squash(b): b for b in sorted(brands, key=len)}
         self._claim_re = (
             _CLAIM_RE
             if claim_terms is None
@@ -249,7 +251,10 @@ class RuleFactChecker:
     def _check_fact(kind: str, text: str, norm: str, ev: _AdEvidence) -> list[GuardFailure]:
         if norm in ev.keys:
             return []
-        if kind == "model_number":
+        ordinal = re.fullmatch(r"(\d+)(?:st|nd|rd|th)", norm)
+        if ordinal:  # "1st", "3rd": a number, not a model number
+            norm = ordinal.group(1)
+        elif kind == "model_number":
             if _squash(norm) in ev.tokens:
                 return []
             return [
@@ -286,22 +291,13 @@ class RuleFactChecker:
 
     def _check_brands(self, title: str, ad: Ad, ev: _AdEvidence) -> list[GuardFailure]:
         own = _squash(ad.brand)
-        flat_title = _flat(title)
         failures = []
-        for brand, pattern in self._brand_res:
-            sq = _squash(brand)
-            if own and (sq == own or sq in own or own in sq):
+        for key in sorted(_name_keys(title) & self._brands.keys()):
+            if (own and (key == own or key in own or own in key)) or key in ev.name_keys:
                 continue
-            m = pattern.search(flat_title)
-            if m and not pattern.search(ev.flat_text):
-                failures.append(
-                    GuardFailure(
-                        "wrong_brand",
-                        brand,
-                        f"the title names {brand!r}, but the ad is "
-                        f"{ad.brand or 'unbranded'} and never mentions {brand!r}",
-                    )
-                )
+            brand = self._brands[key]
+            failures.append(GuardFailure("wrong_brand", brand, f"the title names {brand!r}, but the ad is "
+                                         f"{ad.brand or 'unbranded'} and never mentions {brand!r}"))
         return failures
 
 
@@ -313,16 +309,14 @@ def known_brands_from_ads(ads: Iterable[Ad], *, max_generic_ads: int = 2) -> lis
     left out: flagging it would reject honest titles.
     """
     ads = list(ads)
-    brands = sorted({a.brand.strip() for a in ads if a.brand and a.brand.strip()})
-    titles = [(_squash(a.brand), f" {_flat(a.title)} ") for a in ads]
-    keep = []
-    for brand in brands:
-        phrase, own = f" {_flat(brand)} ", _squash(brand)
-        if not phrase.strip():
-            continue
-        others = sum(1 for b, t in titles if b != own and phrase in t)
-        if others <= max_generic_ads:
-            keep.append(brand)
+    brands = {_squash(a.brand): a.brand.strip() for a in ads if a.brand and _squash(a.brand)}
+    used_by_others: dict[str, int] = {}
+    for ad in ads:
+        own = _squash(ad.brand)
+        for key in _name_keys(ad.title) & brands.keys():
+            if key != own:
+                used_by_others[key] = used_by_others.get(key, 0) + 1
+    keep = sorted(b for key, b in brands.items() if used_by_others.get(key, 0) <= max_generic_ads)
     return keep
 
 

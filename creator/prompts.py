@@ -39,19 +39,26 @@ class PromptTemplate:
         """Chat messages with every field filled. A missing or extra field is an error, not a blank."""
         missing, extra = self.fields - set(values), set(values) - self.fields
         if missing or extra:
-            raise ValueError(f"prompt {self.id}: missing fields {sorted(missing)}, unexpected {sorted(extra)}; "
-                             f"pass exactly {sorted(self.fields)}")
-        return [{"role": "system", "content": self.system.format(**values)},
-                {"role": "user", "content": self.user.format(**values)}]
+            raise ValueError(
+                f"prompt {self.id}: missing fields {sorted(missing)}, unexpected {sorted(extra)}; "
+                f"pass exactly {sorted(self.fields)}"
+            )
+        return [
+            {"role": "system", "content": self.system.format(**values)},
+            {"role": "user", "content": self.user.format(**values)},
+        ]
 
 
-_PERSONA = ("You are a senior e-commerce operations expert who understands consumer psychology and writes "
-            "advertising copy that is accurate first and appealing second.")
+_PERSONA = (
+    "You are a senior e-commerce operations expert who understands consumer psychology and writes "
+    "advertising copy that is accurate first and appealing second."
+)
 
 PROFILE_V1 = PromptTemplate(
     name="profile",
     version=1,
-    system=_PERSONA + """
+    system=_PERSONA
+    + """
 You will read the products a user interacted with, oldest first, and describe what they care about.
 
 Steps:
@@ -75,7 +82,8 @@ Answer with one JSON object and nothing else:
 COT_TITLE_V1 = PromptTemplate(
     name="cot_title",
     version=1,
-    system=_PERSONA + """
+    system=_PERSONA
+    + """
 Rewrite an ad title so that it appeals to one specific user, reasoning in three steps:
 (a) which parts of the user profile are suitable to use for this ad (may be none);
 (b) which of the ad's selling points this user would care about (may be empty);
@@ -128,10 +136,12 @@ Title to check: {candidate}""",
 
 # The generator's training prompt, split around the user slot as in HLLM-Creator's parquet:
 # prompt1 + <user vector> + prompt2 -> response.
-CREATIVE_PROMPT1_V1 = ("You are an e-commerce operations expert who understands consumer psychology. Rewrite "
-                       "the ad title below so that it appeals to this user, weaving in what they are likely "
-                       "to care about without forcing it and without adding any fact the ad does not state. "
-                       "Here is the user:")
+CREATIVE_PROMPT1_V1 = (
+    "You are an e-commerce operations expert who understands consumer psychology. Rewrite "
+    "the ad title below so that it appeals to this user, weaving in what they are likely "
+    "to care about without forcing it and without adding any fact the ad does not state. "
+    "Here is the user:"
+)
 CREATIVE_PROMPT2_V1 = "\nOriginal title: {title}\nSelling points:\n{selling_points}\nPersonalized title:"
 
 TEACHER_PROMPTS = {p.id: p for p in (PROFILE_V1, COT_TITLE_V1, FACT_CHECK_V1)}

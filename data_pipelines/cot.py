@@ -21,277 +21,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import logging
 import sys
-import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
-from creator.guard import Guard, GuardConfig, known_brands_from_ads
+from creator.guard import known_brands_from_ads
 from creator.io import load_catalog
-from creator.io.catalog import Catalog
-from creator.io.hllm import write_hllm_parquet
-from creator.io.records import write_records
-from creator.prompts import COT_TITLE_V1, CREATIVE_PROMPT1_V1, CREATIVE_PROMPT2_V1, FACT_CHECK_V1, PROFILE_V1, bullets, numbered
-from creator.types import Ad, User
-from data_pipelines.cot_config import TEACHERS, CoTConfig, split_of
-from data_pipelines.preference import Candidate, Scorer, load_scorer, pick_pair
-from data_pipelines.teachers import CachedTeacher, ResponseCache, Teacher, TeacherRequest, TeacherResult, TeacherSampling
-
-logger = logging.getLogger(__name__)
-
-
-def make_teacher(cfg: CoTConfig, known_brands: list[str], encoder: Any = None) -> Teacher:
-    if cfg.teacher == "offline":
-        from data_pipelines.teachers.offline import OfflineTeacher
-
-        return OfflineTeacher(encoder, known_brands=known_brands)
-    if cfg.teacher == "openai":
-        from data_pipelines.teachers.openai_http import OpenAIConfig, OpenAITeacher
-
-        return OpenAITeacher(OpenAIConfig(model=cfg.teacher_model, base_url=cfg.base_url, api_key=cfg.api_key,
-                                          concurrency=cfg.concurrency, timeout_s=cfg.timeout_s,
-                                          max_retries=cfg.max_retries))
-    from data_pipelines.teachers.hf_local import HFConfig, HFTeacher
-
-    return HFTeacher(HFConfig(model=cfg.teacher_model, batch_size=cfg.hf_batch_size))
-
-
-def _ad_view(ad: Ad) -> dict[str, Any]:
-    return {"ad_id": ad.ad_id, "title": ad.title, "brand": ad.brand, "selling_points": ad.selling_points,
-            "facts": [f.text for f in ad.facts if f.kind != "brand"]}
-
-
-class CoTBuilder:
-    """One build. ``run()`` returns the summary; rows, rejects and pairs are kept on the instance."""
-
-    def __init__(self, cfg: CoTConfig, catalog: Catalog, teacher: Teacher, *, scorer: Scorer | None = None,
-                 guard: Guard | None = None) -> None:
-        self.cfg = cfg
-        self.catalog = catalog
-        brands = sorted(set(known_brands_from_ads(catalog.ads.values())) | set(cfg.known_brands))
-        self.guard = guard or Guard(GuardConfig(max_chars=cfg.max_chars, max_added_chars=cfg.max_added_chars,
-                                                flag_unchanged=True), known_brands=brands)
-        self.cache = ResponseCache(cfg.cache_path)
-        self.teacher = CachedTeacher(teacher, self.cache)
-        self.scorer = scorer or load_scorer(cfg.scorer)
-        self.rows: list[dict[str, Any]] = []
-        self.rejected: list[dict[str, Any]] = []
-        self.pairs: list[dict[str, Any]] = []
-        self.failures: list[dict[str, Any]] = []
-        self.failed_requests = 0
-        self._seen: set[tuple[str, str, tuple[str, ...]]] = set()
-
-    # ---- requests -----------------------------------------------------------------------------
-    def _sampling(self, k: int = 0) -> TeacherSampling:
-        return TeacherSampling(temperature=self.cfg.temperature, top_p=self.cfg.top_p,
-                               max_tokens=self.cfg.max_tokens, seed=self.cfg.seed + k)
-
-    def _history(self, user: User) -> list[str]:
-        return [h.title for h in user.recent(self.cfg.history_len)]
-
-    def profile_request(self, i: int, user: User) -> TeacherRequest:
-        titles = self._history(user)
-        brands = [self.catalog.ads[h.item_id].brand for h in user.recent(self.cfg.history_len)
-                  if h.item_id in self.catalog.ads]
-        return TeacherRequest(key=f"profile:{i}", task="profile", messages=PROFILE_V1.render(history=numbered(titles)),
-                              payload={"history": titles, "history_brands": brands}, sampling=self._sampling())
-
-    def cot_request(self, i: int, k: int, user: User, ad: Ad, profile: dict[str, Any]) -> TeacherRequest:
-        view = _ad_view(ad)
-        titles = self._history(user)
-        added = self.cfg.max_added_chars
-        messages = COT_TITLE_V1.render(
-            profile=json.dumps(profile, ensure_ascii=False), history=numbered(titles, limit=10), title=ad.title,
-            brand=ad.brand or "(none)", selling_points=bullets(ad.selling_points),
-            facts=", ".join(view["facts"]) or "(none)", max_chars=str(self.cfg.max_chars),
-            max_added_chars=str(added) if added is not None else "any number of")
-        payload = {"ad": view, "history": titles, "profile": profile, "candidate": k,
-                   "max_chars": self.cfg.max_chars, "max_added_chars": added}
-        return TeacherRequest(key=f"cot:{i}:{k}", task="cot_title", messages=messages, payload=payload,
-                              sampling=self._sampling(k))
-
-    def check_request(self, i: int, k: int, ad: Ad, title: str) -> TeacherRequest:
-        view = _ad_view(ad)
-        messages = FACT_CHECK_V1.render(title=ad.title, brand=ad.brand or "(none)",
-                                        selling_points=bullets(ad.selling_points),
-                                        facts=", ".join(view["facts"]) or "(none)", candidate=title)
-        return TeacherRequest(key=f"check:{i}:{k}", task="fact_check", messages=messages,
-                              payload={"ad": view, "candidate": title},
-                              sampling=TeacherSampling(temperature=0.0, top_p=1.0, max_tokens=self.cfg.max_tokens))
-
-    # ---- the flow -----------------------------------------------------------------------------
-    async def _ask(self, requests: list[TeacherRequest], bar: tqdm) -> dict[str, TeacherResult]:
-        def done(req: TeacherRequest, res: TeacherResult) -> None:
-            bar.update(1)
-            if res.failures or not res.ok:
-                self.failures.append({"key": req.key, "task": req.task, "ok": res.ok, "error": res.error,
-                                      "attempts": res.attempts, "failures": res.failures})
-            if not res.ok:
-                self.failed_requests += 1
-
-        results = await self.teacher.generate(requests, on_result=done)
-        return {r.key: r for r in results}
-
-    async def run_chunk(self, rows: list[tuple[int, User, str]], bar: tqdm) -> None:
-        ads = self.catalog.ads
-        prof = await self._ask([self.profile_request(i, u) for i, u, _ in rows], bar)
-        profiles: dict[int, dict[str, Any]] = {}
-        for i, user, ad_id in rows:
-            res = prof[f"profile:{i}"]
-            if res.ok:
-                profiles[i] = res.data()
-            else:
-                self._reject(i, user, ads[ad_id], "teacher_failed", f"profile: {res.error}", [])
-        cot_reqs = [self.cot_request(i, k, u, ads[a], profiles[i]) for i, u, a in rows if i in profiles
-                    for k in range(self.cfg.candidates)]
-        cots = await self._ask(cot_reqs, bar)
-        cands: dict[int, list[dict[str, Any]]] = {}
-        for i, user, ad_id in rows:
-            if i not in profiles:
-                continue
-            for k in range(self.cfg.candidates):
-                res = cots[f"cot:{i}:{k}"]
-                if not res.ok:
-                    cands.setdefault(i, []).append({"k": k, "error": res.error})
-                    continue
-                data = res.data()
-                verdict = self.guard.check(data["title"], ads[ad_id])
-                cands.setdefault(i, []).append({"k": k, **data, "verdict": verdict.to_dict()})
-        if self.cfg.llm_fact_check:
-            await self._llm_check(rows, cands, bar)
-        users, titles, targets, where = [], [], [], []
-        for i, user, ad_id in rows:
-            for c in cands.get(i, []):
-                if "title" in c:
-                    users.append(user)
-                    titles.append(c["title"])
-                    targets.append(ads[ad_id])
-                    where.append(c)
-        scores = self.scorer.score(users, titles, targets) if titles else []
-        for c, s in zip(where, scores, strict=True):
-            c["score"] = float(s)
-        for i, user, ad_id in rows:
-            if i in profiles:
-                self._assemble(i, user, ads[ad_id], profiles[i], cands.get(i, []))
-
-    async def _llm_check(self, rows: list[tuple[int, User, str]], cands: dict[int, list[dict[str, Any]]],
-                         bar: tqdm) -> None:
-        ads = self.catalog.ads
-        reqs = {}
-        for i, _, ad_id in rows:
-            for c in cands.get(i, []):
-                if c.get("verdict", {}).get("passed"):
-                    reqs[(i, c["k"])] = self.check_request(i, c["k"], ads[ad_id], c["title"])
-        answers = await self._ask(list(reqs.values()), bar)
-        for (i, k), req in reqs.items():
-            res = answers[req.key]
-            c = next(c for c in cands[i] if c["k"] == k)
-            data = res.data() if res.ok else {"supported": False, "unsupported_claims": [],
-                                              "reason": f"fact check failed: {res.error}"}
-            if not data["supported"]:
-                c["verdict"]["passed"] = False
-                c["verdict"]["checker"] += "+teacher"
-                c["verdict"]["failures"].append({"rule": "ungrounded_claim", "span": ", ".join(data["unsupported_claims"]),
-                                                 "reason": f"teacher fact check: {data['reason']}"[:300]})
-
-    def _base(self, i: int, user: User, ad: Ad) -> dict[str, Any]:
-        hist = user.recent(self.cfg.history_len)
-        return {"row_id": i, "user_id": user.user_id, "ad_id": ad.ad_id, "split": split_of(user.user_id, self.cfg),
-                "original_title": ad.title, "original_description": ad.description,
-                "title_list": [h.title for h in hist], "item_id_list": [h.item_id for h in hist],
-                "teacher": self.teacher.name}
-
-    def _reject(self, i: int, user: User, ad: Ad, reason: str, detail: str, cands: list[dict[str, Any]]) -> None:
-        self.rejected.append({**self._base(i, user, ad), "reject_reason": reason, "detail": detail,
-                              "candidates": json.dumps(cands, ensure_ascii=False)})
-
-    def _assemble(self, i: int, user: User, ad: Ad, profile: dict[str, Any], cands: list[dict[str, Any]]) -> None:
-        titled = [c for c in cands if "title" in c]
-        if not titled:
-            errors = Counter(c.get("error") for c in cands)
-            self._reject(i, user, ad, "teacher_failed", f"cot_title: {dict(errors)}", cands)
-            return
-        passed = [c for c in titled if c["verdict"]["passed"]]
-        if not passed:
-            rules = Counter(c["verdict"]["failures"][0]["rule"] for c in titled)
-            self._reject(i, user, ad, rules.most_common(1)[0][0], "; ".join(
-                f"{c['title']!r}: {c['verdict']['failures'][0]['reason']}" for c in titled)[:1000], cands)
-            return
-        key = (user.user_id, ad.ad_id, tuple(h.item_id for h in user.recent(self.cfg.history_len)))
-        if key in self._seen:
-            self._reject(i, user, ad, "duplicate", "same user, history and ad as an earlier row", cands)
-            return
-        self._seen.add(key)
-        best = max(passed, key=lambda c: c["score"])
-        profile_text = json.dumps(profile, ensure_ascii=False)
-        self.rows.append({
-            **self._base(i, user, ad), "user_profile": profile_text, "profile": profile_text,
-            "prompt1": CREATIVE_PROMPT1_V1,
-            "prompt2": CREATIVE_PROMPT2_V1.format(title=ad.title, selling_points=bullets(ad.selling_points)),
-            "response": best["title"], "suitable_user_info": best["suitable_user_info"],
-            "selling_points_used": best["selling_points"], "verdict": json.dumps(best["verdict"]),
-            "score": best["score"], "candidates": json.dumps(cands, ensure_ascii=False)})
-        pair = pick_pair([Candidate(c["title"], c["verdict"]["passed"], c["score"],
-                                    [f["rule"] for f in c["verdict"]["failures"]]) for c in titled])
-        if pair:
-            chosen, rejected = pair
-            row = self.rows[-1]
-            self.pairs.append({"user_id": user.user_id, "ad_id": ad.ad_id, "split": row["split"],
-                               "prompt1": row["prompt1"], "prompt2": row["prompt2"], "original_title": ad.title,
-                               "chosen": chosen.title, "rejected": rejected.title, "chosen_score": chosen.score,
-                               "rejected_score": rejected.score, "rejected_failures": rejected.failures})
-
-    async def run(self) -> dict[str, Any]:
-        start = time.perf_counter()
-        rows: list[tuple[int, User, str]] = []
-        for i, (user, ad_id) in enumerate(self.catalog.next_item_rows(self.cfg.min_history)):
-            if self.cfg.limit is not None and len(rows) >= self.cfg.limit:
-                break
-            if ad_id not in self.catalog.ads:
-                self.rejected.append({"row_id": i, "user_id": user.user_id, "ad_id": ad_id, "reject_reason": "missing_ad",
-                                      "detail": "the next item has no ad record", "teacher": self.teacher.name})
-                continue
-            rows.append((i, user, ad_id))
-        per_row = 1 + self.cfg.candidates * (2 if self.cfg.llm_fact_check else 1)
-        with tqdm(total=len(rows) * per_row, desc="teacher requests", unit="req", mininterval=2) as bar:
-            for s in range(0, len(rows), self.cfg.chunk_rows):
-                await self.run_chunk(rows[s:s + self.cfg.chunk_rows], bar)
-        return self.summary(len(rows), time.perf_counter() - start)
-
-    def summary(self, n_rows: int, seconds: float) -> dict[str, Any]:
-        reasons = Counter(r["reject_reason"] for r in self.rejected)
-        return {"rows": n_rows + reasons.get("missing_ad", 0), "built": len(self.rows), "rejected": len(self.rejected),
-                "rejected_by_reason": dict(reasons.most_common()), "pairs": len(self.pairs),
-                "splits": dict(Counter(r["split"] for r in self.rows)),
-                "requests_failed_after_retries": self.failed_requests,
-                "requests_with_retries": sum(1 for f in self.failures if f["ok"]),
-                "from_cache": self.teacher.stats["hits"], "sent_to_teacher": self.teacher.stats["misses"],
-                "teacher": self.teacher.name, "seconds": round(seconds, 1)}
-
-    def write(self, out: Path, summary: dict[str, Any]) -> None:
-        import yaml
-
-        out.mkdir(parents=True, exist_ok=True)
-        rows = sorted(self.rows, key=lambda r: r["row_id"])
-        write_hllm_parquet(rows, out / "cot.parquet")
-        write_records(sorted(self.rejected, key=lambda r: r["row_id"]), out / "rejected.parquet")
-        write_records(self.pairs, out / "pairs.parquet")
-        write_records(self.failures, out / "failures.jsonl")
-        (out / "summary.json").write_text(json.dumps(summary, indent=2))
-        (out / "resolved_config.yaml").write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
+from data_pipelines.cot_builder import CoTBuilder, make_teacher
+from data_pipelines.cot_config import TEACHERS, CoTConfig
+from data_pipelines.preference import load_scorer
 
 
 def print_table(summary: dict[str, Any]) -> None:
     lines = [("rows", summary["rows"]), ("built", summary["built"]), ("rejected", summary["rejected"])]
     lines += [(f"  rejected: {k}", v) for k, v in summary["rejected_by_reason"].items()]
-    lines += [("preference pairs", summary["pairs"]), ("failed after retries", summary["requests_failed_after_retries"]),
-              ("succeeded after retries", summary["requests_with_retries"]), ("from cache", summary["from_cache"]),
-              ("sent to teacher", summary["sent_to_teacher"]), ("seconds", summary["seconds"])]
+    lines += [
+        ("preference pairs", summary["pairs"]),
+        ("failed after retries", summary["requests_failed_after_retries"]),
+        ("succeeded after retries", summary["requests_with_retries"]),
+        ("from cache", summary["from_cache"]),
+        ("sent to teacher", summary["sent_to_teacher"]),
+        ("seconds", summary["seconds"]),
+    ]
     width = max(len(k) for k, _ in lines)
     print(f"build-cot ({summary['teacher']})")
     for k, v in lines:
@@ -299,10 +50,13 @@ def print_table(summary: dict[str, Any]) -> None:
 
 
 def parse_args(argv: list[str] | None) -> CoTConfig:
-    p = argparse.ArgumentParser(prog="hllm-creator build-cot", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="example:\n  hllm-creator build-cot --data ../shared/data/amazon_office_products "
-                                       "--format amazon2018 --teacher offline --out runs/cot --limit 200")
+    p = argparse.ArgumentParser(
+        prog="hllm-creator build-cot",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  hllm-creator build-cot --data ../shared/data/amazon_office_products "
+        "--format amazon2018 --teacher offline --out runs/cot --limit 200",
+    )
     p.add_argument("--config", help="YAML with any of the options below (flags override it)")
     p.add_argument("--data", help="catalog folder or file (see 'hllm-creator data')")
     p.add_argument("--format", help="amazon2018 | mind | hllm | jsonl | csv | parquet | auto")
@@ -311,14 +65,19 @@ def parse_args(argv: list[str] | None) -> CoTConfig:
     g = p.add_argument_group("teacher")
     g.add_argument("--teacher", choices=TEACHERS)
     g.add_argument("--teacher-model", dest="teacher_model", help="model id (openai) or HF id/folder (hf)")
-    g.add_argument("--base-url", dest="base_url", help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1")
+    g.add_argument(
+        "--base-url", dest="base_url", help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1"
+    )
     g.add_argument("--api-key", dest="api_key", help="default: $OPENAI_API_KEY (or EMPTY for vllm serve)")
     g.add_argument("--concurrency", type=int)
     g.add_argument("--timeout-s", dest="timeout_s", type=float)
     g.add_argument("--max-retries", dest="max_retries", type=int)
     g.add_argument("--hf-batch-size", dest="hf_batch_size", type=int)
+    g.add_argument("--chunk-rows", dest="chunk_rows", type=int, help="rows per pipeline chunk (default 1024)")
     g.add_argument("--cache", help="response cache (SQLite); default OUT/cache.sqlite")
-    g.add_argument("--embed-cache", dest="embed_cache", help="MiniLM embedding cache folder; default OUT/embeddings")
+    g.add_argument(
+        "--embed-cache", dest="embed_cache", help="MiniLM embedding cache folder; default OUT/embeddings"
+    )
     s = p.add_argument_group("sampling")
     s.add_argument("--temperature", type=float)
     s.add_argument("--top-p", dest="top_p", type=float)
@@ -341,7 +100,9 @@ def parse_args(argv: list[str] | None) -> CoTConfig:
         loaded = yaml.safe_load(Path(args.config).read_text()) or {}
         unknown = set(loaded) - CoTConfig.field_names()
         if unknown:
-            raise ValueError(f"{args.config}: unknown keys {sorted(unknown)}; valid: {sorted(CoTConfig.field_names())}")
+            raise ValueError(
+                f"{args.config}: unknown keys {sorted(unknown)}; valid: {sorted(CoTConfig.field_names())}"
+            )
         values.update(loaded)
     values.update({k: v for k, v in vars(args).items() if k != "config" and v is not None})
     for name in ("data", "out"):
@@ -364,7 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     summary = asyncio.run(builder.run())
     builder.write(Path(cfg.out), summary)
     print_table(summary)
-    print(f"wrote {cfg.out}/cot.parquet ({summary['built']} rows), rejected.parquet, pairs.parquet, summary.json")
+    print(
+        f"wrote {cfg.out}/cot.parquet ({summary['built']} rows), rejected.parquet, pairs.parquet, "
+        "summary.json"
+    )
     return 0
 
 

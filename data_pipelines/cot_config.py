@@ -49,20 +49,31 @@ class CoTConfig:
         if self.teacher not in TEACHERS:
             raise ValueError(f"teacher must be one of {TEACHERS}, got {self.teacher!r}")
         if self.teacher in ("openai", "hf") and not self.teacher_model:
-            raise ValueError(f"--teacher {self.teacher} needs --teacher-model (e.g. Qwen/Qwen3-8B for vllm serve, "
-                             "or a local HF folder for hf)")
+            raise ValueError(
+                f"--teacher {self.teacher} needs --teacher-model (e.g. Qwen/Qwen3-8B for vllm serve, "
+                "or a local HF folder for hf)"
+            )
         if self.teacher == "offline" and self.llm_fact_check:
-            raise ValueError("--llm-fact-check needs an LLM teacher (openai or hf); the offline teacher is checked "
-                             "by the rule-based guard")
+            raise ValueError(
+                "--llm-fact-check needs an LLM teacher (openai or hf); the offline teacher is checked "
+                "by the rule-based guard"
+            )
         for name in ("concurrency", "candidates", "history_len", "chunk_rows", "max_chars", "hf_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.limit is not None and self.limit < 1:
-            raise ValueError(f"limit must be >= 1 or unset, got {self.limit}; leave it out to build every row")
-        if not 0 <= self.validation_fraction < 1 or not 0 <= self.test_fraction < 1 \
-                or self.validation_fraction + self.test_fraction >= 1:
-            raise ValueError("validation_fraction and test_fraction must be in [0, 1) and sum below 1 "
-                             f"(got {self.validation_fraction} + {self.test_fraction})")
+            raise ValueError(
+                f"limit must be >= 1 or unset, got {self.limit}; leave it out to build every row"
+            )
+        if (
+            not 0 <= self.validation_fraction < 1
+            or not 0 <= self.test_fraction < 1
+            or self.validation_fraction + self.test_fraction >= 1
+        ):
+            raise ValueError(
+                "validation_fraction and test_fraction must be in [0, 1) and sum below 1 "
+                f"(got {self.validation_fraction} + {self.test_fraction})"
+            )
         if self.max_added_chars is not None and self.max_added_chars < 0:
             raise ValueError(f"max_added_chars must be >= 0 or unset, got {self.max_added_chars}")
 
@@ -73,7 +84,7 @@ class CoTConfig:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         if d.get("api_key"):
-            d["api_key"] = "***"   # never write a secret next to the data
+            d["api_key"] = "***"  # never write a secret next to the data
         return d
 
     @classmethod
@@ -82,7 +93,7 @@ class CoTConfig:
 
 
 def split_of(user_id: str, cfg: CoTConfig) -> str:
-    """train | validation | test from a hash of the user id (and the seed): every row of a user in one split."""
+    """train | validation | test from a hash of the user id and the seed: all rows of a user in one split."""
     h = int(hashlib.sha256(f"{cfg.seed}:{user_id}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
     if h < cfg.test_fraction:
         return "test"

@@ -31,7 +31,9 @@ import numpy as np
 
 from creator.types import Ad, User
 
-_STOP = set("a an and or the of for to in on with by from at as is are this that your you it its pack count".split())
+_STOP = set(
+    "a an and or the of for to in on with by from at as is are this that your you it its pack count".split()
+)
 
 
 class Scorer(Protocol):
@@ -76,7 +78,7 @@ class EmbeddingInterestScorer:
         self.half_life = half_life
 
     def score(self, users: list[User], titles: list[str], ads: list[Ad] | None = None) -> np.ndarray:
-        t = self.encoder.encode(titles)                                         # (N, D)
+        t = self.encoder.encode(titles)  # (N, D)
         hist = sorted({h for u in users for h in u.history_titles})
         index = {h: i for i, h in enumerate(hist)}
         hv = self.encoder.encode(hist) if hist else np.zeros((0, t.shape[1]), np.float32)
@@ -85,7 +87,7 @@ class EmbeddingInterestScorer:
             if not user.history:
                 continue
             n = len(user.history)
-            w = 0.5 ** (np.arange(n)[::-1] / self.half_life)                    # (n,)
+            w = 0.5 ** (np.arange(n)[::-1] / self.half_life)  # (n,)
             u = (w[:, None] * hv[[index[h] for h in user.history_titles]]).sum(0)
             out[i] = float(t[i] @ (u / (np.linalg.norm(u) + 1e-8)))
         return out

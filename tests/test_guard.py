@@ -108,6 +108,8 @@ def test_fine_paraphrases_pass(guard: Guard, title: str, ad: Ad) -> None:
         ("Lodge 10.25 Inch Skillet, Lifetime Warranty", PAN, ["ungrounded_claim", "ungrounded_claim"]),
         ("Pilot G2 Gel Pens, a Dozen Black Pens", PEN, []),  # dozen == 12: grounded
         ("Pilot G2 Gel Pens, Twenty Black Pens", PEN, ["ungrounded_number"]),
+    ("Pilot G2 Gel Pens for 3rd Grade Notes", PEN, ["ungrounded_number"]),       # an ordinal is a number
+    ("Anker 65W Charger, 2nd Port Free", CHARGER, []),                          # 2 ports: grounded
     ],
 )
 def test_ungrounded_facts_fail_with_the_right_rule(

@@ -16,5 +16,15 @@ from data_pipelines.teachers.base import (
 )
 from data_pipelines.teachers.cache import CachedTeacher, ResponseCache
 
-__all__ = ["CachedTeacher", "ReplyError", "ResponseCache", "Teacher", "TeacherRequest", "TeacherResult",
-           "TeacherSampling", "parse_json_reply", "strip_reasoning", "validate_reply"]
+__all__ = [
+    "CachedTeacher",
+    "ReplyError",
+    "ResponseCache",
+    "Teacher",
+    "TeacherRequest",
+    "TeacherResult",
+    "TeacherSampling",
+    "parse_json_reply",
+    "strip_reasoning",
+    "validate_reply",
+]

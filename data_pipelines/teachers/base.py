@@ -66,7 +66,9 @@ class TeacherRequest:
     def content_hash(self, *, use_payload: bool = False) -> str:
         """sha256 of what the teacher reads: the messages (or the payload for data-driven teachers)."""
         body = self.payload if use_payload else self.messages
-        return hashlib.sha256(json.dumps([self.task, body], sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        return hashlib.sha256(
+            json.dumps([self.task, body], sort_keys=True, ensure_ascii=False).encode()
+        ).hexdigest()
 
 
 @dataclass
@@ -103,10 +105,11 @@ class Teacher(Protocol):
     """Anything that answers teacher requests. ``name`` (model id + version) goes into cache keys."""
 
     name: str
-    uses_payload: bool   # True: replies depend on ``payload`` only (offline teacher); False: on ``messages``
+    uses_payload: bool  # True: replies depend on ``payload`` only (offline teacher); False: on ``messages``
 
-    async def generate(self, requests: Sequence[TeacherRequest], *,
-                       on_result: ResultCallback | None = None) -> list[TeacherResult]:
+    async def generate(
+        self, requests: Sequence[TeacherRequest], *, on_result: ResultCallback | None = None
+    ) -> list[TeacherResult]:
         """One result per request, in order. ``on_result`` is called as each one completes."""
         ...
 
@@ -170,7 +173,7 @@ def _candidates(text: str) -> list[str]:
         elif ch == "}":
             depth -= 1
             if depth == 0:
-                return [text[start:i + 1]]
+                return [text[start : i + 1]]
     return [_close(text[start:])]
 
 
@@ -179,9 +182,9 @@ def _loads_lenient(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         pass
-    fixed = re.sub(r",\s*([}\]])", r"\1", text)                     # trailing commas
-    fixed = re.sub(r"(?<=[{,\s])'([^'\n]*)'\s*:", r'"\1":', fixed)   # 'key':
-    fixed = re.sub(r":\s*'([^'\n]*)'", r': "\1"', fixed)             # : 'value'
+    fixed = re.sub(r",\s*([}\]])", r"\1", text)  # trailing commas
+    fixed = re.sub(r"(?<=[{,\s])'([^'\n]*)'\s*:", r'"\1":', fixed)  # 'key':
+    fixed = re.sub(r":\s*'([^'\n]*)'", r': "\1"', fixed)  # : 'value'
     fixed = re.sub(r"\bTrue\b", "true", re.sub(r"\bFalse\b", "false", fixed))
     return json.loads(fixed)
 
@@ -215,20 +218,28 @@ def _str_list(value: Any) -> list[str]:
 
 
 _ALIASES = {
-    "profile": {"long_term_interests": ("long-term interest", "long_term_interest", "long-term interests"),
-                "short_term_interests": ("short-term interest", "short_term_interest", "short-term interests"),
-                "preferences": ("preference",), "needs": ("user needs", "user_needs", "need"),
-                "description": ("user profile description", "profile", "summary")},
-    "cot_title": {"suitable_user_info": ("suitable user info",),
-                  "selling_points": ("content users may be interested in", "selling points", "selling_points_used"),
-                  "title": ("personalized title", "personalized_title", "rewrite_title", "final title")},
-    "fact_check": {"supported": ("grounded", "consistent"), "unsupported_claims": ("claims", "unsupported"),
-                   "reason": ("explanation",)},
+    "profile": {
+        "long_term_interests": ("long-term interest", "long_term_interest", "long-term interests"),
+        "short_term_interests": ("short-term interest", "short_term_interest", "short-term interests"),
+        "preferences": ("preference",),
+        "needs": ("user needs", "user_needs", "need"),
+        "description": ("user profile description", "profile", "summary"),
+    },
+    "cot_title": {
+        "suitable_user_info": ("suitable user info",),
+        "selling_points": ("content users may be interested in", "selling points", "selling_points_used"),
+        "title": ("personalized title", "personalized_title", "rewrite_title", "final title"),
+    },
+    "fact_check": {
+        "supported": ("grounded", "consistent"),
+        "unsupported_claims": ("claims", "unsupported"),
+        "reason": ("explanation",),
+    },
 }
 
 
 def normalise_reply(task: str, data: dict[str, Any]) -> dict[str, Any]:
-    """Map a parsed reply onto the task's schema (accepting the paper's key names); ``ReplyError`` if unusable."""
+    """Map a parsed reply onto the task's schema (paper key names accepted); ``ReplyError`` if unusable."""
     lowered = {str(k).strip().lower(): v for k, v in data.items()}
     out: dict[str, Any] = {}
     for key, aliases in _ALIASES[task].items():

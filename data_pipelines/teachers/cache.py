@@ -38,8 +38,10 @@ class ResponseCache:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, model TEXT NOT NULL, "
-                         "task TEXT, text TEXT NOT NULL, created REAL DEFAULT (julianday('now')))")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, model TEXT NOT NULL, "
+            "task TEXT, text TEXT NOT NULL, created REAL DEFAULT (julianday('now')))"
+        )
 
     @staticmethod
     def key(request: TeacherRequest, model: str, *, use_payload: bool = False) -> str:
@@ -54,8 +56,10 @@ class ResponseCache:
 
     def put(self, key: str, model: str, text: str, *, task: str = "") -> None:
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO responses (key, model, task, text) VALUES (?, ?, ?, ?)",
-                             (key, model, task, text))
+            self._db.execute(
+                "INSERT OR REPLACE INTO responses (key, model, task, text) VALUES (?, ?, ?, ?)",
+                (key, model, task, text),
+            )
 
     def __len__(self) -> int:
         with self._lock:
@@ -76,8 +80,9 @@ class CachedTeacher:
         self.uses_payload = teacher.uses_payload
         self.stats = {"hits": 0, "misses": 0, "stored": 0}
 
-    async def generate(self, requests: Sequence[TeacherRequest], *,
-                       on_result: ResultCallback | None = None) -> list[TeacherResult]:
+    async def generate(
+        self, requests: Sequence[TeacherRequest], *, on_result: ResultCallback | None = None
+    ) -> list[TeacherResult]:
         keys = [ResponseCache.key(r, self.name, use_payload=self.uses_payload) for r in requests]
         results: list[TeacherResult | None] = [None] * len(requests)
         todo: list[int] = []

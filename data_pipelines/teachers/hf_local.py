@@ -17,7 +17,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from data_pipelines.teachers.base import ReplyError, ResultCallback, TeacherRequest, TeacherResult, validate_reply
+from data_pipelines.teachers.base import (
+    ReplyError,
+    ResultCallback,
+    TeacherRequest,
+    TeacherResult,
+    validate_reply,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -64,9 +70,14 @@ class HFTeacher:
         import torch
 
         s = batch[0].sampling
-        enc = self.tokenizer([self._prompt(r.messages) for r in batch], return_tensors="pt", padding=True,
-                             truncation=True, max_length=self.config.max_input_tokens,
-                             add_special_tokens=False).to(self.config.device)
+        enc = self.tokenizer(
+            [self._prompt(r.messages) for r in batch],
+            return_tensors="pt",
+            padding=True,
+            truncation=True,
+            max_length=self.config.max_input_tokens,
+            add_special_tokens=False,
+        ).to(self.config.device)
         kwargs: dict[str, Any] = {"max_new_tokens": s.max_tokens, "pad_token_id": self.tokenizer.pad_token_id}
         if sample or s.temperature > 0:
             kwargs.update(do_sample=True, temperature=max(s.temperature, 0.7), top_p=s.top_p)
@@ -75,12 +86,13 @@ class HFTeacher:
         if s.seed is not None:
             torch.manual_seed(s.seed)
         with torch.inference_mode():
-            out = self.model.generate(**enc, **kwargs)                # (B, T_in + T_new)
-        new = out[:, enc["input_ids"].shape[1]:]
+            out = self.model.generate(**enc, **kwargs)  # (B, T_in + T_new)
+        new = out[:, enc["input_ids"].shape[1] :]
         return self.tokenizer.batch_decode(new, skip_special_tokens=True)
 
-    async def generate(self, requests: Sequence[TeacherRequest], *,
-                       on_result: ResultCallback | None = None) -> list[TeacherResult]:
+    async def generate(
+        self, requests: Sequence[TeacherRequest], *, on_result: ResultCallback | None = None
+    ) -> list[TeacherResult]:
         results: dict[str, TeacherResult] = {}
         failures: dict[str, list[dict[str, Any]]] = {r.key: [] for r in requests}
         pending = list(requests)
@@ -95,26 +107,41 @@ class HFTeacher:
             still: list[TeacherRequest] = []
             for group in groups.values():
                 for i in range(0, len(group), self.config.batch_size):
-                    batch = group[i:i + self.config.batch_size]
+                    batch = group[i : i + self.config.batch_size]
                     t0 = time.perf_counter()
                     async with self._lock:
                         texts = await asyncio.to_thread(self._generate_batch, batch, attempt > 1)
                     for req, text in zip(batch, texts, strict=True):
                         try:
-                            results[req.key] = TeacherResult(key=req.key, text=validate_reply(req.task, text),
-                                                             attempts=attempt, failures=failures[req.key])
+                            results[req.key] = TeacherResult(
+                                key=req.key,
+                                text=validate_reply(req.task, text),
+                                attempts=attempt,
+                                failures=failures[req.key],
+                            )
                         except ReplyError as exc:
-                            failures[req.key].append({"attempt": attempt, "kind": "invalid_json", "detail": str(exc)[:300],
-                                                      "elapsed_s": round(time.perf_counter() - t0, 3)})
+                            failures[req.key].append(
+                                {
+                                    "attempt": attempt,
+                                    "kind": "invalid_json",
+                                    "detail": str(exc)[:300],
+                                    "elapsed_s": round(time.perf_counter() - t0, 3),
+                                }
+                            )
                             still.append(req)
                             continue
                         if on_result:
                             on_result(req, results[req.key])
             pending = still
         for req in pending:
-            results[req.key] = TeacherResult(key=req.key, text=None, error="invalid_json",
-                                             attempts=self.config.max_retries + 1, failures=failures[req.key],
-                                             elapsed_s=round(time.perf_counter() - start, 3))
+            results[req.key] = TeacherResult(
+                key=req.key,
+                text=None,
+                error="invalid_json",
+                attempts=self.config.max_retries + 1,
+                failures=failures[req.key],
+                elapsed_s=round(time.perf_counter() - start, 3),
+            )
             if on_result:
                 on_result(req, results[req.key])
         return [results[r.key] for r in requests]

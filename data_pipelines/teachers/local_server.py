@@ -34,22 +34,40 @@ def default_responder(messages: list[dict[str, str]]) -> str:
     user = messages[-1]["content"] if messages else ""
     if "describe what they care about" in system:
         lines = [ln.split(". ", 1)[-1] for ln in user.splitlines()[1:] if ln.strip()]
-        return json.dumps({"long_term_interests": lines[:2], "short_term_interests": lines[-1:],
-                           "preferences": ["reliable everyday supplies"], "needs": ["restocking"],
-                           "description": "A shopper who keeps a well-stocked desk."})
+        return json.dumps(
+            {
+                "long_term_interests": lines[:2],
+                "short_term_interests": lines[-1:],
+                "preferences": ["reliable everyday supplies"],
+                "needs": ["restocking"],
+                "description": "A shopper who keeps a well-stocked desk.",
+            }
+        )
     if "Rewrite an ad title" in system:
         m = re.search(r"Original title: (.*)", user)
         title = (m.group(1) if m else "Untitled").split(",")[0].strip()
-        return json.dumps({"suitable_user_info": "likes organised desks", "selling_points": [],
-                           "title": f"{title}, Ready for Your Desk"})
+        return json.dumps(
+            {
+                "suitable_user_info": "likes organised desks",
+                "selling_points": [],
+                "title": f"{title}, Ready for Your Desk",
+            }
+        )
     return json.dumps({"supported": True, "unsupported_claims": [], "reason": "all claims are in the ad"})
 
 
 class LocalChatServer:
     """See the module docstring. ``base_url`` ends in ``/v1``; ``stats`` counts what happened."""
 
-    def __init__(self, responder: Responder | None = None, *, latency_s: float = 0.0, slots: int | None = None,
-                 faults: list[tuple[str, list[str]]] | None = None, timeout_sleep_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        responder: Responder | None = None,
+        *,
+        latency_s: float = 0.0,
+        slots: int | None = None,
+        faults: list[tuple[str, list[str]]] | None = None,
+        timeout_sleep_s: float = 30.0,
+    ) -> None:
         self.responder = responder or default_responder
         self.latency_s = latency_s
         self.slots = slots
@@ -83,11 +101,13 @@ class LocalChatServer:
 
     def stop(self) -> None:
         if self._loop and self._server:
+
             async def shutdown() -> None:
                 self._server.close()
                 for task in asyncio.all_tasks():
                     if task is not asyncio.current_task():
                         task.cancel()
+
             asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(5)
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread:
@@ -98,7 +118,8 @@ class LocalChatServer:
         asyncio.set_event_loop(self._loop)
         self._sem = asyncio.Semaphore(self.slots) if self.slots else None
         self._server = self._loop.run_until_complete(
-            asyncio.start_server(self._handle, "127.0.0.1", 0, backlog=1024))
+            asyncio.start_server(self._handle, "127.0.0.1", 0, backlog=1024)
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         self._ready.set()
         self._loop.run_forever()
@@ -151,11 +172,16 @@ class LocalChatServer:
         if action == "drop":
             return False
         if action and action.isdigit():
-            return await self._send(writer, int(action), json.dumps(
-                {"error": {"message": f"injected {action}", "type": "server_error"}}).encode(),
-                extra={"Retry-After": "0"} if action == "429" else None)
+            return await self._send(
+                writer,
+                int(action),
+                json.dumps({"error": {"message": f"injected {action}", "type": "server_error"}}).encode(),
+                extra={"Retry-After": "0"} if action == "429" else None,
+            )
         if action == "non_json":
-            return await self._send(writer, 200, b"<html><body>502 Bad Gateway</body></html>", ctype="text/html")
+            return await self._send(
+                writer, 200, b"<html><body>502 Bad Gateway</body></html>", ctype="text/html"
+            )
         if self._sem:
             async with self._sem:
                 content = await self._work(messages)
@@ -164,12 +190,23 @@ class LocalChatServer:
         if action == "bad_content":
             content = "Sure! Here is a great title for this user."
         elif action == "reasoning":
-            content = "<think>The user likes pens, so {\"title\": \"wrong\"} is not it.</think>\n" + content
-        payload = json.dumps({
-            "id": f"chatcmpl-{self.stats['requests']}", "object": "chat.completion", "created": int(time.time()),
-            "model": req.get("model", "local"),
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}).encode()
+            content = '<think>The user likes pens, so {"title": "wrong"} is not it.</think>\n' + content
+        payload = json.dumps(
+            {
+                "id": f"chatcmpl-{self.stats['requests']}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": req.get("model", "local"),
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": content},
+                    }
+                ],
+                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+            }
+        ).encode()
         if action == "truncated":
             payload = payload[: len(payload) // 2]
         self.stats["completions"] += 1
@@ -186,11 +223,23 @@ class LocalChatServer:
             self._in_flight -= 1
 
     @staticmethod
-    async def _send(writer: asyncio.StreamWriter, status: int, body: bytes, *, ctype: str = "application/json",
-                    extra: dict[str, str] | None = None) -> bool:
-        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests"}.get(status, "Error")
-        head = [f"HTTP/1.1 {status} {reason}", f"Content-Type: {ctype}", f"Content-Length: {len(body)}",
-                "Connection: keep-alive"] + [f"{k}: {v}" for k, v in (extra or {}).items()]
+    async def _send(
+        writer: asyncio.StreamWriter,
+        status: int,
+        body: bytes,
+        *,
+        ctype: str = "application/json",
+        extra: dict[str, str] | None = None,
+    ) -> bool:
+        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests"}.get(
+            status, "Error"
+        )
+        head = [
+            f"HTTP/1.1 {status} {reason}",
+            f"Content-Type: {ctype}",
+            f"Content-Length: {len(body)}",
+            "Connection: keep-alive",
+        ] + [f"{k}: {v}" for k, v in (extra or {}).items()]
         writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
         await writer.drain()
         return True

@@ -12,8 +12,10 @@
   preference pairs have real alternatives.
 
 Every word of a title comes from the ad itself (its title and selling points), except in the last
-resort for an ad with one title segment and no selling points, where a sanitised interest phrase
-from the user's own history is appended ("- for Fans of Gel Pens"): no number, unit, brand or claim.
+resorts for an ad whose title cannot be reordered and that has no usable selling point: a sanitised
+interest phrase from the user's own history ("- for Fans of Gel Pens"), then "- Picked for You".
+The teacher checks its own options with the rule-based guard (``creator.guard``) and returns the
+first that passes, so a number, unit, model number, brand or claim is never added.
 """
 
 from __future__ import annotations
@@ -21,21 +23,52 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from creator.banned_attributes import find_banned_attributes
+from creator.facts import ad_facts
+from creator.guard import Guard, GuardConfig
+from creator.types import Ad
 from data_pipelines.teachers.base import ResultCallback, TeacherRequest, TeacherResult
 
-_STOP = set("""a an and or the of for to in on with by from at as is are be this that these those it its our your
+_STOP = set(
+    """a an and or the of for to in on with by from at as is are be this that these those it its our your
 you we they their new set pack count pcs piece pieces each per plus inch inches x ct pk box case oz lb mm cm
-assorted various multiple color colors colour colours style size sizes item items type great perfect ideal""".split())
+assorted various multiple color colors colour colours style size sizes item items type great perfect
+ideal""".split()
+)
 _LEAD_DROP = {"this", "these", "the", "it", "our", "they", "each", "its"}
-_TRAIL_DROP = {"a", "an", "and", "or", "the", "of", "for", "to", "in", "on", "with", "by", "from", "at", "as", "that",
-               "which", "while", "so", "your", "you", "is", "are", "be", "&"}
-_SEG_SPLIT = re.compile(r"\s*(?:,|;|\s[-\u2013\u2014|]\s|\(|\))\s*")
+_TRAIL_DROP = {
+    "a",
+    "an",
+    "and",
+    "or",
+    "the",
+    "of",
+    "for",
+    "to",
+    "in",
+    "on",
+    "with",
+    "by",
+    "from",
+    "at",
+    "as",
+    "that",
+    "which",
+    "while",
+    "so",
+    "your",
+    "you",
+    "is",
+    "are",
+    "be",
+    "&",
+}
+_SEG_SPLIT = re.compile(r"\s*(?:(?<!\d),|,(?!\d)|;|\s[-\u2013\u2014|]\s|\(|\))\s*")
 
 
 def _words(text: str) -> list[str]:
@@ -43,7 +76,13 @@ def _words(text: str) -> list[str]:
 
 
 def _clean_phrase(words: list[str], banned_words: set[str]) -> str:
-    kept = [w for w in words if not re.search(r"\d", w) and w.lower().strip("'") not in banned_words]
+    kept = [
+        w
+        for w in words
+        if not re.search(r"\d", w)
+        and w.lower().strip("'") not in banned_words
+        and not find_banned_attributes(w)
+    ]
     while kept and kept[-1].lower() in _TRAIL_DROP | _STOP:
         kept.pop()
     while kept and kept[0].lower() in _TRAIL_DROP | _STOP:
@@ -59,10 +98,17 @@ class OfflineTeacher:
     """
 
     uses_payload = True
-    name = "offline-minilm-v1"
+    name = "offline-minilm-v2"
 
-    def __init__(self, encoder: Any = None, *, known_brands: Iterable[str] = (), group_threshold: float = 0.55,
-                 recency_half_life: float = 3.0) -> None:
+    def __init__(
+        self,
+        encoder: Any = None,
+        *,
+        known_brands: Iterable[str] = (),
+        group_threshold: float = 0.55,
+        recency_half_life: float = 3.0,
+        guard: Guard | None = None,
+    ) -> None:
         if encoder is None:
             from creator.modeling.item_encoder import SentenceItemEncoder
 
@@ -70,8 +116,11 @@ class OfflineTeacher:
         self.encoder = encoder
         self.group_threshold = group_threshold
         self.recency_half_life = recency_half_life
+        known_brands = list(known_brands)
         self._brand_words = {w.lower() for b in known_brands for w in _words(b) if len(w) > 1}
+        self.guard = guard or Guard(GuardConfig(flag_unchanged=True), known_brands=known_brands)
         self._vecs: dict[str, np.ndarray] = {}
+        self._hook_cache: dict[tuple[str, tuple[str, ...]], dict[str, str]] = {}
 
     # ---- embeddings -------------------------------------------------------------------------
     def _embed(self, texts: Iterable[str]) -> None:
@@ -81,12 +130,14 @@ class OfflineTeacher:
                 self._vecs[t] = v
 
     def _vec(self, text: str) -> np.ndarray:
+        if text not in self._vecs:  # rare: texts not prefetched by ``_texts`` (fallback options)
+            self._embed([text])
         return self._vecs[text]
 
     def user_vector(self, history: list[str]) -> np.ndarray:
         """Recency-weighted mean of the history embeddings (newest weighs most), L2-normalised."""
         n = len(history)
-        w = 0.5 ** (np.arange(n)[::-1] / self.recency_half_life)        # (n,)
+        w = 0.5 ** (np.arange(n)[::-1] / self.recency_half_life)  # (n,)
         v = (w[:, None] * np.stack([self._vec(t) for t in history])).sum(0)  # (D,)
         return v / (np.linalg.norm(v) + 1e-8)
 
@@ -98,9 +149,14 @@ class OfflineTeacher:
     def profile(self, history: list[str], history_brands: list[str] | None = None) -> dict[str, Any]:
         brands = [w for b in (history_brands or []) for w in _words(b)]
         if not history:
-            return {"long_term_interests": [], "short_term_interests": [], "preferences": [], "needs": [],
-                    "description": "No history yet."}
-        vecs = np.stack([self._vec(t) for t in history])                 # (n, D)
+            return {
+                "long_term_interests": [],
+                "short_term_interests": [],
+                "preferences": [],
+                "needs": [],
+                "description": "No history yet.",
+            }
+        vecs = np.stack([self._vec(t) for t in history])  # (n, D)
         groups: list[list[int]] = []
         for i, v in enumerate(vecs):
             sims = [float(vecs[g].mean(0) @ v) for g in groups]
@@ -108,7 +164,7 @@ class OfflineTeacher:
                 groups[int(np.argmax(sims))].append(i)
             else:
                 groups.append([i])
-        groups.sort(key=lambda g: (-len(g), -max(g)))                   # biggest, then most recent
+        groups.sort(key=lambda g: (-len(g), -max(g)))  # biggest, then most recent
         long_term: list[str] = []
         for g in groups:
             centre = vecs[g].mean(0)
@@ -122,22 +178,39 @@ class OfflineTeacher:
             if phrase and phrase not in short_term:
                 short_term.append(phrase)
         counts = Counter(w.lower() for t in history for w in set(_words(t)))
-        banned = self._brand_words | {w.lower() for w in brands} | set(" ".join(long_term + short_term).split())
-        prefs = [w for w, c in counts.most_common() if c >= 2 and len(w) > 3 and w not in _STOP and w not in banned
-                 and not re.search(r"\d", w) and not find_banned_attributes(w)][:3]
-        needs = [f"restocking {p}" for p in long_term[:1]] + [f"items that go with {p}" for p in short_term[:1]]
+        banned = (
+            self._brand_words | {w.lower() for w in brands} | set(" ".join(long_term + short_term).split())
+        )
+        prefs = [
+            w
+            for w, c in counts.most_common()
+            if c >= 2
+            and len(w) > 3
+            and w not in _STOP
+            and w not in banned
+            and not re.search(r"\d", w)
+            and not find_banned_attributes(w)
+        ][:3]
+        needs = [f"restocking {p}" for p in long_term[:1]] + [
+            f"items that go with {p}" for p in short_term[:1]
+        ]
         description = "Shops mostly for " + (" and ".join(long_term[:2]) or "assorted products")
         if short_term:
             description += f"; most recently interested in {short_term[0]}"
         if prefs:
             description += f"; repeatedly picks {', '.join(prefs)} items"
-        return {"long_term_interests": long_term[:4], "short_term_interests": short_term[:2], "preferences": prefs,
-                "needs": needs, "description": description + "."}
+        return {
+            "long_term_interests": long_term[:4],
+            "short_term_interests": short_term[:2],
+            "preferences": prefs,
+            "needs": needs,
+            "description": description + ".",
+        }
 
     # ---- CoT title --------------------------------------------------------------------------
     @staticmethod
     def hook(point: str, max_len: int = 60) -> str:
-        """A short, fluent fragment of a selling point: its first clause, or a cut of it at a phrase boundary."""
+        """A short, fluent fragment of a selling point: its first clause, or a cut at a phrase boundary."""
         clause = re.split(r"(?<=\w)[,;:.!?](?:\s|$)|\s[-\u2013\u2014]\s|\s\(", point.strip(), maxsplit=1)[0]
         words = clause.split()
         while words and words[0].lower() in _LEAD_DROP:
@@ -177,13 +250,15 @@ class OfflineTeacher:
             if not m:
                 break
             cut = cut[: m[-1].start()].rstrip(" ,(-")
-        if len(cut) > budget:   # one long segment: cut at a word boundary
+        if len(cut) > budget:  # one long segment: cut at a word boundary
             cut = cut[:budget].rsplit(" ", 1)[0]
         while cut and (cut.count("(") != cut.count(")") or cut.split()[-1].lower() in _TRAIL_DROP):
             cut = cut.rsplit(" ", 1)[0] if " " in cut else ""
         return cut.rstrip(" ,;:-(") or title[:budget].rsplit(" ", 1)[0]
 
-    def compose(self, title: str, hook: str, budget: int, *, hook_first: bool = False, joiner: str = " - ") -> str:
+    def compose(
+        self, title: str, hook: str, budget: int, *, hook_first: bool = False, joiner: str = " - "
+    ) -> str:
         if not hook:
             return self.fit_core(title, budget)
         hook = hook if len(hook) <= budget // 2 else self.hook(hook, budget // 2)
@@ -202,9 +277,11 @@ class OfflineTeacher:
         added = payload.get("max_added_chars")
         budget = max_chars if added is None else min(max_chars, len(title) + int(added))
         u = self.user_vector(history) if history else self._vec(title)
-        interests = [(kind, p) for kind, key in (("long-term", "long_term_interests"),
-                                                  ("short-term", "short_term_interests"))
-                     for p in profile.get(key, [])]
+        interests = [
+            (kind, p)
+            for kind, key in (("long-term", "long_term_interests"), ("short-term", "short_term_interests"))
+            for p in profile.get(key, [])
+        ]
         suitable = ""
         if interests:
             sims = [float(self._vec(p) @ self._vec(title)) for _, p in interests]
@@ -215,32 +292,61 @@ class OfflineTeacher:
         # (N,) similarity of each hook to the user; the hook is what the title will say
         ranked = sorted(hooks, key=lambda p: -float(self._vec(hooks[p]) @ u))
         segments = [s for s in _SEG_SPLIT.split(title) if s.strip()]
-        if ranked:
-            variants = [(ranked[0], False), (ranked[min(1, len(ranked) - 1)], False), (ranked[0], True),
-                        (ranked[min(2, len(ranked) - 1)], False)]
-            point, hook_first = variants[k % len(variants)]
-            text = self.compose(title, hooks[point], budget, hook_first=hook_first)
-            used = [point]
-        elif len([s for s in segments[1:] if re.search(r"[A-Za-z]{3}", s)]) >= 1:
-            # no selling points: lead with the title segment closest to the user (never the first one)
-            leads = sorted((i for i in range(1, len(segments)) if re.search(r"[A-Za-z]{3}", segments[i])),
-                           key=lambda i: -float(self._vec(segments[i]) @ u))
-            lead = segments[leads[k % len(leads)]]
-            rest = ", ".join(s for s in segments if s != lead)
-            text = self.compose(rest, lead, budget, hook_first=True)
-            used = []
-        else:
-            phrases = [p for _, p in interests] or ["everyday use"]
-            phrase = phrases[k % len(phrases)]
-            text = self.compose(title, "for Fans of " + phrase.title(), budget)
-            used = []
+
+        def options() -> Iterator[tuple[str, list[str]]]:  # (title, selling points used), preferred first
+            if ranked:
+                variants = [(0, False), (1, False), (0, True), (2, False)]
+                for j, hook_first in variants[k % 4 :] + variants[: k % 4]:
+                    point = ranked[min(j, len(ranked) - 1)]
+                    yield self.compose(title, hooks[point], budget, hook_first=hook_first), [point]
+            # lead with a title segment closest to the user (never the first one): reorders, adds nothing
+            leads = sorted(
+                (i for i in range(1, len(segments)) if re.search(r"[A-Za-z]{3}", segments[i])),
+                key=lambda i: -float(self._vec(segments[i]) @ u),
+            )
+            for j in range(len(leads)):
+                lead = segments[leads[(k + j) % len(leads)]]
+                rest = ", ".join(s for s in segments if s != lead)
+                yield self.compose(rest, lead, budget, hook_first=True), []
+            phrases = [p for _, p in interests]
+            for j in range(len(phrases)):
+                yield (
+                    self.compose(title, "for Fans of " + phrases[(k + j) % len(phrases)].title(), budget),
+                    [],
+                )
+            yield self.compose(title, "Picked for You", budget), []
+
+        text, used = self._first_passing(options(), ad)
         return {"suitable_user_info": suitable, "selling_points": used, "title": " ".join(text.split())}
+
+    def _first_passing(
+        self, options: list[tuple[str, list[str]]], ad: dict[str, Any]
+    ) -> tuple[str, list[str]]:
+        """The first option the rule-based guard passes (the teacher checks its own work), else the first."""
+        view = Ad(
+            ad_id=str(ad.get("ad_id", "")),
+            title=ad["title"],
+            brand=ad.get("brand") or "",
+            selling_points=list(ad.get("selling_points", [])),
+        )
+        view.facts = ad_facts(view)
+        first: tuple[str, list[str]] | None = None
+        for text, used in options:
+            text = " ".join(text.split())
+            first = first or (text, used)
+            if self.guard.check(text, view).passed:
+                return text, used
+        assert first is not None, "options always end with the fact-free last resort"
+        return first
 
     # ---- Teacher protocol ---------------------------------------------------------------------
     def _hooks(self, ad: dict[str, Any]) -> dict[str, str]:
         """selling point -> its hook, for the points whose hook reads well (cached per ad title)."""
-        title = ad["title"]
-        return {p: h for p in ad.get("selling_points", []) if self.good_hook(h := self.hook(p), title)}
+        key = (ad["title"], tuple(ad.get("selling_points", [])))
+        if key not in self._hook_cache:
+            title = ad["title"]
+            self._hook_cache[key] = {p: h for p in key[1] if self.good_hook(h := self.hook(p), title)}
+        return self._hook_cache[key]
 
     def _texts(self, req: TeacherRequest) -> list[str]:
         p = req.payload
@@ -260,18 +366,25 @@ class OfflineTeacher:
             return self.profile(req.payload.get("history") or [], req.payload.get("history_brands"))
         if req.task == "cot_title":
             return self.cot_title(req.payload)
-        raise ValueError("the offline teacher does not fact-check; the rule-based guard does (drop --llm-fact-check)")
+        raise ValueError(
+            "the offline teacher does not fact-check; the rule-based guard does (drop --llm-fact-check)"
+        )
 
-    async def generate(self, requests: Sequence[TeacherRequest], *,
-                       on_result: ResultCallback | None = None) -> list[TeacherResult]:
+    async def generate(
+        self, requests: Sequence[TeacherRequest], *, on_result: ResultCallback | None = None
+    ) -> list[TeacherResult]:
         self._embed(t for r in requests for t in self._texts(r))
         results = []
         for req in requests:
             try:
                 res = TeacherResult(key=req.key, text=json.dumps(self.answer(req), ensure_ascii=False))
             except (ValueError, KeyError, TypeError) as exc:
-                res = TeacherResult(key=req.key, text=None, error=type(exc).__name__,
-                                    failures=[{"attempt": 1, "kind": "offline_error", "detail": str(exc)[:300]}])
+                res = TeacherResult(
+                    key=req.key,
+                    text=None,
+                    error=type(exc).__name__,
+                    failures=[{"attempt": 1, "kind": "offline_error", "detail": str(exc)[:300]}],
+                )
             if on_result:
                 on_result(req, res)
             results.append(res)

@@ -20,7 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from data_pipelines.teachers.base import ReplyError, ResultCallback, TeacherRequest, TeacherResult, validate_reply
+from data_pipelines.teachers.base import (
+    ReplyError,
+    ResultCallback,
+    TeacherRequest,
+    TeacherResult,
+    validate_reply,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +83,9 @@ def _classify(exc: BaseException) -> tuple[str, bool, float | None]:
         if status >= 500:
             return f"server_error_{status}", True, wait
         return f"client_error_{status}", status in RETRYABLE_STATUS, wait
-    if isinstance(exc, openai.APIResponseValidationError | ValueError | KeyError | TypeError | AttributeError):
+    if isinstance(
+        exc, openai.APIResponseValidationError | ValueError | KeyError | TypeError | AttributeError
+    ):
         return "bad_body", True, None
     return type(exc).__name__, True, None
 
@@ -92,14 +100,20 @@ class OpenAITeacher:
 
         self.config = config
         self.name = f"openai:{config.model}"
-        self._client = openai.AsyncOpenAI(base_url=config.base_url, api_key=config.api_key,
-                                          timeout=config.timeout_s, max_retries=0)
+        self._client = openai.AsyncOpenAI(
+            base_url=config.base_url, api_key=config.api_key, timeout=config.timeout_s, max_retries=0
+        )
         self.stats = {"requests": 0, "attempts": 0, "failed": 0}
 
     async def _once(self, req: TeacherRequest) -> str:
         s = req.sampling
-        kwargs: dict[str, Any] = {"model": self.config.model, "messages": req.messages,
-                                  "temperature": s.temperature, "top_p": s.top_p, "max_tokens": s.max_tokens}
+        kwargs: dict[str, Any] = {
+            "model": self.config.model,
+            "messages": req.messages,
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            "max_tokens": s.max_tokens,
+        }
         if s.seed is not None:
             kwargs["seed"] = s.seed
         if self.config.extra_body:
@@ -113,8 +127,9 @@ class OpenAITeacher:
             raise ReplyError("empty reply content (reasoning only, or cut off before the answer)")
         return validate_reply(req.task, content)
 
-    async def _one(self, req: TeacherRequest, sem: asyncio.Semaphore,
-                   on_result: ResultCallback | None) -> TeacherResult:
+    async def _one(
+        self, req: TeacherRequest, sem: asyncio.Semaphore, on_result: ResultCallback | None
+    ) -> TeacherResult:
         cfg = self.config
         failures: list[dict[str, Any]] = []
         start = time.perf_counter()
@@ -129,8 +144,14 @@ class OpenAITeacher:
                     text = await asyncio.wait_for(self._once(req), timeout=cfg.timeout_s * 1.5)
                 except Exception as exc:  # every failure is classified and recorded, none escapes
                     kind, retry, wait = _classify(exc)
-                    failures.append({"attempt": attempt, "kind": kind, "detail": str(exc)[:300],
-                                     "elapsed_s": round(time.perf_counter() - t0, 3)})
+                    failures.append(
+                        {
+                            "attempt": attempt,
+                            "kind": kind,
+                            "detail": str(exc)[:300],
+                            "elapsed_s": round(time.perf_counter() - t0, 3),
+                        }
+                    )
                     error = kind
                 else:
                     error = None
@@ -144,14 +165,21 @@ class OpenAITeacher:
         if text is None:
             self.stats["failed"] += 1
             logger.warning("request %s failed after %d attempts: %s", req.key, attempt, error)
-        result = TeacherResult(key=req.key, text=text, error=error, attempts=attempt, failures=failures,
-                               elapsed_s=round(time.perf_counter() - start, 3))
+        result = TeacherResult(
+            key=req.key,
+            text=text,
+            error=error,
+            attempts=attempt,
+            failures=failures,
+            elapsed_s=round(time.perf_counter() - start, 3),
+        )
         if on_result:
             on_result(req, result)
         return result
 
-    async def generate(self, requests: Sequence[TeacherRequest], *,
-                       on_result: ResultCallback | None = None) -> list[TeacherResult]:
+    async def generate(
+        self, requests: Sequence[TeacherRequest], *, on_result: ResultCallback | None = None
+    ) -> list[TeacherResult]:
         sem = asyncio.Semaphore(self.config.concurrency)
         self.stats["requests"] += len(requests)
         return list(await asyncio.gather(*(self._one(r, sem, on_result) for r in requests)))

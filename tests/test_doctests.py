@@ -1,0 +1,15 @@
+"""The runnable examples in the library's docstrings stay true."""
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["creator.types", "creator.text", "creator.facts", "creator.io.records"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0, f"{name} has no examples"
+    assert result.failed == 0

@@ -1,0 +1,113 @@
+"""The offline teacher: profiles without facts, titles that add nothing, deterministic candidates."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from creator.facts import ad_facts
+from creator.guard import Guard
+from creator.types import Ad
+from data_pipelines.teachers import TeacherRequest
+from data_pipelines.teachers.offline import OfflineTeacher
+
+HISTORY = [
+    "Pilot G2 Retractable Gel Pens, Fine Point 0.7mm, Black, 12-Pack",
+    "Pilot G2 Retractable Gel Pens, Fine Point, Assorted Colors, 8-Pack",
+    "Moleskine Classic Notebook, Hard Cover, Large, Ruled, Black",
+    "Women's Daily Planner 2024, Weekly and Monthly, Floral",
+]
+BRANDS = ["Pilot", "Moleskine", "Sharpie", "Wireless Co"]
+
+
+@pytest.fixture(scope="module")
+def teacher(minilm) -> OfflineTeacher:
+    return OfflineTeacher(minilm, known_brands=BRANDS)
+
+
+def ask(teacher: OfflineTeacher, task: str, payload: dict) -> dict:
+    req = TeacherRequest(key="r", task=task, messages=[], payload=payload)
+    result = asyncio.run(teacher.generate([req]))[0]
+    assert result.ok, result
+    return json.loads(result.text)
+
+
+def test_profile_has_interests_but_no_numbers_brands_or_personal_attributes(teacher: OfflineTeacher) -> None:
+    profile = ask(
+        teacher, "profile", {"history": HISTORY, "history_brands": ["Pilot", "Pilot", "Moleskine", ""]}
+    )
+    assert profile["long_term_interests"][0] == "retractable gel pens"  # two of four items: the biggest group
+    assert profile["short_term_interests"][0] == "daily planner"  # the newest item, "women's" removed
+    text = json.dumps(profile).lower()
+    assert not any(ch.isdigit() for ch in text)
+    assert "pilot" not in text and "moleskine" not in text and "women" not in text
+
+
+def _ad(title: str, points: list[str], brand: str = "Acme") -> dict:
+    return {"ad_id": "a", "title": title, "brand": brand, "selling_points": points, "facts": []}
+
+
+def test_candidates_differ_stay_in_budget_and_pass_the_guard(teacher: OfflineTeacher) -> None:
+    ad = _ad(
+        "Sharpie Permanent Markers, Ultra Fine Point, Black, 12 Count",
+        [
+            "Quick-drying ink resists fading and water",
+            "Writes on paper, plastic, metal and glass",
+            "AP certified non-toxic ink for safe everyday use",
+        ],
+        brand="Sharpie",
+    )
+    profile = {"long_term_interests": ["retractable gel pens"], "short_term_interests": ["daily planner"]}
+    titles = [
+        ask(
+            teacher,
+            "cot_title",
+            {
+                "ad": ad,
+                "history": HISTORY,
+                "profile": profile,
+                "candidate": k,
+                "max_chars": 90,
+                "max_added_chars": 30,
+            },
+        )["title"]
+        for k in range(3)
+    ]
+    assert len(set(titles)) == 3
+    ad_obj = Ad(ad_id="a", title=ad["title"], brand="Sharpie", selling_points=ad["selling_points"])
+    ad_obj.facts = ad_facts(ad_obj)
+    guard = Guard(known_brands=BRANDS)
+    for t in titles:
+        assert len(t) <= 90 and len(t) - len(ad["title"]) <= 30
+        assert guard.check(t, ad_obj).passed, t
+    again = ask(
+        teacher,
+        "cot_title",
+        {
+            "ad": ad,
+            "history": HISTORY,
+            "profile": profile,
+            "candidate": 1,
+            "max_chars": 90,
+            "max_added_chars": 30,
+        },
+    )["title"]
+    assert again == titles[1]  # deterministic
+
+
+def test_thousands_separators_survive_reordering(teacher: OfflineTeacher) -> None:
+    ad = _ad("Acme Standard Staples, 1/4 Inch Leg, Total 10,000 Staples", [])
+    out = ask(
+        teacher, "cot_title", {"ad": ad, "history": HISTORY, "profile": {}, "candidate": 0, "max_chars": 120}
+    )
+    assert "10,000" in out["title"] and out["title"] != ad["title"]
+
+
+def test_last_resort_adds_no_claim_or_brand(teacher: OfflineTeacher) -> None:
+    """One title segment, no selling points, and the user's only interest carries a claim and a brand."""
+    ad = _ad("Acme Gray Ink Cartridge", [])
+    profile = {"long_term_interests": ["wireless co presenters"], "short_term_interests": []}
+    out = ask(teacher, "cot_title", {"ad": ad, "history": HISTORY, "profile": profile, "candidate": 0})
+    assert out["title"] == "Acme Gray Ink Cartridge - Picked for You"
