@@ -61,7 +61,7 @@ def shown_row(row: dict[str, Any]) -> list[Any]:
     if row["judge"] is not None:
         judged = f"{row['judge']:.3f} vs {row['original_judge']:.3f} ({row['lift']:+.3f})"
     return [row["segment"], row["users"], row["persona"], row["title"], row["source"], judged,
-            row["fact_check"], row["selling_points_used"] or "-", row["locked"]]
+            row["fact_check_summary"], row["selling_points_used"] or "-", row["locked"]]
 
 
 def segment_map(session: DemoSession) -> Any:

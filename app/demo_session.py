@@ -102,6 +102,16 @@ class SegmentRow:
         why = "; ".join(f"{f.rule}: {f.reason}" for f in c.verdict.failures) or "no candidate"
         return f"no candidate passed ({why}): original title served"
 
+    def fact_check_summary(self) -> str:
+        """The verdict in a few words for the on-screen table: the rules that failed, not every reason."""
+        c = self.creative
+        if c.source == "personalized":
+            return "passed"
+        if c.source == "original":
+            return f"pruned (match {c.scores.get('match', 0.0):.2f})"
+        rules = sorted({f.rule for f in c.verdict.failures}) if c.verdict else []
+        return f"failed: {', '.join(rules) or 'no candidate'}; original served"
+
     def to_dict(self) -> dict[str, Any]:
         c = self.creative
         lift = None if self.judge is None or self.original_judge is None else self.judge - self.original_judge
@@ -109,7 +119,8 @@ class SegmentRow:
                 "source": c.source, "locked": "yes" if self.locked else "",
                 "judge": _round(self.judge), "original_judge": _round(self.original_judge),
                 "lift": _round(lift),
-                "fact_check": self.fact_check(), "selling_points_used": " | ".join(c.selling_points_used)}
+                "fact_check": self.fact_check(), "selling_points_used": " | ".join(c.selling_points_used),
+                "fact_check_summary": self.fact_check_summary()}
 
 
 def _round(x: float | None) -> float | None:
@@ -251,7 +262,7 @@ class DemoSession:
         path.parent.mkdir(parents=True, exist_ok=True)
         ad = self._need_ad()
         with path.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, ["ad_id", "original_title", *COLUMNS])
+            writer = csv.DictWriter(fh, ["ad_id", "original_title", *COLUMNS], extrasaction="ignore")
             writer.writeheader()
             for row in self.table():
                 writer.writerow({"ad_id": ad.ad_id, "original_title": ad.title, **row})

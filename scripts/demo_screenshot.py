@@ -1,6 +1,6 @@
 """Screenshot of the demo's main screen for the docs: the app on trained artefacts, driven by Chromium.
 
-    python scripts/demo_screenshot.py --artifacts runs/demo/artifacts --ad 1002 --out docs/demo_screenshot.png
+    python scripts/demo_screenshot.py --artifacts runs/demo/artifacts --ad 151 --candidates 8
 
 Loads the bundled sample, picks ``--ad``, presses Generate and saves the page as a small PNG (scaled to
 ``--width`` pixels, 256-colour palette). Needs Debian's Chromium (``scripts/install_browser.sh``).
@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--artifacts", default="runs/demo/artifacts", help="trained models (see docs/demo.md)")
     p.add_argument("--ad", default="1002", help="ad id to generate for")
     p.add_argument("--clusters", type=int, default=6)
+    p.add_argument("--candidates", type=int, default=4)
     p.add_argument("--out", default="docs/demo_screenshot.png")
     p.add_argument("--width", type=int, default=1000, help="width of the saved PNG in pixels")
     p.add_argument("--chromium", default="/usr/bin/chromium")
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             page.get_by_role("option", name=re.compile(rf"\[{re.escape(args.ad)}\]$")).click()
             page.wait_for_function("document.querySelector('#status').innerText.includes('picked')")
             page.locator("#clusters input[type=number]").fill(str(args.clusters))
+            page.locator("#candidates input[type=number]").fill(str(args.candidates))
             page.locator("#generate").click()
             page.wait_for_function("document.querySelector('#status').innerText.includes('Generated')",
                                    timeout=600_000)

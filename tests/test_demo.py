@@ -89,11 +89,13 @@ def test_constraints_change_the_titles(client):
     status, _, _, table, *_ = generate(client, load=False, max_chars=30)
     got = rows(table)
     assert "0 personalized" in status
-    assert all(r["source"] == "fallback" and "too_long" in r["fact check"] for r in got)
+    fell_back = ("fallback", "failed: too_long; original served")
+    assert {(r["source"], r["fact check"]) for r in got} == {fell_back}
     assert {r["title"] for r in got} == {"Belkin WaveRest Gel Mouse Pad, Black (F8E262-BLK)"}
     # the match threshold prunes (segment, ad) pairs: at 1.0 none survives, so the original is served
     _, _, _, table, *_ = generate(client, load=False, threshold=1.0)
-    assert all(r["source"] == "original" and r["fact check"].startswith("pruned") for r in rows(table))
+    pruned = rows(table)
+    assert all(r["source"] == "original" and r["fact check"].startswith("pruned (match 0.") for r in pruned)
     # K changes the segments
     _, _, _, table, *_ = generate(client, load=False, clusters=2)
     assert len(rows(table)) == 2
