@@ -28,8 +28,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_ARTIFACTS = "runs/demo/artifacts"
 # the table on screen: the export keeps every score in its own column (app.demo_session.COLUMNS)
-SHOWN = {"segment": "8%", "users": "6%", "persona": "18%", "title": "23%", "source": "11%",
-         "judge vs original": "11%", "fact check": "10%", "selling points used": "7%", "locked": "6%"}
+SHOWN = {"segment": "8%", "users": "6%", "persona": "16%", "title": "22%", "source": "11%",
+         "judge vs original": "10%", "fact check": "10%", "selling points used": "11%", "locked": "6%"}
 INTRO = ("## hllm-creator: personalized titles per audience segment\n"
          "Load a catalog, pick an ad, set the constraints and press **Generate**. Every title is checked "
          "against the ad's facts; where nothing passes, the original title is served.")
@@ -61,7 +61,11 @@ def shown_row(row: dict[str, Any]) -> list[Any]:
     if row["judge"] is not None:
         judged = f"{row['judge']:.3f} vs {row['original_judge']:.3f} ({row['lift']:+.3f})"
     return [row["segment"], row["users"], row["persona"], row["title"], row["source"], judged,
-            row["fact_check_summary"], row["selling_points_used"] or "-", row["locked"]]
+            row["fact_check_summary"], _clip(row["selling_points_used"], 90) or "-", row["locked"]]
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 3].rsplit(" ", 1)[0] + "..."
 
 
 def segment_map(session: DemoSession) -> Any:
