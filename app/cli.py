@@ -12,17 +12,18 @@ import sys
 
 # verb -> (module:function, one-line help). Only verbs that work are listed.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "data": ("data_pipelines.inspect:main", "inspect, validate or convert a catalog (ads, users, logs)"),
-    "build-cot": ("data_pipelines.cot:main", "build the CoT dataset (profile, personalized titles, fact check, pairs)"),
-    "quickstart": ("app.quickstart:main", "run the whole chain on the bundled sample and summarise it"),
-    "eval": ("eval.report:main", "compare systems' titles: factuality, compliance, personalization, report"),
+    "data": ("data_pipelines.inspect:main", "inspect, validate, convert or sample a catalog (ads, users, logs)"),
+    "build-cot": ("data_pipelines.cot:main", "build the CoT dataset (profiles, personalized titles, fact check, pairs)"),
     "train-encoders": ("training.encoders:main", "train the item/user encoders and the user-ad match head"),
     "train-reward": ("training.reward_model:main", "train the CTR reward model (judge) vs baselines"),
-    "judge": ("eval.judge:main", "compare two systems' titles per (user, ad): Good/Same/Bad and Adv"),
     "pretrain-lm": ("training.pretrain_lm:main", "pretrain the tiny offline base LM on catalog texts"),
     "sft": ("training.sft:main", "LoRA SFT of the generator with soft user tokens and aux losses"),
     "dpo": ("training.dpo:main", "DPO of the SFT generator on preference pairs (same user vector for both)"),
-    "generate": ("app.generate:main", "personalised titles for a catalog per audience segment (resumable)"),
+    "generate": ("app.generate:main", "personalized titles for a catalog per audience segment (resumable)"),
+    "judge": ("eval.judge:main", "compare two systems' titles per (user, ad): Good/Same/Bad and Adv"),
+    "eval": ("eval.report:main", "compare systems' titles: factuality, compliance, personalization, report"),
+    "demo": ("app.demo:main", "open the Gradio demo for marketers (segments, titles, constraints, export)"),
+    "quickstart": ("app.quickstart:main", "run the main job on the bundled sample and summarise it"),
 }
 
 

@@ -1,0 +1,177 @@
+"""The trained parts behind the demo: loaded from an artefacts folder, trained there on first start.
+
+Layout of ``--artifacts DIR`` (each sub-folder is the ``--out`` of one training verb):
+
+    DIR/encoders/   hllm-creator train-encoders   (user_model/ -> UserModel, match head)
+    DIR/cot/        hllm-creator build-cot        (CoT titles and preference pairs, offline teacher)
+    DIR/lm/         hllm-creator pretrain-lm      (tiny causal LM + tokenizer trained on the catalog)
+    DIR/generator/  hllm-creator sft              (LoRA adapter + user projector -> PersonalizedGenerator)
+    DIR/reward/     hllm-creator train-reward     (reward_model/ -> RewardModel, the judge)
+
+``train_missing`` runs, in that order, the entry point of every stage whose folder is not finished
+(a stage is finished when its ``main`` returned 0; a ``.done`` file records it), each with its own
+progress bars, on the catalog given. The stages share one MiniLM cache (``DIR/embeddings``), so each
+text is embedded once. Nothing is downloaded: every model is built and trained here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from creator.guard import Guard, GuardConfig
+
+logger = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[1]
+DONE = ".done"
+COT_ROWS = 2000  # CoT rows the offline teacher writes on first start: enough for the tiny SFT, minutes on CPU
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One training verb: ``module:main`` run with ``argv(data, fmt, root)``, writing ``root/folder``."""
+
+    name: str
+    module: str
+    folder: str
+    argv: Callable[[str, str, Path], list[str]]
+
+    def done(self, root: Path) -> bool:
+        return (root / self.folder / DONE).exists()
+
+    def available(self) -> bool:
+        try:
+            return importlib.util.find_spec(self.module) is not None
+        except ModuleNotFoundError:
+            return False
+
+
+def _config(name: str) -> list[str]:
+    path = REPO / "training" / "configs" / name
+    return ["--config", str(path)] if path.exists() else []
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("user model and match head", "training.encoders", "encoders",
+          lambda data, fmt, root: [*_config("encoders_tiny.yaml"), "--data", data, "--format", fmt,
+                                   "--cache-dir", str(root / "embeddings"), "--out", str(root / "encoders")]),
+    Stage("CoT titles (offline teacher)", "data_pipelines.cot", "cot",
+          lambda data, fmt, root: ["--data", data, "--format", fmt, "--teacher", "offline",
+                                   "--limit", str(COT_ROWS), "--embed-cache", str(root / "embeddings"),
+                                   "--out", str(root / "cot")]),
+    Stage("tiny language model", "training.pretrain_lm", "lm",
+          lambda data, fmt, root: [*_config("pretrain_tiny.yaml"), "--catalog", data, "--catalog-format", fmt,
+                                   "--cot", str(root / "cot"), "--out", str(root / "lm")]),
+    # max_length 384: sft_tiny.yaml's 256 leaves no room for the title after the sample's longest prompts
+    Stage("generator (LoRA SFT)", "training.sft", "generator",
+          lambda data, fmt, root: [*_config("sft_tiny.yaml"), "--cot", str(root / "cot"),
+                                   "--user-vectors", str(root / "encoders"), "--base", str(root / "lm"),
+                                   "--catalog", data, "--catalog-format", fmt, "--max-length", "384",
+                                   "--out", str(root / "generator")]),
+    Stage("judge (CTR reward model)", "training.reward_model", "reward",
+          lambda data, fmt, root: [*_config("reward.yaml"), "--data", data, "--format", fmt,
+                                   "--user-model-dir", str(root / "encoders"),
+                                   "--set", f"cache_dir={root / 'embeddings'}",
+                                   "--out", str(root / "reward")]),
+)
+
+
+def missing_stages(root: str | Path) -> list[Stage]:
+    return [s for s in STAGES if not s.done(Path(root))]
+
+
+def unavailable(stages: list[Stage]) -> list[Stage]:
+    """Stages whose training entry point is not installed in this checkout."""
+    return [s for s in stages if not s.available()]
+
+
+def train_missing(root: str | Path, data: str | Path, fmt: str = "auto",
+                  progress: Callable[[float, str], None] | None = None,
+                  extra_args: dict[str, list[str]] | None = None) -> list[str]:
+    """Run every unfinished stage in order; returns the names trained. Raises if one fails.
+
+    ``extra_args[folder]`` is appended to that stage's command line (later flags win), e.g.
+    ``{"lm": ["--max-steps", "40"]}`` for a quick smoke run of the whole chain.
+    """
+    root = Path(root)
+    todo = missing_stages(root)
+    absent = unavailable(todo)
+    if absent:
+        raise RuntimeError("cannot train the demo's models: this checkout lacks "
+                           + ", ".join(f"{s.module} ({s.name})" for s in absent)
+                           + "; install the full package or pass --artifacts with trained models")
+    for i, stage in enumerate(todo):
+        if progress:
+            progress(i / max(len(todo), 1), f"training {stage.name} ({i + 1}/{len(todo)})")
+        logger.info("first start: training %s with %s", stage.name, stage.module)
+        argv = stage.argv(str(data), fmt, root) + list((extra_args or {}).get(stage.folder, []))
+        code = int(importlib.import_module(stage.module).main(argv) or 0)
+        if code != 0:
+            raise RuntimeError(f"training {stage.name} failed (python -m {stage.module} {' '.join(argv)} "
+                               f"returned {code}); see the log above")
+        (root / stage.folder).mkdir(parents=True, exist_ok=True)
+        (root / stage.folder / DONE).write_text(" ".join([stage.module, *argv]) + "\n")
+    if progress:
+        progress(1.0, "models ready")
+    return [s.name for s in todo]
+
+
+class ArtifactParts:
+    """The trained parts in ``root``, loaded once and shared by every browser tab."""
+
+    def __init__(self, root: str | Path, *, batch_size: int = 16) -> None:
+        self.root = Path(root)
+        self.batch_size = batch_size
+        self._loaded: dict[str, Any] | None = None
+
+    @property
+    def description(self) -> str:
+        return f"trained artefacts in {self.root}"
+
+    def ready(self) -> bool:
+        return not missing_stages(self.root)
+
+    def _load(self) -> dict[str, Any]:
+        if self._loaded is None:
+            if not self.ready():
+                names = ", ".join(s.name for s in missing_stages(self.root))
+                raise RuntimeError(f"the models are not trained yet ({names} missing in {self.root}); "
+                                   "press 'Train the models' or restart `hllm-creator demo`")
+            from creator.backends.hf import HFBackend
+            from creator.matching import match_scores
+            from creator.modeling.generator import PersonalizedGenerator
+            from creator.modeling.user_model import UserModel
+            from creator.reward import RewardModel
+
+            # one MiniLM cache for every text the models embed: a second Generate re-embeds nothing
+            cache = self.root / "embeddings"
+            user_model = UserModel.from_pretrained(self.root / "encoders" / "user_model", cache_dir=cache)
+            generator = PersonalizedGenerator.from_pretrained(self.root / "generator")
+            judge_dir = self.root / "reward" / "reward_model"
+            # the demo trains the judge on the sibling encoders/ (--user-model-dir): share that model
+            uses_user_model = bool(json.loads((judge_dir / "config.json").read_text()).get("user_model_dir"))
+            self._loaded = {
+                "user_model": user_model,
+                "match": lambda u, a: match_scores(user_model, u, a),
+                "prompt_embeds": generator.prompt_embeds,
+                "backend": HFBackend.from_generator(generator, batch_size=self.batch_size),
+                "judge": RewardModel.from_pretrained(judge_dir, cache_dir=cache,
+                                                     user_model=user_model if uses_user_model else None),
+            }
+            logger.info("loaded the demo's models from %s", self.root)
+        return self._loaded
+
+    def components(self, guard: GuardConfig, known_brands: list[str]) -> Any:
+        from creator.pipeline import Components
+
+        parts = self._load()
+        return Components(user_model=parts["user_model"], match=parts["match"],
+                          prompt_embeds=parts["prompt_embeds"], backend=parts["backend"],
+                          guard=Guard(guard, known_brands=known_brands), judge=parts["judge"])
