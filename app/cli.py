@@ -13,7 +13,7 @@ import sys
 # verb -> (module:function, one-line help). Only verbs that work are listed.
 COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("data_pipelines.inspect:main", "inspect, validate, convert or sample a catalog (ads, users, logs)"),
-    "build-cot": ("data_pipelines.cot:main", "build the CoT dataset (profiles, personalized titles, fact check, pairs)"),
+    "build-cot": ("data_pipelines.cot:main", "build the CoT dataset (profiles, titles, fact check, pairs)"),
     "train-encoders": ("training.encoders:main", "train the item/user encoders and the user-ad match head"),
     "train-reward": ("training.reward_model:main", "train the CTR reward model (judge) vs baselines"),
     "pretrain-lm": ("training.pretrain_lm:main", "pretrain the tiny offline base LM on catalog texts"),

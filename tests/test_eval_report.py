@@ -24,7 +24,6 @@ from eval.render import write_report
 from eval.report import evaluate, main
 from eval.systems import System, common_pairs, read_segments
 
-
 ADS = [
     Ad("a1", "Gel Pens, Black, 12-Pack", brand="Pilot", category="pens"),
     Ad("a2", "Spiral Notebook, 100 Sheets", brand="Mead", category="paper"),
