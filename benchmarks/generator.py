@@ -44,6 +44,7 @@ FACT_RULES = {
     "ungrounded_model_number",
     "wrong_brand",
     "ungrounded_claim",
+    "off_topic",
 }
 
 

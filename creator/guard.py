@@ -46,7 +46,7 @@ __all__ = ["CLAIM_TERMS", "RULES", "ChainedFactChecker", "FactChecker", "Guard",
 logger = logging.getLogger(__name__)
 
 RULES = (
-    "empty", "too_long", "too_many_words", "too_many_added_chars", "ungrounded_number", "changed_unit",
+    "empty", "off_topic", "too_long", "too_many_words", "too_many_added_chars", "ungrounded_number", "changed_unit",
     "ungrounded_model_number", "wrong_brand", "ungrounded_claim", "banned_attribute", "banned_word",
     "unchanged",
 )
@@ -65,6 +65,10 @@ class GuardConfig:
     flag_unchanged: bool = False
     banned_categories: list[str] = field(default_factory=lambda: list(BANNED_CATEGORIES))
     ground_in_description: bool = True
+    # A title must read as words ("-.," is not a title) and stay about the ad's product: it keeps at
+    # least this share of the ad title's content words (brand included), and at least one of them.
+    min_words: int = 2
+    min_title_overlap: float = 0.2
 
     def __post_init__(self) -> None:
         if self.max_chars < 1:
@@ -79,6 +83,12 @@ class GuardConfig:
         if unknown:
             raise ValueError(
                 f"GuardConfig.banned_categories has unknown {unknown}; choose from {BANNED_CATEGORIES}"
+            )
+        if self.min_words < 0:
+            raise ValueError(f"GuardConfig.min_words must be >= 0, got {self.min_words}; use 0 to disable")
+        if not 0.0 <= self.min_title_overlap <= 1.0:
+            raise ValueError(
+                f"GuardConfig.min_title_overlap must be in [0, 1], got {self.min_title_overlap}; use 0 to disable"
             )
         if not all(isinstance(w, str) and w.strip() for w in self.banned_words):
             raise ValueError("GuardConfig.banned_words must be non-empty strings; drop the empty entries")
@@ -137,6 +147,20 @@ class ChainedFactChecker:
         return [f for c in self.checkers for f in c.check(title, ad)]
 
 
+
+_WORD_RE = re.compile(r"[^\W\d_]{2,}")
+_STOP_WORDS = frozenset(
+    "the and for with from your you our this that are was were has have its his her their them into onto "
+    "per each all any can will not but more most very just only also than then too".split()
+)
+
+
+def _content_words(text: str) -> set[str]:
+    """Lower-cased words of 3+ letters that carry meaning ('pens' and 'pen' count as one)."""
+    words = {w.lower() for w in _WORD_RE.findall(text) if len(w) >= 3}
+    return {w[:-1] if w.endswith("s") and len(w) > 3 else w for w in words} - _STOP_WORDS
+
+
 class Guard:
     """Hard constraints + a fact checker. ``check`` never raises on odd titles; it returns a verdict."""
 
@@ -167,6 +191,25 @@ class Guard:
                 [GuardFailure("empty", "", "the title is empty")], checker=self.fact_checker.name
             )
         failures: list[GuardFailure] = []
+        n_letter_words = len(_WORD_RE.findall(text))
+        if n_letter_words < cfg.min_words:
+            failures.append(
+                GuardFailure("empty", text, f"the title has {n_letter_words} words < min_words {cfg.min_words}")
+            )
+        ad_words = _content_words(ad.title) | {w.lower() for w in _WORD_RE.findall(ad.brand)}
+        if ad_words and cfg.min_title_overlap > 0:
+            kept = ad_words & (_content_words(text) | {w.lower() for w in _WORD_RE.findall(text)})
+            share = len(kept) / len(ad_words)
+            if not kept or share < cfg.min_title_overlap:
+                failures.append(
+                    GuardFailure(
+                        "off_topic",
+                        text,
+                        f"the title keeps {len(kept)} of the ad title's {len(ad_words)} content words "
+                        f"({share:.0%} < min_title_overlap {cfg.min_title_overlap:.0%}): it may describe "
+                        "another product",
+                    )
+                )
         if len(text) > cfg.max_chars:
             failures.append(
                 GuardFailure(

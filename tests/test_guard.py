@@ -221,3 +221,15 @@ def test_generic_brand_names_are_not_used_for_wrong_brand() -> None:
         _ad("b", "Bold Pen", "Bold", [])
     ]
     assert "Bold" not in known_brands_from_ads(ads) and "Acme" in known_brands_from_ads(ads)
+
+
+def test_a_title_must_be_words_about_the_ads_product(guard: Guard) -> None:
+    """The two failure modes a barely trained generator showed: punctuation, and another product."""
+    assert rules(guard.check("-.,", PEN)) == ["empty", "off_topic"]
+    paper = _ad("paper", "Thermal Paper Rolls, 2-1/4 x 50 ft, 50 Rolls", "Sparco", ["BPA free thermal paper"])
+    verdict = guard.check("Superaz Brass Basic Scale Clipboard, Black", paper)
+    assert "off_topic" in rules(verdict)
+    # a real rewrite keeps the product's words even when it adds a hook: 2 of 6 content words is enough
+    assert guard.check("Sparco Thermal Rolls for Busy Checkout Counters", paper).passed
+    off = Guard(GuardConfig(min_words=0, min_title_overlap=0.0))
+    assert off.check("-.,", PEN).passed

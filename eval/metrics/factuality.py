@@ -34,6 +34,7 @@ FACT_RULES: tuple[str, ...] = (
     "ungrounded_model_number",
     "wrong_brand",
     "ungrounded_claim",
+    "off_topic",
 )
 
 
