@@ -189,7 +189,11 @@ def model_dirs(args: argparse.Namespace) -> tuple[Path, Path, Path | None]:
         if not path.is_dir():
             raise DataError("model folder not found", file=str(path), expected=f"a folder saved by {how}",
                             got="nothing there", fix=f"train it, or pass --model DIR (or {flag} PATH)")
-    judge_dir = Path(args.judge_model) if args.judge_model else model_dir / "reward"
+    # train-reward --out DIR writes DIR/reward_model/: accept that folder, its parent, or MODEL/reward*
+    judge_dir = Path(args.judge_model) if args.judge_model else _first(model_dir, "reward/reward_model",
+                                                                        "reward_model", "reward")
+    if (judge_dir / "reward_model").is_dir():
+        judge_dir = judge_dir / "reward_model"
     if args.judge_model == "none" or not judge_dir.is_dir():
         if args.judge_model not in (None, "none"):
             raise DataError("judge folder not found", file=str(judge_dir), expected="a saved RewardModel",

@@ -87,6 +87,8 @@ class RewardTrainConfig:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError("epochs and batch_size must be >= 1 and lr > 0")
         if self.user_model_dir:
+            # stored in the saved model: absolute, so it loads from any working folder
+            self.user_model_dir = str(Path(self.user_model_dir).resolve())
             self.model.user_model_dir = self.user_model_dir
 
     def to_dict(self) -> dict[str, Any]:
