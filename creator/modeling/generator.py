@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from creator.backends.base import SamplingConfig
 from creator.modeling.builders import ensure_vocab, placeholder_ids, placeholder_tokens
 from creator.modeling.soft_prompt import UserProjector, attach_user_tokens, build_prompt_embeds
 from creator.prompts import GENERATOR_PROMPTS
@@ -81,25 +82,6 @@ class GeneratorConfig:
 def _clip(text: str, n: int) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= n else text[:n].rsplit(" ", 1)[0] + " ..."
-
-
-@dataclass
-class _Sampling:
-    """Fallback with the fields of ``creator.backends.base.SamplingConfig`` (used when that is absent)."""
-
-    n: int = 1
-    temperature: float = 0.8
-    top_p: float = 0.95
-    top_k: int = 50
-    max_new_tokens: int = 48
-    seed: int = 0
-    greedy: bool = False
-
-
-try:  # the shared value object of the batch backends (creator/backends/base.py)
-    from creator.backends.base import SamplingConfig
-except ImportError:  # that module not merged yet: the same fields, defined here
-    SamplingConfig = _Sampling  # type: ignore[misc,assignment]
 
 
 class PersonalizedGenerator:
