@@ -119,7 +119,13 @@ class RewardModel:
         if gaming is not None:
             config.gaming = gaming
         net = RewardNet(config)
-        net.load_state_dict(load_file(str(path / "model.safetensors")))
+        try:
+            net.load_state_dict(load_file(str(path / "model.safetensors")))
+        except RuntimeError as exc:  # weights of another version of the network
+            raise ValueError(
+                f"{path} holds a reward model whose weights do not fit this version of the network "
+                f"({str(exc).splitlines()[-1].strip()[:160]}); retrain it with `hllm-creator train-reward`"
+            ) from None
         if user_model is None and config.user_model_dir:
             user_model = load_user_model(config.user_model_dir)
         return cls(config, net, encoder=encoder, user_model=user_model, cache_dir=cache_dir)

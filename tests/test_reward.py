@@ -396,3 +396,15 @@ def test_match_head_baseline_lines_up_rows(monkeypatch):
     )
     # user length x title length: u1-a 1*2, u1-b 1*5, u2-b 2*5, u2-a 2*2
     np.testing.assert_allclose(match_head_scores(UM(), rows, ads), [2, 5, 10, 4])
+
+
+def test_weights_of_another_network_version_are_a_clear_error(tmp_path, minilm):
+    from safetensors.torch import load_file, save_file
+
+    cfg = RewardConfig(item_dim=minilm.dim, **TINY_MODEL)
+    RewardModel(cfg, encoder=minilm).save_pretrained(tmp_path)
+    state = load_file(str(tmp_path / "model.safetensors"))
+    state.pop(sorted(state)[0])  # as if saved by a version without that layer
+    save_file(state, str(tmp_path / "model.safetensors"))
+    with pytest.raises(ValueError, match="retrain it with `hllm-creator train-reward`"):
+        RewardModel.from_pretrained(tmp_path, encoder=minilm)
