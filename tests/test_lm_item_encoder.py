@@ -20,24 +20,12 @@ CORPUS = [
 
 @pytest.fixture(scope="module")
 def tiny_lm(tmp_path_factory):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from creator.modeling.builders import train_tokenizer
 
     path = tmp_path_factory.mktemp("tiny-lm")
-    tk = Tokenizer(models.BPE(unk_token="<unk>"))
-    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tk.decoder = decoders.ByteLevel()
-    tk.train_from_iterator(
-        CORPUS,
-        trainers.BpeTrainer(
-            vocab_size=200,
-            special_tokens=["<pad>", "<s>", "</s>", "<unk>"],
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        ),
-    )
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=tk, pad_token="<pad>", bos_token="<s>", eos_token="</s>", unk_token="<unk>"
-    )
+    tok = train_tokenizer(CORPUS, vocab_size=320, min_frequency=1)
     torch.manual_seed(0)
     lm = LlamaForCausalLM(
         LlamaConfig(

@@ -142,26 +142,14 @@ def test_cache_answers_repeats_and_sends_duplicates_once(tmp_path) -> None:
 @pytest.fixture(scope="module")
 def tiny_hf_model(tmp_path_factory):
     """A 2-layer Llama (hidden 32) with a byte-level BPE tokenizer trained here on a few hundred strings."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from creator.modeling.builders import train_tokenizer
 
     corpus = [
         f'{{"title": "Gel Pens {i}", "selling_points": ["smooth ink"]}} user: profile {i}' for i in range(300)
     ]
-    tk = Tokenizer(models.BPE(unk_token="<unk>"))
-    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tk.decoder = decoders.ByteLevel()
-    tk.train_from_iterator(
-        corpus,
-        trainers.BpeTrainer(
-            vocab_size=300,
-            special_tokens=["<pad>", "<s>", "</s>", "<unk>"],
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        ),
-    )
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=tk, pad_token="<pad>", bos_token="<s>", eos_token="</s>", unk_token="<unk>"
-    )
+    tok = train_tokenizer(corpus, vocab_size=320, min_frequency=1)
     tok.chat_template = (
         "{% for m in messages %}<s>{{ m['role'] }}: {{ m['content'] }}</s>{% endfor %}"
         "{% if add_generation_prompt %}<s>assistant: {% endif %}"
