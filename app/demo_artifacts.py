@@ -161,6 +161,7 @@ class ArtifactParts:
                 "user_model": user_model,
                 "match": lambda u, a: match_scores(user_model, u, a),
                 "prompt_embeds": generator.prompt_embeds,
+                "grounding": generator.grounding,
                 "backend": HFBackend.from_generator(generator, batch_size=self.batch_size),
                 "judge": RewardModel.from_pretrained(judge_dir, cache_dir=cache,
                                                      user_model=user_model if uses_user_model else None),
@@ -174,4 +175,5 @@ class ArtifactParts:
         parts = self._load()
         return Components(user_model=parts["user_model"], match=parts["match"],
                           prompt_embeds=parts["prompt_embeds"], backend=parts["backend"],
+                          grounding=parts["grounding"],
                           guard=Guard(guard, known_brands=known_brands), judge=parts["judge"])

@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-new-tokens", type=int, default=48)
     s.add_argument("--greedy", action="store_true", help="argmax decoding (forces --candidates 1)")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--grounding", choices=("auto", "on", "off"), default="auto",
+                   help="grounded decoding: titles use only the ad's own words (auto: as the generator was saved)")
     e = p.add_argument_group("engine")
     e.add_argument("--backend", choices=("hf", "vllm", "ray"), default="hf")
     e.add_argument("--batch-size", type=int, default=16, help="requests per generator batch")
@@ -173,9 +175,13 @@ def load_components(args: argparse.Namespace, ads: list) -> Components:
         from creator.reward import RewardModel
 
         judge = RewardModel.from_pretrained(judge_dir)
+    grounding = getattr(args, "grounding", "auto")
+    if grounding != "auto":
+        generator.config.grounded = grounding == "on"
     return Components(user_model=user_model, match=lambda u, a: match_scores(user_model, u, a),
                       prompt_embeds=generator.prompt_embeds, backend=build_backend(args, generator),
-                      guard=Guard(known_brands=known_brands_from_ads(ads)), judge=judge)
+                      guard=Guard(known_brands=known_brands_from_ads(ads)), judge=judge,
+                      grounding=generator.grounding)
 
 
 def model_dirs(args: argparse.Namespace) -> tuple[Path, Path, Path | None]:
@@ -272,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
 
     (out / "resolved_config.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(resolved, default=str)),
                                                              sort_keys=False))
-    models = [args.model, args.user_model, args.generator, args.judge_model, args.backend]
+    models = [args.model, args.user_model, args.generator, args.judge_model, args.backend,
+              getattr(args, "grounding", "auto")]
     try:
         result = generate_for_catalog(ads, users, parts, config, sampling, out_dir=out,
                                       fingerprint_extra=json.dumps(models), progress=not args.no_progress)

@@ -10,11 +10,12 @@ file); the default ``mean-minilm`` is the parameter-free mean of MiniLM history-
 Held-out rows (split ``test``, users disjoint from training) are scored with the DPO model:
 - teacher-forced NLL per token of the teacher's title with the user's own vector, another user's
   vector (shuffled) and a zero vector: if the model uses the vector, its own must score best;
-- greedy titles with the user's vector and with a zeroed one; chrF of each against the teacher title;
-- HOOK (fact check): share of generated titles that fail ``creator.guard.Guard`` before any guard is
-  applied, computed when ``creator.guard`` imports, else reported as n/a;
-- HOOK (judge): win rate over the original title with ``eval.judge.compare`` and the reward model of
-  ``--reward DIR``, computed when both import and the folder is given, else n/a.
+- greedy titles with the user's vector, a zeroed one and another user's; chrF of each against the
+  teacher's title; how often the vector changes the title;
+- fact check: share of titles failing the fact rules of ``creator.guard`` before any guard is applied,
+  with an open vocabulary (the raw LM) and with grounded decoding (the default, ``creator.decoding``);
+- judge (``--reward DIR``): Good/Same/Bad and Adv of the generated titles against the original title,
+  and of the user's own vector against the zeroed and the shuffled vector (the ablation).
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def chrf(hyps: list[str], refs: list[str]) -> float:
 
 
 def fact_fail_rate(titles: list[str], ads: list[Any]) -> float | None:
-    """HOOK: share failing the guard's fact rules (raw output, no guard applied); None without a guard."""
+    """Share failing the guard's fact rules (raw output, no guard applied); None without a guard."""
     try:
         from creator.guard import Guard
     except ImportError:
@@ -110,17 +111,35 @@ def fact_fail_rate(titles: list[str], ads: list[Any]) -> float | None:
     return fails / max(len(titles), 1)
 
 
-def judge_win_rate(reward_dir: str | None, users: list[Any], titles: list[str], ads: list[Any]) -> Any:
-    """HOOK: eval.judge.compare with the reward model as judge; None when either is missing."""
+def guard_pass_rate(titles: list[str], ads: list[Any]) -> float:
+    """Share of titles the full guard passes (every rule, length and repetition included)."""
+    from creator.guard import Guard
+
+    guard = Guard()
+    return round(sum(guard.check(t, a, original_title=a.title).passed for t, a in zip(titles, ads, strict=True))
+                 / max(len(titles), 1), 3)
+
+
+def judge_win_rate(reward_dir: str | None, users: list[Any], titles: list[str], baseline: list[str],
+                   ads: list[Any]) -> Any:
+    """Good/Same/Bad and Adv of ``titles`` against ``baseline`` per (user, ad), judged by the reward model."""
     if not reward_dir:
         return None
-    try:
-        from creator.reward import RewardModel
-        from eval.judge import compare
-    except ImportError:
-        return None
-    res = compare(RewardModel.from_pretrained(reward_dir), users, titles, [a.title for a in ads], ads)
+    from eval.judge import compare
+
+    res = compare(_judge(reward_dir), users, titles, baseline, ads)
     return {"good": res.good, "same": res.same, "bad": res.bad, "n": res.n, "adv": res.adv}
+
+
+_JUDGES: dict[str, Any] = {}
+
+
+def _judge(reward_dir: str) -> Any:
+    from creator.reward import RewardModel
+
+    if reward_dir not in _JUDGES:
+        _JUDGES[reward_dir] = RewardModel.from_pretrained(reward_dir)
+    return _JUDGES[reward_dir]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,22 +247,35 @@ def evaluate(out: Path, cot: Path, data: Path, args: argparse.Namespace) -> dict
     res["nll_zero_vector"] = round(heldout_nll(gen, test.rows, test.ads, zero), 4)
     ads = [test.ads[r["ad_id"]] for r in test.rows]
     greedy = SamplingConfig(greedy=True, max_new_tokens=40)
+    gen.config.grounded = False  # first the raw model: what the LM writes with an open vocabulary
+    open_titles = [t[0] for t in gen.generate(ads, own, greedy)]
+    gen.config.grounded = True  # then the default: grounded decoding (creator.decoding)
     t0 = time.perf_counter()
     titles = [t[0] for t in gen.generate(ads, own, greedy)]
     res["generate_seconds_per_title"] = round((time.perf_counter() - t0) / len(ads), 3)
     titles_zero = [t[0] for t in gen.generate(ads, zero, greedy)]
+    titles_other = [t[0] for t in gen.generate(ads, other, greedy)]
     refs = [r["response"] for r in test.rows]
     res["chrf_own_vector"], res["chrf_zero_vector"] = chrf(titles, refs), chrf(titles_zero, refs)
+    res["chrf_open_vocabulary"] = chrf(open_titles, refs)
     res["chrf_original_title"] = chrf([a.title for a in ads], refs)
     res["differs_from_zero_vector"] = round(
         float(np.mean([a != b for a, b in zip(titles, titles_zero, strict=True)])), 3
     )
+    res["differs_from_other_users_vector"] = round(
+        float(np.mean([a != b for a, b in zip(titles, titles_other, strict=True)])), 3
+    )
+    res["fact_fail_rate_open_vocabulary"] = fact_fail_rate(open_titles, ads)
     res["fact_fail_rate_before_guard"] = fact_fail_rate(titles, ads)
     res["fact_fail_rate_before_guard_zero_vector"] = fact_fail_rate(titles_zero, ads)
-    res["judge_vs_original"] = judge_win_rate(args.reward, users, titles, ads)
+    res["guard_pass_rate"] = guard_pass_rate(titles, ads)
+    res["judge_vs_original"] = judge_win_rate(args.reward, users, titles, [a.title for a in ads], ads)
+    res["judge_zero_vector_vs_original"] = judge_win_rate(args.reward, users, titles_zero, [a.title for a in ads], ads)
+    res["judge_own_vs_zero_vector"] = judge_win_rate(args.reward, users, titles, titles_zero, ads)
+    res["judge_own_vs_other_users_vector"] = judge_win_rate(args.reward, users, titles, titles_other, ads)
     res["examples"] = [
-        {"original": a.title, "teacher": r, "generated": t, "zero_vector": z}
-        for a, r, t, z in list(zip(ads, refs, titles, titles_zero, strict=True))[:5]
+        {"original": a.title, "teacher": r, "generated": t, "zero_vector": z, "open_vocabulary": o}
+        for a, r, t, z, o in list(zip(ads, refs, titles, titles_zero, open_titles, strict=True))[:8]
     ]
     return res
 
@@ -269,10 +301,17 @@ def print_table(r: dict[str, Any]) -> None:
             "chrf_own_vector",
             "chrf_zero_vector",
             "chrf_original_title",
+            "chrf_open_vocabulary",
             "differs_from_zero_vector",
+            "differs_from_other_users_vector",
+            "fact_fail_rate_open_vocabulary",
             "fact_fail_rate_before_guard",
             "fact_fail_rate_before_guard_zero_vector",
+            "guard_pass_rate",
             "judge_vs_original",
+            "judge_zero_vector_vs_original",
+            "judge_own_vs_zero_vector",
+            "judge_own_vs_other_users_vector",
             "generate_seconds_per_title",
         ):
             value = h.get(key)

@@ -30,6 +30,7 @@ import torch
 
 from creator.backends.base import GenerationBackend, GenerationRequest, SamplingConfig
 from creator.clustering import cluster_users
+from creator.decoding import AdVocabulary
 from creator.shards import ShardStore
 from creator.types import Ad, Creative, GuardVerdict, User
 
@@ -73,6 +74,8 @@ class Components:
     guard: TitleGuard
     judge: TitleJudge | None = None
     ad_text: Callable[[Ad], str] = ad_title  # the text the user model embeds for an ad
+    # grounded decoding: ad -> the words its titles may use (PersonalizedGenerator.grounding); None = open
+    grounding: Callable[[Ad], AdVocabulary | None] | None = None
 
 
 @dataclass
@@ -306,7 +309,8 @@ def _run_shard(pairs: list[tuple[int, int]], ads: list[Ad], users: list[User], p
                lap: Callable[[str], None]) -> list[dict[str, Any]]:
     """Generate, guard and rerank the candidates of one shard of kept (segment, ad) pairs."""
     reps = plan["representatives"]
-    requests = [GenerationRequest(f"{k}|{ads[m].ad_id}", parts.prompt_embeds(ads[m], reps[k]))
+    grounding = parts.grounding or (lambda ad: None)
+    requests = [GenerationRequest(f"{k}|{ads[m].ad_id}", parts.prompt_embeds(ads[m], reps[k]), grounding(ads[m]))
                 for k, m in pairs]
     lap("build_requests")
     texts = parts.backend.generate(requests, sampling)

@@ -173,6 +173,17 @@ GENERATOR_PROMPT_V1 = (
     "Keep every fact; add nothing the ad does not say."
 )
 GENERATOR_PROFILE_PROMPT_V1 = "Describe the reader behind {user_tokens} as a JSON profile."
-GENERATOR_PROMPTS = {"v1": (GENERATOR_PROMPT_V1, GENERATOR_PROFILE_PROMPT_V1)}
-GENERATOR_PROMPT = GENERATOR_PROMPT_V1
-GENERATOR_PROMPT_VERSION = "v1"
+# V2 lists short hooks cut from every selling point (creator.rewrite.hook) instead of the first few points in
+# full: shorter prompts, and every phrase a title may borrow is in view, so the target is a copy-and-combine of
+# what the prompt shows (with V1 the teacher could use a 4th point the prompt had cut).
+GENERATOR_PROMPT_V2 = (
+    "Rewrite the ad title for this reader: {user_tokens}\n"
+    "Title: {title}\n"
+    "{brand_line}"
+    "Hooks:\n{selling_points}\n"
+    "Keep every fact; add nothing the ad does not say."
+)
+GENERATOR_PROMPTS = {"v1": (GENERATOR_PROMPT_V1, GENERATOR_PROFILE_PROMPT_V1),
+                     "v2": (GENERATOR_PROMPT_V2, GENERATOR_PROFILE_PROMPT_V1)}
+GENERATOR_PROMPT = GENERATOR_PROMPT_V2
+GENERATOR_PROMPT_VERSION = "v2"

@@ -2,9 +2,16 @@
 
     hllm-creator pretrain-lm --catalog ../shared/data/amazon_office_products --out runs/lm --max-steps 1500
 
-Corpus: every ad's title, brand, selling points and description, every history title, and (with
-``--cot``) the teacher's titles and profiles. Documents are joined with EOS and cut into blocks of
-``block_size`` tokens; plain next-token loss with transformers' Trainer. The output folder is a normal
+Corpus, two parts:
+- text: every ad's title, brand, selling points and description, every history title, and (with
+  ``--cot``) the teacher's titles and profiles, joined with EOS and cut into blocks of ``block_size``
+  tokens, next-token loss on every token;
+- task (``task_targets`` per ad, 0 turns it off): the generator's own prompt for every ad (the same text
+  ``PersonalizedGenerator`` builds, user placeholders included) followed by a title made from the ad
+  alone by the rule-based edits of ``creator.rewrite`` (the trimmed title, title - hook, hook: title),
+  loss on the title only. A from-scratch LM learns to copy from its prompt only after many steps of
+  seeing it pay off; these examples teach that before SFT, from every ad of the catalog rather than
+  only the ads the CoT data covers, and need no teacher and no user. The output folder is a normal
 HF model folder (config, weights, tokenizer with the ``<u_i>`` placeholders and a chat template), the
 ``--base`` of ``hllm-creator sft``. Resumes from ``OUT/checkpoints`` when a checkpoint is there.
 """
@@ -17,6 +24,7 @@ import math
 import random
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +53,8 @@ class PretrainConfig:
     block_size: int = 128
     max_docs: int | None = None
     max_doc_chars: int = 600  # descriptions are long; title and selling points come first and are kept
+    task_targets: int = 5  # task examples per ad (trimmed title, title - hook, hook: title); 0 = text only
+    num_user_tokens: int = 4  # placeholders written in the task prompts (SFT's num_user_tokens)
     eval_fraction: float = 0.02
     epochs: float = 1.0
     max_steps: int = -1
@@ -93,15 +103,67 @@ def catalog_corpus(catalog: Any, cot_path: str | None = None, max_doc_chars: int
     return [d for d in docs if d.strip()]
 
 
+def task_examples(catalog: Any, per_ad: int, num_user_tokens: int, *, max_chars: int = 120,
+                  max_added_chars: int = 40) -> list[tuple[str, str]]:
+    """(prompt content, target title) pairs: the generator's prompt for each ad and titles made from the ad alone.
+
+    Targets, in order, up to ``per_ad``: the title trimmed to the length budget, then ``title - hook`` and
+    ``hook: title`` for each hook the prompt lists. Every word of a target is in its prompt."""
+    from creator.modeling.generator import GeneratorConfig, prompt_content, prompt_points
+    from creator.rewrite import compose, fit_core
+
+    config = GeneratorConfig(num_user_tokens=num_user_tokens)
+    pairs: list[tuple[str, str]] = []
+    for ad in catalog.ads.values():
+        title = " ".join(ad.title.split())
+        budget = min(max_chars, len(title) + max_added_chars)
+        targets = [fit_core(title, budget)]
+        for h in prompt_points(ad, config):
+            targets += [compose(title, h, budget), compose(title, h, budget, hook_first=True)]
+        content = prompt_content(ad, config)
+        pairs += [(content, " ".join(t.split())) for t in dict.fromkeys(targets[:per_ad]) if t.strip()]
+    return pairs
+
+
 def pack(docs: list[list[int]], eos: int, block: int) -> list[list[int]]:
     """Concatenate token lists with EOS after each and cut into full blocks (the ragged tail is dropped)."""
     stream = [t for d in docs for t in [*d, eos]]
     return [stream[i : i + block] for i in range(0, len(stream) - block + 1, block)]
 
 
+def encode_tasks(tok: Any, pairs: list[tuple[str, str]], max_len: int) -> list[dict[str, list[int]]]:
+    """Task pairs -> {input_ids, labels} with the prompt masked (-100); longer than ``max_len`` is skipped, counted."""
+    rows, skipped = [], 0
+    for content, target in pairs:
+        prompt = tok(tok.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True,
+                                             tokenize=False), add_special_tokens=False)["input_ids"]
+        title = tok(target, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+        if len(prompt) + len(title) > max_len:
+            skipped += 1
+            continue
+        rows.append({"input_ids": prompt + title, "labels": [-100] * len(prompt) + title})
+    if skipped:
+        logger.info("skipped %d task examples longer than %d tokens", skipped, max_len)
+    return rows
+
+
+def pad_rows(rows: list[dict[str, list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad a batch: input_ids with ``pad_id``, labels with -100, attention_mask 1 on real tokens."""
+    n = max(len(r["input_ids"]) for r in rows)
+    ids = torch.full((len(rows), n), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), n), -100, dtype=torch.long)
+    mask = torch.zeros((len(rows), n), dtype=torch.long)
+    for i, r in enumerate(rows):
+        k = len(r["input_ids"])
+        ids[i, :k] = torch.tensor(r["input_ids"])
+        labels[i, :k] = torch.tensor(r["labels"])
+        mask[i, :k] = 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
 def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     from datasets import Dataset
-    from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments
+    from transformers import Trainer, TrainingArguments
     from transformers.trainer_utils import get_last_checkpoint
 
     from creator.io import load_catalog
@@ -114,19 +176,28 @@ def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     docs = catalog_corpus(catalog, cfg.cot, cfg.max_doc_chars)
     random.Random(cfg.seed).shuffle(docs)
     docs = docs[: cfg.max_docs] if cfg.max_docs else docs
+    task_pairs = task_examples(catalog, cfg.task_targets, cfg.num_user_tokens) if cfg.task_targets else []
+    random.Random(cfg.seed + 1).shuffle(task_pairs)  # eval examples are a random slice, not the first ads
     tok_dir = out / "tokenizer_cache"
     if (tok_dir / "tokenizer.json").exists():  # resume: the model's vocabulary must not change
         from transformers import AutoTokenizer
 
         tok = AutoTokenizer.from_pretrained(tok_dir)
     else:
-        tok = train_tokenizer(docs, cfg.vocab_size, num_placeholders=cfg.num_placeholders)
+        tok = train_tokenizer(docs + [f"{c}\n{t}" for c, t in task_pairs], cfg.vocab_size,
+                              num_placeholders=cfg.num_placeholders)
         tok.save_pretrained(tok_dir)
     ids = tok(docs, add_special_tokens=False)["input_ids"]
     n_eval = int(len(ids) * cfg.eval_fraction)
-    train_blocks = pack(ids[n_eval:], tok.eos_token_id, cfg.block_size)
-    eval_blocks = pack(ids[:n_eval], tok.eos_token_id, cfg.block_size) if n_eval else []
-    logger.info("corpus: %d docs, %d train blocks of %d tokens", len(docs), len(train_blocks), cfg.block_size)
+    train_rows = [{"input_ids": b, "labels": b} for b in pack(ids[n_eval:], tok.eos_token_id, cfg.block_size)]
+    eval_rows = [{"input_ids": b, "labels": b} for b in pack(ids[:n_eval], tok.eos_token_id, cfg.block_size)]
+    n_text = len(train_rows)
+    tasks = encode_tasks(tok, task_pairs, PRESETS[cfg.preset].max_positions)
+    n_task_eval = int(len(tasks) * cfg.eval_fraction)
+    train_rows += tasks[n_task_eval:]
+    eval_rows += tasks[:n_task_eval]
+    logger.info("corpus: %d docs -> %d text blocks of %d tokens; %d task examples", len(docs), n_text,
+                cfg.block_size, len(tasks) - n_task_eval)
     model = build_tiny_lm(tok, cfg.preset, arch=cfg.arch, seed=cfg.seed)
     args = TrainingArguments(
         output_dir=str(out / "checkpoints"),
@@ -150,19 +221,21 @@ def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     trainer = Trainer(
         model=model,
         args=args,
-        train_dataset=Dataset.from_dict({"input_ids": train_blocks}),
-        eval_dataset=Dataset.from_dict({"input_ids": eval_blocks}) if eval_blocks else None,
-        data_collator=DataCollatorForLanguageModeling(tok, mlm=False),
+        train_dataset=Dataset.from_list(train_rows),
+        eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
+        data_collator=partial(pad_rows, pad_id=tok.pad_token_id),
     )
     last = get_last_checkpoint(args.output_dir) if cfg.resume and Path(args.output_dir).is_dir() else None
     t0 = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=last)
     seconds = time.perf_counter() - t0
     logs = [h for h in trainer.state.log_history if "loss" in h]
-    tokens = trainer.state.global_step * cfg.batch_size * cfg.block_size
+    mean_len = sum(len(r["input_ids"]) for r in train_rows) / max(len(train_rows), 1)
+    tokens = int(trainer.state.global_step * cfg.batch_size * mean_len)
     metrics: dict[str, Any] = {
         "docs": len(docs),
-        "train_blocks": len(train_blocks),
+        "train_blocks": n_text,
+        "task_examples": len(train_rows) - n_text,
         "block_size": cfg.block_size,
         "vocab": len(tok),
         "params": sum(p.numel() for p in model.parameters()),
@@ -175,7 +248,7 @@ def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
         "tokens_per_second": round(tokens / seconds, 1) if seconds > 0 else None,
         "device": "cuda" if torch.cuda.is_available() else f"cpu x{torch.get_num_threads()} threads",
     }
-    if eval_blocks:
+    if eval_rows:
         ev = trainer.evaluate()
         metrics["eval_loss"] = ev["eval_loss"]
         metrics["eval_perplexity"] = round(math.exp(min(ev["eval_loss"], 50)), 2)

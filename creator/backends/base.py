@@ -21,6 +21,8 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
+from creator.decoding import AdVocabulary
+
 
 @dataclass(frozen=True)
 class SamplingConfig:
@@ -52,10 +54,15 @@ class SamplingConfig:
 
 @dataclass
 class GenerationRequest:
-    """One prompt to complete: ``key`` names it (e.g. ``"seg12|B00ABC"``), ``prompt_embeds`` is ``(T, H)``."""
+    """One prompt to complete: ``key`` names it (e.g. ``"seg12|B00ABC"``), ``prompt_embeds`` is ``(T, H)``.
+
+    ``grounding``: when set, the words the completion may use (``creator.decoding.AdVocabulary``, grounded
+    decoding); None leaves the vocabulary open.
+    """
 
     key: str
     prompt_embeds: torch.Tensor
+    grounding: AdVocabulary | None = None
 
     def __post_init__(self) -> None:
         if self.prompt_embeds.dim() != 2 or self.prompt_embeds.shape[0] < 1:
@@ -63,6 +70,9 @@ class GenerationRequest:
                 f"request {self.key!r}: prompt_embeds must be (T, H) with T >= 1, got shape "
                 f"{tuple(self.prompt_embeds.shape)}; build it with PersonalizedGenerator.prompt_embeds"
             )
+        if self.grounding is not None and not self.grounding.spaced.children:
+            raise ValueError(f"request {self.key!r}: its grounding vocabulary has no words, so nothing could be "
+                             "written; pass grounding=None to leave the vocabulary open")
 
 
 @runtime_checkable

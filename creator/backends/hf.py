@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from creator.backends.base import GenerationRequest, SamplingConfig, plan_batches, request_seed
+from creator.decoding import WordConstraint, allowed_mask
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,8 @@ class HFBackend:
         positions = (mask.cumsum(-1) - 1).clamp(min=0)  # (B, T): real tokens count from 0
         gens = [torch.Generator().manual_seed(request_seed(sampling.seed, req.key, j)) for req, j in rows]
         eos = torch.tensor(self.eos_ids, device=self.device)
+        constraints = [WordConstraint(req.grounding) if req.grounding is not None else None for req, _ in rows]
+        grounded = any(c is not None for c in constraints)
 
         out = self.model(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True)
         past, logits = out.past_key_values, out.logits[:, -1, :]
@@ -88,7 +91,15 @@ class HFBackend:
         finished = torch.zeros(b, dtype=torch.bool, device=self.device)
         steps: list[torch.Tensor] = []
         for step in range(sampling.max_new_tokens):
-            token = self._pick(logits.float(), sampling, gens)  # (B,)
+            logits = logits.float()
+            if grounded:  # (B, V): each grounded row may only go on with a word of its ad
+                allowed = allowed_mask([c.allowed() if c is not None else None for c in constraints],
+                                       logits.shape[-1], self.device)
+                logits = logits.masked_fill(~allowed, float("-inf"))
+            token = self._pick(logits, sampling, gens)  # (B,)
+            for c, t in zip(constraints, token.tolist(), strict=True):
+                if c is not None:
+                    c.advance(t)
             token = torch.where(finished, torch.full_like(token, self.pad_id), token)
             steps.append(token)
             finished |= torch.isin(token, eos)

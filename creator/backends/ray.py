@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 from collections.abc import Callable
 from typing import Any
 
@@ -44,7 +45,8 @@ class _GenerateActor:
             for i in rows:
                 shape = (int(batch["length"][i]), int(batch["hidden"][i]))
                 embeds = np.frombuffer(batch["embeds"][i], dtype=np.float32).reshape(shape)
-                requests.append(GenerationRequest(str(batch["key"][i]), torch.from_numpy(embeds.copy())))
+                grounding = pickle.loads(batch["grounding"][i]) if len(batch["grounding"][i]) else None
+                requests.append(GenerationRequest(str(batch["key"][i]), torch.from_numpy(embeds.copy()), grounding))
             index.extend(batch["index"][rows].tolist())
             texts.extend(json.dumps(t) for t in self.backend.generate(requests, self.sampling))
         return {"index": np.array(index, dtype=np.int64), "texts": np.array(texts, dtype=object)}
@@ -86,7 +88,8 @@ class RayBackend:
             for i in batch:
                 emb = requests[i].prompt_embeds.detach().to("cpu", torch.float32).contiguous().numpy()
                 rows.append({"batch": b, "index": i, "key": requests[i].key, "length": emb.shape[0],
-                             "hidden": emb.shape[1], "embeds": emb.tobytes()})
+                             "hidden": emb.shape[1], "embeds": emb.tobytes(),
+                             "grounding": pickle.dumps(requests[i].grounding) if requests[i].grounding else b""})
             frames.append(pd.DataFrame(rows))
         sampling_dict = {k: getattr(sampling, k) for k in sampling.__dataclass_fields__}
         done = ray.data.from_pandas(frames).map_batches(

@@ -56,15 +56,18 @@ class VLLMBackend:
         tokenizer = getattr(generator, "tokenizer_path", None)
         return cls(base, adapter_dir=getattr(generator, "adapter_dir", None), tokenizer=tokenizer, **kwargs)
 
-    def _params(self, sampling: SamplingConfig, key: str, candidate: int) -> Any:
+    def _params(self, sampling: SamplingConfig, key: str, candidate: int,
+                allowed_token_ids: list[int] | None = None) -> Any:
         from vllm import SamplingParams
 
+        # token-level grounding: vLLM has no per-request word trie, so the union of the ad's word tokens
+        extra: dict[str, Any] = {"allowed_token_ids": list(allowed_token_ids)} if allowed_token_ids else {}
         if sampling.greedy:
-            return SamplingParams(n=1, temperature=0.0, max_tokens=sampling.max_new_tokens)
+            return SamplingParams(n=1, temperature=0.0, max_tokens=sampling.max_new_tokens, **extra)
         return SamplingParams(n=1, temperature=sampling.temperature, top_p=sampling.top_p,
                               top_k=sampling.top_k if sampling.top_k > 0 else -1,
                               max_tokens=sampling.max_new_tokens,
-                              seed=request_seed(sampling.seed, key, candidate) % (2**31 - 1))
+                              seed=request_seed(sampling.seed, key, candidate) % (2**31 - 1), **extra)
 
     def generate(self, requests: list[GenerationRequest], sampling: SamplingConfig) -> list[list[str]]:
         prompts, params = [], []
@@ -73,7 +76,7 @@ class VLLMBackend:
                                                  else torch.float32)
             for j in range(sampling.n):  # one engine request per candidate: its own seed, shared prefix cache
                 prompts.append({"prompt_embeds": embeds})
-                params.append(self._params(sampling, r.key, j))
+                params.append(self._params(sampling, r.key, j, r.grounding.token_ids if r.grounding else None))
         outputs = self.llm.generate(prompts, params, lora_request=self.lora, use_tqdm=False)
         texts = [o.outputs[0].text.strip() for o in outputs]
         n = sampling.n

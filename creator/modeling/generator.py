@@ -27,9 +27,11 @@ import numpy as np
 import torch
 
 from creator.backends.base import SamplingConfig
+from creator.decoding import AdVocabulary, GroundedLogitsProcessor
 from creator.modeling.builders import ensure_vocab, placeholder_ids, placeholder_tokens
 from creator.modeling.soft_prompt import UserProjector, attach_user_tokens, build_prompt_embeds
 from creator.prompts import GENERATOR_PROMPTS
+from creator.rewrite import good_hook, hook
 from creator.types import Ad
 
 logger = logging.getLogger(__name__)
@@ -45,14 +47,15 @@ class GeneratorConfig:
     base: str = "base"  # "base" = the subfolder of the artefact; otherwise an HF id or a path
     num_user_tokens: int = 4
     d_user: int = 64
-    prompt_version: str = "v1"
+    prompt_version: str = "v2"
     use_chat_template: bool = True
     max_title_chars: int = 160
-    max_points: int = 3
+    max_points: int = 6  # v1: the first points, clipped; v2: hooks of every point, at most this many
     max_point_chars: int = 120
     max_profile_chars: int = 600
     dtype: str = "float32"
     encoders: str | None = None  # the user model the vectors came from (a train-encoders dir or a provider)
+    grounded: bool = True  # decode only tokens of the ad's own words (creator.decoding); False = open vocabulary
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -84,6 +87,27 @@ def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[:n].rsplit(" ", 1)[0] + " ..."
 
 
+def prompt_points(ad: Ad, config: GeneratorConfig) -> list[str]:
+    """The selling-point lines of the prompt: v1 the first points clipped, v2 the hooks of every point."""
+    if config.prompt_version == "v1":
+        return [_clip(p, config.max_point_chars) for p in ad.selling_points[: config.max_points]]
+    hooks = [h for h in (hook(p) for p in ad.selling_points) if good_hook(h, ad.title)]
+    return list(dict.fromkeys(hooks))[: config.max_points]
+
+
+def prompt_content(ad: Ad, config: GeneratorConfig) -> str:
+    """The generator prompt's text for ``ad`` before the chat template (placeholders ``<u0>..`` in place).
+
+    One function for training, serving and ``pretrain-lm``'s task examples, so all three see the same text."""
+    points = prompt_points(ad, config)
+    return GENERATOR_PROMPTS[config.prompt_version][0].format(
+        user_tokens="".join(placeholder_tokens(config.num_user_tokens)),
+        title=_clip(ad.title, config.max_title_chars),
+        brand_line=f"Brand: {_clip(ad.brand, 60)}\n" if ad.brand else "",
+        selling_points="\n".join(f"- {p}" for p in points) or "- (none given)",
+    )
+
+
 class PersonalizedGenerator:
     """A causal LM that writes a title for (ad, user vector); see the module docstring for the folder."""
 
@@ -94,6 +118,7 @@ class PersonalizedGenerator:
         if getattr(base, "user_projector", None) is not projector:
             attach_user_tokens(base, projector, self.placeholder_ids)
         self._adapter_dir: Path | None = None
+        self._grounding_cache: dict[tuple, AdVocabulary] = {}
 
     # ---- prompts ---------------------------------------------------------------------------------------
     def _templates(self) -> tuple[str, str]:
@@ -108,15 +133,7 @@ class PersonalizedGenerator:
 
     def prompt_text(self, ad: Ad) -> str:
         """The prompt for ``ad`` with the user placeholders in place (the chat template applied)."""
-        c = self.config
-        points = [_clip(p, c.max_point_chars) for p in ad.selling_points[: c.max_points]]
-        content = self._templates()[0].format(
-            user_tokens="".join(placeholder_tokens(c.num_user_tokens)),
-            title=_clip(ad.title, c.max_title_chars),
-            brand_line=f"Brand: {_clip(ad.brand, 60)}\n" if ad.brand else "",
-            selling_points="\n".join(f"- {p}" for p in points) or "- (none given)",
-        )
-        return self._wrap(content)
+        return self._wrap(prompt_content(ad, self.config))
 
     def profile_prompt_text(self) -> str:
         """The prompt of the profile-reconstruction auxiliary task (user tokens, then the instruction)."""
@@ -140,6 +157,15 @@ class PersonalizedGenerator:
         ids = torch.tensor(self.prompt_ids(ad), dtype=torch.long)
         vec = torch.as_tensor(np.asarray(user_vec, dtype=np.float32))
         return build_prompt_embeds(self.model, self.projector, ids, vec, self.placeholder_ids)
+
+    def grounding(self, ad: Ad) -> AdVocabulary | None:
+        """The words a title of ``ad`` may use under grounded decoding; None when ``config.grounded`` is off."""
+        if not self.config.grounded:
+            return None
+        key = (ad.title, ad.brand, tuple(ad.selling_points))
+        if key not in self._grounding_cache:
+            self._grounding_cache[key] = AdVocabulary.build(self.tokenizer, ad)
+        return self._grounding_cache[key]
 
     @property
     def adapter_dir(self) -> Path | None:
@@ -169,6 +195,12 @@ class PersonalizedGenerator:
             )
             if not greedy:
                 kw.update(temperature=float(s.temperature), top_p=float(s.top_p), top_k=int(s.top_k))
+            vocab = self.grounding(ad)
+            if vocab is not None:
+                from transformers import LogitsProcessorList
+
+                rows = [vocab] * int(kw["num_return_sequences"])
+                kw["logits_processor"] = LogitsProcessorList([GroundedLogitsProcessor(rows)])
             ids = self.model.generate(
                 inputs_embeds=emb,
                 attention_mask=torch.ones(emb.shape[:2], dtype=torch.long, device=emb.device),

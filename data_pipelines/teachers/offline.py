@@ -31,6 +31,9 @@ import numpy as np
 from creator.banned_attributes import find_banned_attributes
 from creator.facts import ad_facts
 from creator.guard import Guard, GuardConfig
+from creator.rewrite import TRAIL_DROP as _TRAIL_DROP
+from creator.rewrite import compose, fit_core, good_hook, hook
+from creator.rewrite import word_list as _words
 from creator.types import Ad
 from data_pipelines.teachers.base import ResultCallback, TeacherRequest, TeacherResult
 
@@ -40,39 +43,7 @@ you we they their new set pack count pcs piece pieces each per plus inch inches 
 assorted various multiple color colors colour colours style size sizes item items type great perfect
 ideal""".split()
 )
-_LEAD_DROP = {"this", "these", "the", "it", "our", "they", "each", "its"}
-_TRAIL_DROP = {
-    "a",
-    "an",
-    "and",
-    "or",
-    "the",
-    "of",
-    "for",
-    "to",
-    "in",
-    "on",
-    "with",
-    "by",
-    "from",
-    "at",
-    "as",
-    "that",
-    "which",
-    "while",
-    "so",
-    "your",
-    "you",
-    "is",
-    "are",
-    "be",
-    "&",
-}
 _SEG_SPLIT = re.compile(r"\s*(?:(?<!\d),|,(?!\d)|;|\s[-\u2013\u2014|]\s|\(|\))\s*")
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"[A-Za-z][A-Za-z'&+-]*|\d[\w./-]*", text)
 
 
 def _clean_phrase(words: list[str], banned_words: set[str]) -> str:
@@ -208,64 +179,13 @@ class OfflineTeacher:
         }
 
     # ---- CoT title --------------------------------------------------------------------------
-    @staticmethod
-    def hook(point: str, max_len: int = 60) -> str:
-        """A short, fluent fragment of a selling point: its first clause, or a cut at a phrase boundary."""
-        clause = re.split(r"(?<=\w)[,;:.!?](?:\s|$)|\s[-\u2013\u2014]\s|\s\(", point.strip(), maxsplit=1)[0]
-        words = clause.split()
-        while words and words[0].lower() in _LEAD_DROP:
-            words.pop(0)
-        text = " ".join(words)
-        if len(text) > max_len:
-            cut = text[: max_len + 1]
-            # prefer ending before a connective ("... with", "... and"), else at a word boundary
-            m = list(re.finditer(r"\s(?:with|and|for|that|which|to|so|while|in|on|from|by)\s", cut))
-            cut = cut[: m[-1].start()] if m and m[-1].start() > max_len // 3 else cut.rsplit(" ", 1)[0]
-            out = cut.split()
-            while out and (out[-1].lower() in _TRAIL_DROP or out[-1].count("(") != out[-1].count(")")):
-                out.pop()
-            text = " ".join(out)
-        text = text.strip(" ,;:-")
-        return text[:1].upper() + text[1:] if text else ""
+    # the rule-based edits live in creator.rewrite (pretrain-lm uses them too)
+    hook = staticmethod(hook)
+    good_hook = staticmethod(good_hook)
+    fit_core = staticmethod(fit_core)
 
-    @staticmethod
-    def good_hook(hook: str, title: str) -> bool:
-        """Reads like a benefit, not a spec line or a repeat of the title."""
-        words = hook.split()
-        if len(words) < 3 or ":" in hook:
-            return False
-        alpha = sum(1 for w in words if re.fullmatch(r"[A-Za-z][A-Za-z'-]*[,.]?", w))
-        title_words = {w.lower() for w in _words(title)}
-        overlap = sum(1 for w in words if w.lower().strip(",.") in title_words) / len(words)
-        return alpha / len(words) >= 0.7 and overlap < 0.7
-
-    @staticmethod
-    def fit_core(title: str, budget: int) -> str:
-        """The original title, shortened to ``budget`` characters by dropping its trailing segments."""
-        if len(title) <= budget:
-            return title
-        cut = title
-        while len(cut) > budget:
-            m = list(re.finditer(r",\s|\s\(|\s[-\u2013\u2014|]\s", cut))
-            if not m:
-                break
-            cut = cut[: m[-1].start()].rstrip(" ,(-")
-        if len(cut) > budget:  # one long segment: cut at a word boundary
-            cut = cut[:budget].rsplit(" ", 1)[0]
-        while cut and (cut.count("(") != cut.count(")") or cut.split()[-1].lower() in _TRAIL_DROP):
-            cut = cut.rsplit(" ", 1)[0] if " " in cut else ""
-        return cut.rstrip(" ,;:-(") or title[:budget].rsplit(" ", 1)[0]
-
-    def compose(
-        self, title: str, hook: str, budget: int, *, hook_first: bool = False, joiner: str = " - "
-    ) -> str:
-        if not hook:
-            return self.fit_core(title, budget)
-        hook = hook if len(hook) <= budget // 2 else self.hook(hook, budget // 2)
-        core = self.fit_core(title, max(budget - len(hook) - len(joiner), 1))
-        if hook_first:
-            return f"{hook}: {core}" if core else hook
-        return f"{core}{joiner}{hook}" if core else hook
+    def compose(self, title: str, lead: str, budget: int, *, hook_first: bool = False, joiner: str = " - ") -> str:
+        return compose(title, lead, budget, hook_first=hook_first, joiner=joiner)
 
     def cot_title(self, payload: dict[str, Any]) -> dict[str, Any]:
         ad = payload["ad"]

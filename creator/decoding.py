@@ -1,0 +1,227 @@
+"""Grounded decoding: the generator may only write words that the ad itself contains.
+
+A title that states no fact the ad does not support is, first of all, a title whose words come from
+the ad. ``AdVocabulary.build(tokenizer, ad)`` collects the whitespace-separated words of the ad's
+title, brand and selling points (also without their trailing punctuation), plus a short list of
+connectives (``GLUE``: "for", "with", "-", ":" ...), and stores each word as the token sequence the
+tokenizer gives it after a space (and, for the first word of the title, without one).
+
+``WordConstraint`` walks that vocabulary as a trie while a title is decoded: inside a word only the
+tokens that continue some allowed word may follow; at a word boundary any allowed word may start,
+or the title may end. So every word of the output is a word of the ad (numbers, sizes, model numbers
+and brands included) or a connective, and no word pair is written twice (no "Black - Black - Black"
+loops). A weak LM then cannot invent "Canon PC-240" for a Brother printer; what it can still do is
+put ad words in a misleading order ("8.9 x 8.9"), which the guard catches afterwards.
+
+The transformers backend applies ``WordConstraint`` exactly. vLLM takes the union of the
+vocabulary's tokens (``SamplingParams(allowed_token_ids=...)``), a weaker token-level form of the same
+idea; the guard is the same after both.
+
+    >>> from creator.modeling.builders import train_tokenizer
+    >>> tok = train_tokenizer(["Gel pens, 12 colors for school", "Stapler with 20 sheet capacity"] * 40,
+    ...                       vocab_size=300)
+    >>> vocab = AdVocabulary.build(tok, Ad(ad_id="a", title="Gel pens, 12 colors"))
+    >>> def fits(text):
+    ...     c = WordConstraint(vocab)
+    ...     for t in tok(text, add_special_tokens=False)["input_ids"]:
+    ...         if t not in c.allowed():
+    ...             return False
+    ...         c.advance(t)
+    ...     return True
+    >>> fits("Gel pens for 12 colors"), fits("Gel pens for 20 colors"), fits("Stapler for 12 colors")
+    (True, False, False)
+
+Where the issue was silent: grounded decoding is on by default (``GeneratorConfig.grounded``); switch
+it off for a large instruction-tuned base that paraphrases well.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from creator.types import Ad
+
+# Connectives a rewritten title may add between pieces of the ad. No facts: nothing here is a number, unit,
+# brand, material or claim, so the guard's fact rules cannot be broken by them.
+GLUE = ("for", "with", "and", "-", ":", "&")
+_TRAILING = re.compile(r"[,.;:!?)]+$")
+
+
+def ad_words(ad: Ad, glue: tuple[str, ...] = GLUE) -> list[str]:
+    """The words a grounded title of ``ad`` may use: its title, brand and selling points, then ``glue``."""
+    words: dict[str, None] = {}
+    for text in (ad.title, ad.brand, *ad.selling_points):
+        for word in (text or "").split():
+            words[word] = None
+            bare = _TRAILING.sub("", word)
+            if bare and bare.count("(") == bare.count(")"):
+                words[bare] = None
+    for word in glue:
+        words[word] = None
+    return list(words)
+
+
+def word_key(word: str) -> str:
+    """What the repetition rules compare: the word without trailing punctuation, lower-cased ("Black," = "black")."""
+    return _TRAILING.sub("", word).lower() or word
+
+
+@dataclass
+class _Node:
+    children: dict[int, _Node] = field(default_factory=dict)
+    word: str | None = None  # set where a word ends: its word_key
+
+    @property
+    def word_end(self) -> bool:
+        return self.word is not None
+
+
+@dataclass
+class AdVocabulary:
+    """The allowed words of one ad as token sequences, in a trie; ``first`` holds the title-initial forms."""
+
+    spaced: _Node
+    first: _Node
+    eos_ids: tuple[int, ...]
+    token_ids: tuple[int, ...]  # every token of the vocabulary, EOS included (the vLLM fallback)
+    words: int
+    glue: frozenset[str] = frozenset()
+
+    @classmethod
+    def build(cls, tokenizer: Any, ad: Ad, *, glue: tuple[str, ...] = GLUE) -> AdVocabulary:
+        words = ad_words(ad, glue)
+        eos = tokenizer.eos_token_id
+        if eos is None:
+            raise ValueError("the tokenizer has no eos token; grounded decoding needs one to end a title")
+        special = set(getattr(tokenizer, "all_special_ids", []) or []) - {eos}
+        spaced, first, tokens = _Node(), _Node(), {int(eos)}
+        encoded = tokenizer([" " + w for w in words] + words, add_special_tokens=False)["input_ids"]
+        for i, ids in enumerate(encoded):
+            if not ids or special & set(ids):
+                continue
+            node = spaced if i < len(words) else first
+            for t in ids:
+                node = node.children.setdefault(int(t), _Node())
+            node.word = word_key(words[i % len(words)])
+            tokens.update(int(t) for t in ids)
+        return cls(spaced=spaced, first=first, eos_ids=(int(eos),), token_ids=tuple(sorted(tokens)),
+                   words=len(words), glue=frozenset(word_key(g) for g in glue))
+
+
+class WordConstraint:
+    """Decoding state of one title under an ``AdVocabulary``: ``allowed()`` token ids, then ``advance(t)``.
+
+    Rules: every word is a word of the vocabulary; at least ``min_words`` words before EOS; no word (compared
+    by ``word_key``) more than ``max_repeats`` times; no word pair twice; no connective right after a
+    connective. A token is allowed only if some word it can still complete obeys them."""
+
+    def __init__(self, vocab: AdVocabulary, *, min_words: int = 2, max_repeats: int = 2) -> None:
+        self.vocab = vocab
+        self.min_words = min_words
+        self.max_repeats = max_repeats
+        self.node: _Node | None = None  # None: at a word boundary
+        self.words: list[str] = []  # word_keys written so far
+        self.banned: set[str] = set()  # words the current word may not be
+        self.done = False
+
+    def _banned(self, written: list[str]) -> set[str]:
+        banned = {w for w in set(written) if written.count(w) >= self.max_repeats}
+        if written:
+            last = written[-1]
+            banned |= {written[i + 1] for i in range(len(written) - 1) if written[i] == last}
+            if last in self.vocab.glue:
+                banned |= set(self.vocab.glue)
+        return banned
+
+    def _starts(self, written: list[str]) -> set[int]:
+        """First tokens of the words that may follow ``written``, and EOS once there are enough words."""
+        root = self.vocab.spaced if written else self.vocab.first
+        banned = self._banned(written)
+        out = {t for t, child in root.children.items() if _any_word(child, banned)}
+        if len(written) >= self.min_words or not out:
+            out |= set(self.vocab.eos_ids)
+        return out
+
+    def allowed(self) -> set[int]:
+        if self.done:
+            return set(self.vocab.eos_ids)
+        if self.node is None:  # at a word boundary
+            return self._starts(self.words)
+        out = {t for t, child in self.node.children.items() if _any_word(child, self.banned)}
+        if self.node.word_end and self.node.word not in self.banned:  # e.g. "Pen" of "Pens": may stop here
+            out |= self._starts([*self.words, self.node.word])
+        return out
+
+    def advance(self, token: int) -> None:
+        if self.done:
+            return
+        if token in self.vocab.eos_ids:
+            if self.node is not None and self.node.word_end:
+                self.words.append(self.node.word)
+            self.done = True
+            return
+        if self.node is not None and token in self.node.children:
+            self.node = self.node.children[token]
+        else:  # a new word starts (the previous one, if any, was complete)
+            if self.node is not None and self.node.word_end:
+                self.words.append(self.node.word)
+            root = self.vocab.spaced if self.words else self.vocab.first
+            self.banned = self._banned(self.words)
+            self.node = root.children.get(token)
+            if self.node is None:  # outside the vocabulary: the caller did not mask; stop constraining
+                self.done = True
+                return
+        if not self.node.children:  # the word cannot go on: back to a boundary
+            self.words.append(self.node.word)
+            self.node = None
+
+
+def _any_word(node: _Node, banned: set[str]) -> bool:
+    """Whether some word in the subtree of ``node`` (itself included) is not banned."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.word is not None and n.word not in banned:
+            return True
+        stack.extend(n.children.values())
+    return False
+
+
+def allowed_mask(allowed: list[set[int] | None], vocab: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(B, V) bool, True where row b may emit token v; a row with ``None`` allows everything."""
+    mask = torch.ones(len(allowed), vocab, dtype=torch.bool, device=device)
+    for b, ids in enumerate(allowed):
+        if ids is not None:
+            bad = [i for i in ids if not 0 <= i < vocab]
+            if bad:
+                raise ValueError(f"allowed token ids {bad[:5]} are outside the vocabulary of {vocab}; build them "
+                                 "with the same tokenizer as the model")
+            mask[b] = False
+            mask[b, torch.as_tensor(sorted(ids), dtype=torch.long, device=device)] = True
+    return mask
+
+
+class GroundedLogitsProcessor:
+    """A transformers ``LogitsProcessor``: row b of the batch decodes under ``WordConstraint(vocabs[b])``.
+
+    ``prompt_len``: prompt ids at the start of ``input_ids`` (0 with ``inputs_embeds``, where transformers
+    passes only the generated ids); each call advances every row's constraint by the tokens it emitted since."""
+
+    def __init__(self, vocabs: list[AdVocabulary | None], prompt_len: int = 0) -> None:
+        self.constraints = [WordConstraint(v) if v is not None else None for v in vocabs]
+        self.seen = prompt_len
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        new = input_ids[:, self.seen:] if input_ids.shape[1] > self.seen else input_ids[:, :0]
+        for b, c in enumerate(self.constraints):
+            if c is not None:
+                for t in new[b].tolist():
+                    c.advance(int(t))
+        self.seen = input_ids.shape[1]
+        mask = allowed_mask([c.allowed() if c is not None else None for c in self.constraints], scores.shape[-1],
+                            scores.device)
+        return scores.masked_fill(~mask, float("-inf"))
