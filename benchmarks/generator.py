@@ -271,6 +271,7 @@ def evaluate(out: Path, cot: Path, data: Path, args: argparse.Namespace) -> dict
     res["guard_pass_rate"] = guard_pass_rate(titles, ads)
     res["judge_vs_original"] = judge_win_rate(args.reward, users, titles, [a.title for a in ads], ads)
     res["judge_zero_vector_vs_original"] = judge_win_rate(args.reward, users, titles_zero, [a.title for a in ads], ads)
+    res["judge_teacher_vs_original"] = judge_win_rate(args.reward, users, refs, [a.title for a in ads], ads)
     res["judge_own_vs_zero_vector"] = judge_win_rate(args.reward, users, titles, titles_zero, ads)
     res["judge_own_vs_other_users_vector"] = judge_win_rate(args.reward, users, titles, titles_other, ads)
     res["examples"] = [
@@ -310,6 +311,7 @@ def print_table(r: dict[str, Any]) -> None:
             "guard_pass_rate",
             "judge_vs_original",
             "judge_zero_vector_vs_original",
+            "judge_teacher_vs_original",
             "judge_own_vs_zero_vector",
             "judge_own_vs_other_users_vector",
             "generate_seconds_per_title",

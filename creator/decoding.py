@@ -47,7 +47,7 @@ from creator.types import Ad
 
 # Connectives a rewritten title may add between pieces of the ad. No facts: nothing here is a number, unit,
 # brand, material or claim, so the guard's fact rules cannot be broken by them.
-GLUE = ("for", "with", "and", "-", ":", "&")
+GLUE = ("for", "with", "and", "-", "&")
 _TRAILING = re.compile(r"[,.;:!?)]+$")
 
 
@@ -60,6 +60,7 @@ def ad_words(ad: Ad, glue: tuple[str, ...] = GLUE) -> list[str]:
             bare = _TRAILING.sub("", word)
             if bare and bare.count("(") == bare.count(")"):
                 words[bare] = None
+                words[bare + ":"] = None  # "hook: title", the teacher's other way of joining two pieces
     for word in glue:
         words[word] = None
     return list(words)
@@ -74,6 +75,7 @@ def word_key(word: str) -> str:
 class _Node:
     children: dict[int, _Node] = field(default_factory=dict)
     word: str | None = None  # set where a word ends: its word_key
+    closes: bool = False  # the word ends in ":" "," ";" or ".": a new span may start after it
 
     @property
     def word_end(self) -> bool:
@@ -90,6 +92,8 @@ class AdVocabulary:
     token_ids: tuple[int, ...]  # every token of the vocabulary, EOS included (the vLLM fallback)
     words: int
     glue: frozenset[str] = frozenset()
+    sources: tuple[tuple[str, ...], ...] = ()  # word_keys of title, brand and each selling point, in order
+    occurrences: dict[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)  # key -> (text, position)
 
     @classmethod
     def build(cls, tokenizer: Any, ad: Ad, *, glue: tuple[str, ...] = GLUE) -> AdVocabulary:
@@ -106,10 +110,18 @@ class AdVocabulary:
             node = spaced if i < len(words) else first
             for t in ids:
                 node = node.children.setdefault(int(t), _Node())
-            node.word = word_key(words[i % len(words)])
+            surface = words[i % len(words)]
+            node.word = word_key(surface)
+            node.closes = node.closes or surface[-1] in ":,;."
             tokens.update(int(t) for t in ids)
+        sources = tuple(tuple(word_key(w) for w in t.split()) for t in (ad.title, ad.brand, *ad.selling_points) if t)
+        occurrences: dict[str, list[tuple[int, int]]] = {}
+        for t, src in enumerate(sources):
+            for i, key in enumerate(src):
+                occurrences.setdefault(key, []).append((t, i))
         return cls(spaced=spaced, first=first, eos_ids=(int(eos),), token_ids=tuple(sorted(tokens)),
-                   words=len(words), glue=frozenset(word_key(g) for g in glue))
+                   words=len(words), glue=frozenset(word_key(g) for g in glue), sources=sources,
+                   occurrences={k: tuple(v) for k, v in occurrences.items()})
 
 
 class WordConstraint:
@@ -117,15 +129,28 @@ class WordConstraint:
 
     Rules: every word is a word of the vocabulary; at least ``min_words`` words before EOS; no word (compared
     by ``word_key``) more than ``max_repeats`` times; no word pair twice; no connective right after a
-    connective. A token is allowed only if some word it can still complete obeys them."""
+    connective. With ``spans`` (the default) the title is also made of *spans* of the ad's texts: after a
+    word, the next one continues the same passage of the title or a selling point, unless a connective or
+    a word ending in ":" "," ";" "." lets a new one start anywhere, and at most ``max_spans`` spans are
+    started. So a hook is copied as a phrase ("Fine tip permanent marker"), never re-assembled from
+    scattered words. A token is allowed only if some word it can still complete obeys the rules."""
 
-    def __init__(self, vocab: AdVocabulary, *, min_words: int = 2, max_repeats: int = 2) -> None:
+    def __init__(self, vocab: AdVocabulary, *, min_words: int = 2, max_repeats: int = 2, spans: bool = True,
+                 max_spans: int = 3) -> None:
         self.vocab = vocab
         self.min_words = min_words
         self.max_repeats = max_repeats
+        self.spans = spans and bool(vocab.sources)
+        self.max_spans = max_spans
         self.node: _Node | None = None  # None: at a word boundary
         self.words: list[str] = []  # word_keys written so far
+        # span state: where the current span ends in the sources, whether the next word may jump elsewhere
+        # (at the start, after a connective or a word ending in punctuation), and how many spans were started
+        self.positions: frozenset[tuple[int, int]] = frozenset()
+        self.jump = True
+        self.n_spans = 0
         self.banned: set[str] = set()  # words the current word may not be
+        self.eligible: set[str] | None = None  # words the current word may be (None: any)
         self.done = False
 
     def _banned(self, written: list[str]) -> set[str]:
@@ -137,11 +162,38 @@ class WordConstraint:
                 banned |= set(self.vocab.glue)
         return banned
 
-    def _starts(self, written: list[str]) -> set[int]:
+    def _continuations(self, positions: frozenset[tuple[int, int]]) -> set[str]:
+        src = self.vocab.sources
+        return {src[t][i + 1] for t, i in positions if i + 1 < len(src[t])}
+
+    def _after(self, state: tuple[frozenset[tuple[int, int]], bool, int]) -> set[str] | None:
+        """Words that may come next in span mode: the span's continuations and connectives, and any word when
+        a jump is allowed and fewer than ``max_spans`` spans were started; None (any word) without spans."""
+        if not self.spans:
+            return None
+        positions, jump, n_spans = state
+        if jump and n_spans < self.max_spans:
+            return None
+        return self._continuations(positions) | set(self.vocab.glue)
+
+    def _next_state(self, word: str, closes: bool) -> tuple[frozenset[tuple[int, int]], bool, int]:
+        """(positions, jump, n_spans) after writing ``word``: a continuation extends the span, a connective
+        keeps it and allows a jump, any other word starts a new span where it occurs."""
+        if not self.spans:
+            return self.positions, True, self.n_spans
+        src = self.vocab.sources
+        cont = frozenset((t, i + 1) for t, i in self.positions if i + 1 < len(src[t]) and src[t][i + 1] == word)
+        if cont:
+            return cont, closes, self.n_spans
+        if word in self.vocab.glue:
+            return self.positions, True, self.n_spans
+        return frozenset(self.vocab.occurrences.get(word, ())), closes, self.n_spans + 1
+
+    def _starts(self, written: list[str], state: tuple[frozenset[tuple[int, int]], bool, int]) -> set[int]:
         """First tokens of the words that may follow ``written``, and EOS once there are enough words."""
         root = self.vocab.spaced if written else self.vocab.first
-        banned = self._banned(written)
-        out = {t for t, child in root.children.items() if _any_word(child, banned)}
+        banned, eligible = self._banned(written), self._after(state)
+        out = {t for t, child in root.children.items() if _any_word(child, banned, eligible)}
         if len(written) >= self.min_words or not out:
             out |= set(self.vocab.eos_ids)
         return out
@@ -150,42 +202,49 @@ class WordConstraint:
         if self.done:
             return set(self.vocab.eos_ids)
         if self.node is None:  # at a word boundary
-            return self._starts(self.words)
-        out = {t for t, child in self.node.children.items() if _any_word(child, self.banned)}
-        if self.node.word_end and self.node.word not in self.banned:  # e.g. "Pen" of "Pens": may stop here
-            out |= self._starts([*self.words, self.node.word])
+            return self._starts(self.words, (self.positions, self.jump, self.n_spans))
+        out = {t for t, child in self.node.children.items() if _any_word(child, self.banned, self.eligible)}
+        node = self.node
+        if node.word_end and node.word not in self.banned and (self.eligible is None or node.word in self.eligible):
+            out |= self._starts([*self.words, node.word], self._next_state(node.word, node.closes))  # may stop here
         return out
+
+    def _finish_word(self) -> None:
+        assert self.node is not None and self.node.word is not None
+        self.positions, self.jump, self.n_spans = self._next_state(self.node.word, self.node.closes)
+        self.words.append(self.node.word)
 
     def advance(self, token: int) -> None:
         if self.done:
             return
         if token in self.vocab.eos_ids:
             if self.node is not None and self.node.word_end:
-                self.words.append(self.node.word)
+                self._finish_word()
             self.done = True
             return
         if self.node is not None and token in self.node.children:
             self.node = self.node.children[token]
         else:  # a new word starts (the previous one, if any, was complete)
             if self.node is not None and self.node.word_end:
-                self.words.append(self.node.word)
+                self._finish_word()
             root = self.vocab.spaced if self.words else self.vocab.first
             self.banned = self._banned(self.words)
+            self.eligible = self._after((self.positions, self.jump, self.n_spans))
             self.node = root.children.get(token)
             if self.node is None:  # outside the vocabulary: the caller did not mask; stop constraining
                 self.done = True
                 return
         if not self.node.children:  # the word cannot go on: back to a boundary
-            self.words.append(self.node.word)
+            self._finish_word()
             self.node = None
 
 
-def _any_word(node: _Node, banned: set[str]) -> bool:
-    """Whether some word in the subtree of ``node`` (itself included) is not banned."""
+def _any_word(node: _Node, banned: set[str], eligible: set[str] | None = None) -> bool:
+    """Whether some word in the subtree of ``node`` (itself included) is eligible and not banned."""
     stack = [node]
     while stack:
         n = stack.pop()
-        if n.word is not None and n.word not in banned:
+        if n.word is not None and n.word not in banned and (eligible is None or n.word in eligible):
             return True
         stack.extend(n.children.values())
     return False

@@ -24,9 +24,9 @@ def bpe():
     return train_tokenizer(CORPUS, vocab_size=600)
 
 
-def fits(tok, vocab, text: str) -> bool:
+def fits(tok, vocab, text: str, **kw) -> bool:
     """Whether ``text`` can be decoded token by token under the constraint, ending with EOS."""
-    c = WordConstraint(vocab)
+    c = WordConstraint(vocab, **kw)
     for t in tok(text, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]:
         if t not in c.allowed():
             return False
@@ -44,17 +44,29 @@ def test_titles_made_of_ad_words_fit_and_foreign_words_do_not(bpe):
     vocab = AdVocabulary.build(bpe, AD)
     assert fits(bpe, vocab, "Pilot G2 Gel Pens, Fine Point 0.7 mm, Black, 12 Count")
     assert fits(bpe, vocab, "Smooth writing for busy teachers - Pilot G2 Gel Pens")
-    assert fits(bpe, vocab, "Black Gel Pens for teachers")
+    assert fits(bpe, vocab, "Smooth writing for busy teachers: Pilot G2 Gel Pens")
+    assert fits(bpe, vocab, "Black Gel Pens for teachers", spans=False)
     assert not fits(bpe, vocab, "Pilot G2 Gel Pens, 20 Count")          # a number the ad does not have
     assert not fits(bpe, vocab, "Swingline Gel Pens")                   # a brand the ad does not have
     assert not fits(bpe, vocab, "Pilot G2 Gel Pens, Fine Point 0.5 mm")  # a size the ad does not have
+    assert not fits(bpe, vocab, "Pilot G2 Gel Pens, 20 Count", spans=False)
     assert not fits(bpe, vocab, "Pilot")                                # one word is not a title (min_words 2)
+
+
+def test_spans_copy_phrases_and_jump_only_after_a_connective_or_punctuation(bpe):
+    vocab = AdVocabulary.build(bpe, AD)
+    assert fits(bpe, vocab, "Pilot G2 Gel Pens - Smooth writing")       # "-" closes the span
+    assert fits(bpe, vocab, "Pilot G2 Gel Pens, Black, 12 Count")         # "Pens," closes it: segments reorder
+    assert not fits(bpe, vocab, "Black Gel Pens for teachers")            # "Black" is never followed by "Gel"
+    assert not fits(bpe, vocab, "Smooth writing teachers - Pilot G2")      # a word skipped inside a phrase
+    assert fits(bpe, vocab, "Pilot G2 Gel Pens - Smooth writing - Black, 12 Count")  # three spans
+    assert not fits(bpe, vocab, "Pilot G2 Gel Pens - Smooth writing - Black, Fine Point")  # a fourth
 
 
 def test_a_word_pair_is_never_written_twice(bpe):
     vocab = AdVocabulary.build(bpe, AD)
-    assert fits(bpe, vocab, "Black Gel Pens - Black Pens")
-    assert not fits(bpe, vocab, "Black Gel Pens - Black Gel")
+    assert fits(bpe, vocab, "Black Gel Pens - Black Pens", spans=False)
+    assert not fits(bpe, vocab, "Black Gel Pens - Black Gel", spans=False)
 
 
 def test_allowed_mask_rows_and_errors():
@@ -92,6 +104,6 @@ def test_request_without_words_is_an_error(bpe):
 
 def test_no_word_more_than_twice_and_no_connective_after_a_connective(bpe):
     vocab = AdVocabulary.build(bpe, AD)
-    assert fits(bpe, vocab, "Black Gel Pens - Fine Black Pens")
-    assert not fits(bpe, vocab, "Black Gel Pens - Fine Black Pens - Count Black")  # "Black" a third time
-    assert not fits(bpe, vocab, "Gel Pens for - Black")  # "-" right after "for"
+    assert fits(bpe, vocab, "Black Gel Pens - Fine Black Pens", spans=False)
+    assert not fits(bpe, vocab, "Black Gel Pens - Fine Black Pens - Count Black", spans=False)  # "Black" thrice
+    assert not fits(bpe, vocab, "Gel Pens for - Black", spans=False)  # "-" right after "for"

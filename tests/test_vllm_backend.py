@@ -48,3 +48,13 @@ def test_greedy_parity_with_hf_backend_base_and_lora(tmp_path):
     sampled = SamplingConfig(n=2, seed=4, max_new_tokens=6)  # seeded per candidate: reruns agree
     first = vllm.generate(requests, sampled)
     assert first == vllm.generate(requests, sampled) and all(len(c) == 2 for c in first)
+    # grounded decoding reaches vLLM as allowed_token_ids: every token written is one of the ad's word tokens
+    from creator.decoding import AdVocabulary
+    from creator.types import Ad
+
+    vocab = AdVocabulary.build(tok, Ad(ad_id="ad", title="blue gel pens for students", selling_points=["smooth ink"]))
+    grounded = [GenerationRequest(r.key, r.prompt_embeds, vocab) for r in requests]
+    for texts in vllm.generate(grounded, sampled):
+        for text in texts:
+            ids = tok(text, add_special_tokens=False)["input_ids"]
+            assert set(ids) <= set(vocab.token_ids), text
