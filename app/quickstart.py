@@ -7,9 +7,9 @@
 Stages, each timed and each reused by a rerun (nothing is trained or generated twice):
 load and validate the catalog -> train the tiny models missing in OUT/artifacts (``train_missing``:
 user model, CoT data, base LM, generator, judge) -> titles per audience segment with
-``hllm-creator generate`` (OUT/generate) -> evaluation report, personalized vs original title judged
-by the trained reward model (OUT/report/report.html, .md, .json) -> OUT/summary.json. Then, unless
-``--no-serve``, the demo app opens on OUT/artifacts at http://127.0.0.1:7860.
+``hllm-creator generate`` (OUT/generate) -> evaluation report on the ads it generated for, personalized
+vs original title judged by the trained reward model (OUT/report/report.html, .md, .json) ->
+OUT/summary.json. Then, unless ``--no-serve``, the demo app opens on OUT/artifacts at http://127.0.0.1:7860.
 """
 
 from __future__ import annotations
@@ -135,16 +135,40 @@ def load_judge(art: Path) -> Any:
     return RewardModel.from_pretrained(judge_dir, cache_dir=art / "embeddings", user_model=user_model)
 
 
+def report_inputs(gen: Path, out: Path, max_users: int, max_ads: int, seed: int) -> tuple[Path, Path]:
+    """The served titles of the ads the pipeline generated for (at most ``max_ads``) and the segments of at
+    most ``max_users`` users, both sampled with ``seed``: the report's systems expand segments to user x ad
+    pairs, which for a whole catalog (3,231 users x 3,459 ads) would be 11M pairs for a 2,000-pair sample."""
+    import numpy as np
+
+    from creator.errors import Problems
+    from creator.io.records import iter_rows, write_records
+
+    creatives = [r for _, r in iter_rows(gen / "creatives.jsonl", Problems("fail"))]
+    segments = [r for _, r in iter_rows(gen / "segments.jsonl", Problems("fail"))]
+    generated = sorted({str(r["ad_id"]) for r in creatives if r["source"] != "original"})
+    if not generated:  # everything pruned: the report still compares the served (original) titles
+        generated = sorted({str(r["ad_id"]) for r in creatives})
+    rng = np.random.default_rng(seed)
+    ads = set(generated) if len(generated) <= max_ads else set(rng.choice(generated, max_ads, replace=False))
+    if len(segments) > max_users:
+        segments = [segments[i] for i in sorted(rng.choice(len(segments), max_users, replace=False))]
+    out.mkdir(parents=True, exist_ok=True)
+    return (write_records([r for r in creatives if str(r["ad_id"]) in ads], out / "creatives.jsonl"),
+            write_records(segments, out / "segments.jsonl"))
+
+
 def report(art: Path, data: str, fmt: str, gen: Path, out: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """``hllm-creator eval``: the served titles vs the original titles on sampled (user, ad) pairs."""
+    """``hllm-creator eval``: served vs original titles on sampled (user, ad) pairs of the generated ads."""
     from eval.config import EvalConfig
     from eval.render import headline_rows, markdown_table, write_report
     from eval.report import evaluate
 
-    cfg = EvalConfig(systems={"personalized": str(gen / "creatives.jsonl")},
-                     segments={"personalized": str(gen / "segments.jsonl")}, ads=data, format=fmt,
-                     judge=str(art / "reward" / "reward_model"), out=str(out), max_pairs=args.eval_pairs,
-                     seed=args.seed, cache_dir=str(art / "embeddings"))
+    creatives, segments = report_inputs(gen, out / "inputs", max_users=2000, max_ads=100, seed=args.seed)
+    cfg = EvalConfig(systems={"personalized": str(creatives)}, segments={"personalized": str(segments)},
+                     ads=data, format=fmt, judge=str(art / "reward" / "reward_model"), out=str(out),
+                     max_pairs=args.eval_pairs, seed=args.seed, cache_dir=str(art / "embeddings"),
+                     calls={"personalized": json.loads((gen / "summary.json").read_text())["generator_requests"]})
     result, arrays = evaluate(cfg, judge=load_judge(art))
     write_report(result, arrays, out)
     cfg.write(out / "resolved_config.yaml")
