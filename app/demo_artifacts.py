@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
 DONE = ".done"
-COT_ROWS = 2000  # CoT rows the offline teacher writes on first start: enough for the tiny SFT, minutes on CPU
+COT_ROWS = 600  # CoT rows the offline teacher writes on first start; the SFT trains 2 epochs on them (see docs/demo.md)
 
 
 @dataclass(frozen=True)

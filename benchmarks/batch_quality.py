@@ -123,6 +123,20 @@ def bench_quality(users: list[User], ads: list[Ad], parts: Any, judge: Any, samp
             "time_reduction": round(rows["per-user"]["seconds"] / max(rows[seg]["seconds"], 1e-9), 1)}
 
 
+def served_at(result: CatalogResult, users: list[User], ads: list[Ad],
+              threshold: float | None) -> tuple[list[str], int]:
+    """What a run with ``match_threshold=threshold`` serves, from a run without one: (user-major titles, calls).
+
+    A pair below the threshold serves the original title, as the pipeline does for a pruned pair."""
+    col = {a.ad_id: m for m, a in enumerate(ads)}
+    generated = {(c.segment_id, c.ad_id): c.title for c in result.creatives}
+    kept = result.keep if threshold is None else result.keep & (result.scores >= threshold)
+    titles = [generated[(s, a.ad_id)] if kept[s, col[a.ad_id]] else a.title
+              for s in (result.user_segments[u.user_id] for u in users) for a in ads]
+    live = np.unique(list(result.user_segments.values()))
+    return titles, int(kept[live].sum())
+
+
 def bench_judged_sweep(users: list[User], ads: list[Ad], parts: Any, judge: Any, sampling: SamplingConfig,
                        ks: tuple[int, ...], quantiles: tuple[float, ...]) -> list[dict[str, Any]]:
     """Calls vs judged quality for every K and match threshold (see the module docstring)."""
@@ -133,18 +147,9 @@ def bench_judged_sweep(users: list[User], ads: list[Ad], parts: Any, judge: Any,
     for k in ks:
         result, seconds = run_one(users, ads, parts, PipelineConfig(clusters=k), sampling)
         live = result.scores[np.unique(list(result.user_segments.values()))]
-        generated = {(c.segment_id, c.ad_id): c.title for c in result.creatives}
         for q in (None, *quantiles):
             t = None if q is None else round(float(np.quantile(live, q)), 4)
-            col = {a.ad_id: m for m, a in enumerate(ads)}
-            titles, calls = [], 0
-            for u in users:
-                s = result.user_segments[u.user_id]
-                for a in ads:
-                    keep = t is None or result.scores[s, col[a.ad_id]] >= t
-                    titles.append(generated[(s, a.ad_id)] if keep else a.title)
-            calls = int(sum(1 for s in np.unique(list(result.user_segments.values())) for m in range(len(ads))
-                            if t is None or result.scores[s, m] >= t))
+            titles, calls = served_at(result, users, ads, t)
             j = judged(judge, users, ads, titles, base)
             j.pop("scores")
             rows.append({"K": k, "quantile": q, "threshold": t, "calls": calls,
