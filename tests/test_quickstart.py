@@ -48,7 +48,7 @@ def test_every_stage_writes_its_output(chain):
     assert [s.name for s in STAGES] == summary["trained"]
     assert set(summary["seconds"]) == {"load and validate", "train the missing models",
                                        "generate (hllm-creator generate)", "evaluation report (hllm-creator eval)"}
-    assert set(summary["train_seconds"]) == {s.name for s in STAGES}
+    assert set(summary["train_seconds"]) == set(summary["train_cpu_seconds"]) == {s.name for s in STAGES}
 
 
 def test_every_user_of_the_slice_gets_a_title_for_every_ad(chain):
