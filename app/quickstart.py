@@ -115,7 +115,7 @@ def train(art: Path, data: str, fmt: str, extra: dict[str, list[str]]) -> dict[s
     return {"trained": trained, "seconds": seconds, "cpu_seconds": cpu}
 
 
-def generate(art: Path, data: str, fmt: str, args: argparse.Namespace, out: Path, redo: bool) -> list[str]:
+def generate(art: Path, data: str, fmt: str, args: argparse.Namespace, out: Path, fresh: bool) -> list[str]:
     """``hllm-creator generate`` on the catalog with the trained artefacts; returns the argv it ran."""
     from app.generate import main as generate_main
 
@@ -123,7 +123,7 @@ def generate(art: Path, data: str, fmt: str, args: argparse.Namespace, out: Path
             "--clusters", str(args.clusters), "--top-m", str(args.top_m), "--candidates", str(args.candidates),
             "--seed", str(args.seed), "--output-format", "jsonl", "--cache-dir", str(art / "embeddings")]
     print("hllm-creator generate " + shlex.join(argv), flush=True)
-    code = generate_main(argv + (["--overwrite"] if redo else []))
+    code = generate_main(argv + (["--overwrite"] if fresh else []))
     if code != 0:
         raise RuntimeError(f"hllm-creator generate returned {code}; see the message above")
     return argv
@@ -222,9 +222,12 @@ def main(argv: list[str] | None = None) -> int:
 
     gen_key = {"data": args.data, "clusters": args.clusters, "top_m": args.top_m, "candidates": args.candidates,
                "seed": args.seed}
-    redo = bool(trained["trained"]) or stamps.get("generate") != gen_key or not (gen / "creatives.jsonl").exists()
-    if redo:
-        stages.run("generate (hllm-creator generate)", generate, art, args.data, fmt, args, gen, True)
+    if bool(trained["trained"]) or stamps.get("generate") != gen_key or not (gen / "creatives.jsonl").exists():
+        # start afresh after new models or settings; resume the shards of an interrupted run with these
+        fresh = bool(trained["trained"]) or stamps.get("generate_started") not in (None, gen_key)
+        stamps["generate_started"] = gen_key
+        stamps_path.write_text(json.dumps(stamps, indent=1))
+        stages.run("generate (hllm-creator generate)", generate, art, args.data, fmt, args, gen, fresh)
         stamps["generate"] = gen_key
         stamps.pop("report", None)
         stamps_path.write_text(json.dumps(stamps, indent=1))
@@ -270,7 +273,9 @@ def print_summary(result: dict[str, Any], args: argparse.Namespace, out: Path) -
     total = sum(result["seconds"].values())
     print("\n== summary")
     print(f"  catalog     {cat['ads']} ads, {cat['users']} users from {args.data}")
-    print(f"  models      {len(result['trained'])} trained now, {5 - len(result['trained'])} reused "
+    from app.demo_artifacts import STAGES
+
+    print(f"  models      {len(result['trained'])} trained now, {len(STAGES) - len(result['trained'])} reused "
           f"({out / 'artifacts'})")
     print(f"  generate    {g['segments']} segments x {g['ads']} ads = {g['pairs_considered']} pairs, "
           f"{g['pairs_pruned']} pruned, {g['pairs_generated']} generated, {g['personalized']} personalized, "

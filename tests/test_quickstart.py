@@ -79,3 +79,17 @@ def test_a_rerun_trains_and_generates_nothing(chain):
 def test_unknown_training_stage_is_a_clear_error(tmp_path, capsys):
     assert main(["quickstart", "--out", str(tmp_path), "--no-serve", "--train-args", "llm=--max-steps 3"]) == 2
     assert "expected STAGE=FLAGS with STAGE one of" in capsys.readouterr().err
+
+
+def test_an_interrupted_generation_resumes_its_shards(chain):
+    out, argv = chain
+    stamps = json.loads((out / "stages.json").read_text())
+    del stamps["generate"]  # as if the process died after generating, before writing its outputs
+    (out / "stages.json").write_text(json.dumps(stamps))
+    (out / "generate" / "creatives.jsonl").unlink()
+    assert main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["trained"] == [] and "generate" not in summary["reused"]
+    gen = summary["generate"]
+    assert gen["shards"] >= 1 and gen["shards_resumed"] == gen["shards"]  # nothing generated again
+    assert (out / "generate" / "creatives.jsonl").exists()
