@@ -102,7 +102,8 @@ def bench_quality(users: list[User], ads: list[Ad], parts: Any, judge: Any, samp
     base = np.asarray(judge.score([u for u in users for _ in ads], [a.title for a in flat_ads], flat_ads),
                       dtype=float)
     rows = {"original": {"calls": 0, "seconds": 0.0, "judge_mean": round(float(base.mean()), 5),
-                         "adv_vs_original": 0.0, "changed": 0.0}}
+                         "judge_ci": None, "adv_vs_original": 0.0, "changed": 0.0, "personalized": 0,
+                         "fallbacks": 0}}
     runs = {"per-user": PipelineConfig(per_user=True),
             f"segments K={clusters}": PipelineConfig(clusters=clusters, top_m=top_m, match_threshold=threshold)}
     scores = {}
@@ -118,7 +119,8 @@ def bench_quality(users: list[User], ads: list[Ad], parts: Any, judge: Any, samp
     return {"users": len(users), "ads": len(ads), "rows": rows,
             "loss_pct": round(100 * (per - cl) / per, 2),
             "loss_ci_pct": [round(-100 * diff.high / per, 2), round(-100 * diff.low / per, 2)],
-            "lift_kept": round((cl - orig) / (per - orig), 3) if per != orig else None,
+            # share of per-user's gain over the original that segments keep; undefined without a gain
+            "lift_kept": round((cl - orig) / (per - orig), 3) if per > orig else None,
             "calls_reduction": round(rows["per-user"]["calls"] / max(rows[seg]["calls"], 1), 1),
             "time_reduction": round(rows["per-user"]["seconds"] / max(rows[seg]["seconds"], 1e-9), 1)}
 
