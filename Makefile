@@ -20,8 +20,16 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+# make demo: the whole chain on the bundled sample (train the tiny models, generate, report; a rerun reuses
+# what is done), then the app on http://127.0.0.1:$(PORT). make demo SERVE=0: the chain only.
+SERVE ?= 1
+PORT ?= 7860
+DEMO_OUT ?= runs/quickstart
 demo: $(STAMP)
-	$(BIN)/hllm-creator quickstart --out runs/quickstart
+	$(BIN)/hllm-creator quickstart --out $(DEMO_OUT) --no-serve
+ifneq ($(SERVE),0)
+	$(BIN)/hllm-creator demo --artifacts $(DEMO_OUT)/artifacts --no-train --host 127.0.0.1 --port $(PORT)
+endif
 
 browser:
 	@scripts/install_browser.sh

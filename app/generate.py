@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--user-model", help="default: MODEL/user_model")
     m.add_argument("--generator", help="default: MODEL/generator")
     m.add_argument("--judge-model", help="default: MODEL/reward when it exists; 'none' disables reranking")
+    m.add_argument("--cache-dir", help="MiniLM embedding cache, e.g. the one training wrote (no text embedded twice)")
     seg = p.add_argument_group("segments and pruning")
     seg.add_argument("--clusters", type=int, help="segments K (default: ceil(sqrt(users)), at most 1024)")
     seg.add_argument("--representative", choices=("centroid", "medoid"), default="centroid")
@@ -168,13 +169,18 @@ def load_components(args: argparse.Namespace, ads: list) -> Components:
     from creator.modeling.generator import PersonalizedGenerator
     from creator.modeling.user_model import UserModel
 
-    user_model = UserModel.from_pretrained(user_dir)
+    cache = getattr(args, "cache_dir", None)
+    user_model = UserModel.from_pretrained(user_dir, cache_dir=cache)
     generator = PersonalizedGenerator.from_pretrained(generator_dir)
     judge = None
     if judge_dir is not None:
         from creator.reward import RewardModel
 
-        judge = RewardModel.from_pretrained(judge_dir)
+        # a judge trained on this very user model (train-reward --user-model-dir) shares it: one copy, one cache
+        stored = json.loads((judge_dir / "config.json").read_text()).get("user_model_dir") \
+            if (judge_dir / "config.json").exists() else None
+        same = stored and user_dir.resolve() in (Path(stored).resolve(), (Path(stored) / "user_model").resolve())
+        judge = RewardModel.from_pretrained(judge_dir, cache_dir=cache, user_model=user_model if same else None)
     grounding = getattr(args, "grounding", "auto")
     if grounding != "auto":
         generator.config.grounded = grounding == "on"

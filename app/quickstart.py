@@ -1,27 +1,34 @@
-"""``hllm-creator quickstart``: the whole chain on the bundled sample, ending with a summary.
+"""``hllm-creator quickstart``: the whole chain on a catalog (the bundled sample by default), then the demo.
 
-    hllm-creator quickstart --out runs/quickstart
-    hllm-creator quickstart --data examples/office_products_sample --format jsonl --out runs/qs
+    hllm-creator quickstart                                    # sample -> train -> generate -> report -> app
+    hllm-creator quickstart --out runs/qs --no-serve           # the chain only, no app
+    hllm-creator quickstart --data ../shared/data/amazon_office_products --out runs/office --no-serve
 
-Stages: load and validate the catalog -> embed ads and history items with the offline MiniLM
-(cached, so a rerun embeds nothing twice) -> a zero-shot audience preview (for a few ads, the users
-whose mean history vector is closest) -> summary.json.
+Stages, each timed and each reused by a rerun (nothing is trained or generated twice):
+load and validate the catalog -> train the tiny models missing in OUT/artifacts (``train_missing``:
+user model, CoT data, base LM, generator, judge) -> titles per audience segment with
+``hllm-creator generate`` (OUT/generate) -> evaluation report on the ads it generated for, personalized
+vs original title judged by the trained reward model (OUT/report/report.html, .md, .json) ->
+OUT/summary.json. Then, unless ``--no-serve``, the demo app opens on OUT/artifacts at http://127.0.0.1:7860.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import shlex
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from creator.io import load_catalog
 
+logger = logging.getLogger(__name__)
+
 REPO_SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "office_products_sample"
+STAMPS = "stages.json"  # OUT/stages.json: the settings each finished stage ran with
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,92 +37,263 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(REPO_SAMPLE), help="catalog to run on (default: the bundled sample)")
     p.add_argument("--format", default="auto", help="catalog format (default: detect)")
-    p.add_argument("--out", default="runs/quickstart", help="output folder")
-    p.add_argument("--preview-ads", type=int, default=3, help="ads shown in the audience preview")
+    p.add_argument("--out", default="runs/quickstart", help="output folder (models in OUT/artifacts)")
+    p.add_argument("--train-args", action="append", default=[], metavar="STAGE=FLAGS",
+                   help="extra flags for one training stage (encoders, cot, lm, generator, reward), "
+                        "e.g. --train-args 'lm=--max-steps 40'; repeat for several stages")
+    g = p.add_argument_group("generation (hllm-creator generate)")
+    g.add_argument("--clusters", type=int, default=10, help="audience segments K (default 10)")
+    g.add_argument("--top-m", type=int, default=10, help="best-matching ads generated for per segment")
+    g.add_argument("--candidates", type=int, default=4, help="titles sampled per kept (segment, ad) pair")
+    g.add_argument("--seed", type=int, default=0)
+    e = p.add_argument_group("report (hllm-creator eval)")
+    e.add_argument("--eval-pairs", type=int, default=2000, help="(user, ad) pairs sampled for the report")
+    s = p.add_argument_group("demo app")
+    s.add_argument("--no-serve", action="store_true", help="stop after the summary; do not open the app")
+    s.add_argument("--host", default="127.0.0.1", help="address the app binds (default: this machine only)")
+    s.add_argument("--port", type=int, default=7860)
     return p
 
 
+def parse_train_args(specs: list[str]) -> dict[str, list[str]]:
+    """['lm=--max-steps 40'] -> {'lm': ['--max-steps', '40']}; a clear error for an unknown stage."""
+    from app.demo_artifacts import STAGES
+
+    folders = [s.folder for s in STAGES]
+    out: dict[str, list[str]] = {}
+    for spec in specs:
+        stage, sep, flags = spec.partition("=")
+        if not sep or stage not in folders:
+            raise ValueError(f"--train-args {spec!r}: expected STAGE=FLAGS with STAGE one of {folders}, "
+                             "e.g. --train-args 'lm=--max-steps 40'")
+        out.setdefault(stage, []).extend(shlex.split(flags))
+    return out
+
+
 class Stages:
-    """Runs named stages in order, timing each, and keeps what each reports for the summary."""
+    """Runs named stages in order, timing each (wall and this process's CPU seconds: on a shared machine
+    the CPU seconds of a one-thread run are close to its wall time on an idle one); ``reused`` lists
+    the stages a rerun did not redo."""
 
     def __init__(self) -> None:
-        self.results: dict[str, Any] = {}
         self.seconds: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}
+        self.reused: list[str] = []
 
     def run(self, name: str, fn, *args, **kwargs):
         print(f"\n== {name}", flush=True)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = fn(*args, **kwargs)
         self.seconds[name] = round(time.perf_counter() - t0, 2)
+        self.cpu_seconds[name] = round(time.process_time() - c0, 2)
         return out
 
 
-def embed_catalog(catalog, out: Path) -> dict[str, Any]:
-    from creator.modeling.item_encoder import SentenceItemEncoder
+def train(art: Path, data: str, fmt: str, extra: dict[str, list[str]]) -> dict[str, Any]:
+    """``train_missing`` with a progress bar; seconds per stage kept in ``art/train_seconds.json``."""
+    from tqdm.auto import tqdm
 
-    enc = SentenceItemEncoder(cache_dir=out / "cache")
-    ad_ids = sorted(catalog.ads)
-    ad_vecs = enc.encode([catalog.ads[a].title for a in ad_ids], progress=True)
-    user_ids = sorted(catalog.users)
-    titles = sorted({h.title for u in catalog.users.values() for h in u.history})
-    title_vecs = dict(zip(titles, enc.encode(titles, progress=True), strict=True))
-    user_vecs = np.zeros((len(user_ids), enc.dim), dtype=np.float32)
-    for i, uid in enumerate(user_ids):
-        hist = catalog.users[uid].history
-        if hist:
-            v = np.mean([title_vecs[h.title] for h in hist], axis=0)
-            user_vecs[i] = v / max(np.linalg.norm(v), 1e-8)
-    np.save(out / "ad_vectors.npy", ad_vecs)
-    np.save(out / "user_mean_vectors.npy", user_vecs)
-    print(f"embedded {len(ad_ids)} ads and {len(titles)} distinct history titles "
-          f"({enc.stats['computed']} computed, {enc.stats['cached']} from cache)")
-    return {"ad_ids": ad_ids, "ad_vecs": ad_vecs, "user_ids": user_ids, "user_vecs": user_vecs,
-            "computed": enc.stats["computed"], "cached": enc.stats["cached"]}
+    from app.demo_artifacts import STAGES, train_missing
+
+    marks: list[tuple[float, float]] = []  # (wall, CPU) when each stage starts, and at the end
+    with tqdm(total=100, desc="training the tiny models", unit="%") as bar:
+        def progress(frac: float, desc: str) -> None:
+            marks.append((time.perf_counter(), time.process_time()))
+            bar.set_postfix_str(desc)
+            bar.update(round(100 * frac) - bar.n)
+
+        trained = train_missing(art, data, fmt, progress, extra_args=extra)
+    record = art / "train_seconds.json"
+    kept = json.loads(record.read_text()) if record.exists() else {}
+    seconds, cpu = kept.get("wall", {}), kept.get("cpu", {})
+    for name, (w0, c0), (w1, c1) in zip(trained, marks, marks[1:], strict=False):
+        seconds[name], cpu[name] = round(w1 - w0, 2), round(c1 - c0, 2)
+    record.write_text(json.dumps({"wall": seconds, "cpu": cpu}, indent=1))
+    for s in STAGES:
+        print(f"  {s.name:<32} {'trained now' if s.name in trained else 'reused':<12} "
+              f"{seconds.get(s.name, float('nan')):8.1f} s  ({art / s.folder})")
+    return {"trained": trained, "seconds": seconds, "cpu_seconds": cpu}
 
 
-def audience_preview(catalog, emb: dict[str, Any], n_ads: int) -> list[dict[str, Any]]:
-    sims = emb["ad_vecs"] @ emb["user_vecs"].T  # (A, U) cosine: ad title vs mean history vector
-    reach = (sims > 0.5).sum(axis=1)
-    order = np.argsort(-reach, kind="stable")[:n_ads]
-    preview = []
-    for a in order:
-        ad = catalog.ads[emb["ad_ids"][a]]
-        top = np.argsort(-sims[a], kind="stable")[:3]
-        users = [{"user_id": emb["user_ids"][u], "similarity": round(float(sims[a, u]), 3),
-                  "recent": catalog.users[emb["user_ids"][u]].history_titles[-2:]} for u in top]
-        preview.append({"ad_id": ad.ad_id, "title": ad.title, "selling_points": ad.selling_points[:3],
-                        "facts": [f.text for f in ad.facts][:6], "close_users": users})
-        print(f"\nad {ad.ad_id}: {ad.title}")
-        print(f"  facts: {', '.join(f.text for f in ad.facts[:6]) or '-'}")
-        for sp in ad.selling_points[:2]:
-            print(f"  selling point: {sp}")
-        for u in users:
-            print(f"  close user {u['user_id']} (cos {u['similarity']}): recently {u['recent']}")
-    return preview
+def generate(art: Path, data: str, fmt: str, args: argparse.Namespace, out: Path, fresh: bool) -> list[str]:
+    """``hllm-creator generate`` on the catalog with the trained artefacts; returns the argv it ran."""
+    from app.generate import main as generate_main
+
+    argv = ["--ads", data, "--users", data, "--format", fmt, "--model", str(art), "--out", str(out),
+            "--clusters", str(args.clusters), "--top-m", str(args.top_m), "--candidates", str(args.candidates),
+            "--seed", str(args.seed), "--output-format", "jsonl", "--cache-dir", str(art / "embeddings")]
+    print("hllm-creator generate " + shlex.join(argv), flush=True)
+    code = generate_main(argv + (["--overwrite"] if fresh else []))
+    if code != 0:
+        raise RuntimeError(f"hllm-creator generate returned {code}; see the message above")
+    return argv
+
+
+def load_judge(art: Path) -> Any:
+    """The trained judge, sharing the artefacts' user model and embedding cache (each text embedded once)."""
+    from creator.modeling.user_model import UserModel
+    from creator.reward import RewardModel
+
+    judge_dir = art / "reward" / "reward_model"
+    uses_user_model = bool(json.loads((judge_dir / "config.json").read_text()).get("user_model_dir"))
+    user_model = UserModel.from_pretrained(art / "encoders" / "user_model", cache_dir=art / "embeddings") \
+        if uses_user_model else None
+    return RewardModel.from_pretrained(judge_dir, cache_dir=art / "embeddings", user_model=user_model)
+
+
+def report_inputs(gen: Path, out: Path, max_users: int, max_ads: int, seed: int) -> tuple[Path, Path]:
+    """The served titles of the ads the pipeline generated for (at most ``max_ads``) and the segments of at
+    most ``max_users`` users, both sampled with ``seed``: the report's systems expand segments to user x ad
+    pairs, which for a whole catalog (3,231 users x 3,459 ads) would be 11M pairs for a 2,000-pair sample."""
+    import numpy as np
+
+    from creator.errors import Problems
+    from creator.io.records import iter_rows, write_records
+
+    creatives = [r for _, r in iter_rows(gen / "creatives.jsonl", Problems("fail"))]
+    segments = [r for _, r in iter_rows(gen / "segments.jsonl", Problems("fail"))]
+    generated = sorted({str(r["ad_id"]) for r in creatives if r["source"] != "original"})
+    if not generated:  # everything pruned: the report still compares the served (original) titles
+        generated = sorted({str(r["ad_id"]) for r in creatives})
+    rng = np.random.default_rng(seed)
+    ads = set(generated) if len(generated) <= max_ads else set(rng.choice(generated, max_ads, replace=False))
+    if len(segments) > max_users:
+        segments = [segments[i] for i in sorted(rng.choice(len(segments), max_users, replace=False))]
+    out.mkdir(parents=True, exist_ok=True)
+    return (write_records([r for r in creatives if str(r["ad_id"]) in ads], out / "creatives.jsonl"),
+            write_records(segments, out / "segments.jsonl"))
+
+
+def report(art: Path, data: str, fmt: str, gen: Path, out: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """``hllm-creator eval``: served vs original titles on sampled (user, ad) pairs of the generated ads."""
+    from eval.config import EvalConfig
+    from eval.render import headline_rows, markdown_table, write_report
+    from eval.report import evaluate
+
+    creatives, segments = report_inputs(gen, out / "inputs", max_users=2000, max_ads=100, seed=args.seed)
+    cfg = EvalConfig(systems={"personalized": str(creatives)}, segments={"personalized": str(segments)},
+                     ads=data, format=fmt, judge=str(art / "reward" / "reward_model"), out=str(out),
+                     max_pairs=args.eval_pairs, seed=args.seed, cache_dir=str(art / "embeddings"),
+                     calls={"personalized": json.loads((gen / "summary.json").read_text())["generator_requests"]})
+    result, arrays = evaluate(cfg, judge=load_judge(art))
+    write_report(result, arrays, out)
+    cfg.write(out / "resolved_config.yaml")
+    print(markdown_table(*headline_rows(result)))
+    print(f"wrote {out / 'report.html'}, report.md, report.json")
+    return cfg.to_dict()
+
+
+def examples(gen: Path, ads: dict[str, Any], n: int = 5) -> list[dict[str, Any]]:
+    """A few served personalized titles beside the original, largest segments first."""
+    from creator.errors import Problems
+    from creator.io.records import iter_rows
+
+    sizes: dict[int, int] = {}
+    for _, r in iter_rows(gen / "segments.jsonl", Problems("fail")):
+        sizes[int(r["segment_id"])] = sizes.get(int(r["segment_id"]), 0) + 1
+    rows = [r for _, r in iter_rows(gen / "creatives.jsonl", Problems("fail")) if r["source"] == "personalized"]
+    rows.sort(key=lambda r: (-sizes.get(int(r["segment_id"]), 0), str(r["ad_id"])))
+    return [{"segment": int(r["segment_id"]), "users": sizes.get(int(r["segment_id"]), 0), "ad_id": r["ad_id"],
+             "original": ads[str(r["ad_id"])].title, "title": r["title"],
+             "judge": (r.get("scores") or {}).get("judge")} for r in rows[:n]]
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    try:
+        extra = parse_train_args(args.train_args)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    art, gen, rep = out / "artifacts", out / "generate", out / "report"
+    stamps_path = out / STAMPS
+    stamps = json.loads(stamps_path.read_text()) if stamps_path.exists() else {}
     stages = Stages()
+
     catalog = stages.run("load and validate", load_catalog, args.data, args.format)
     summary = catalog.summary()
     print(f"{summary['ads']} ads, {summary['users']} users, {summary['interactions']} interactions, "
           f"{summary['rejected_rows']} rejected rows, {summary['warnings']} warnings")
-    emb = stages.run("embed (offline MiniLM, cached)", embed_catalog, catalog, out)
-    preview = stages.run("zero-shot audience preview", audience_preview, catalog, emb, args.preview_ads)
-    result = {"catalog": summary, "embeddings": {"ads": len(emb["ad_ids"]), "users": len(emb["user_ids"]),
-                                                 "computed": emb["computed"], "cached": emb["cached"]},
-              "preview": preview, "seconds": stages.seconds}
-    (out / "summary.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    fmt = catalog.format if args.format == "auto" and getattr(catalog, "format", None) else args.format
+
+    trained = stages.run("train the missing models", train, art, args.data, fmt, extra)
+
+    gen_key = {"data": args.data, "clusters": args.clusters, "top_m": args.top_m, "candidates": args.candidates,
+               "seed": args.seed}
+    if bool(trained["trained"]) or stamps.get("generate") != gen_key or not (gen / "creatives.jsonl").exists():
+        # start afresh after new models or settings; resume the shards of an interrupted run with these
+        fresh = bool(trained["trained"]) or stamps.get("generate_started") not in (None, gen_key)
+        stamps["generate_started"] = gen_key
+        stamps_path.write_text(json.dumps(stamps, indent=1))
+        stages.run("generate (hllm-creator generate)", generate, art, args.data, fmt, args, gen, fresh)
+        stamps["generate"] = gen_key
+        stamps.pop("report", None)
+        stamps_path.write_text(json.dumps(stamps, indent=1))
+    else:
+        stages.reused.append("generate")
+        print(f"\n== generate: reused {gen} (same models and settings)")
+
+    rep_key = {"eval_pairs": args.eval_pairs, "seed": args.seed}
+    if stamps.get("report") != rep_key or not (rep / "report.json").exists():
+        stages.run("evaluation report (hllm-creator eval)", report, art, args.data, fmt, gen, rep, args)
+        stamps["report"] = rep_key
+        stamps_path.write_text(json.dumps(stamps, indent=1))
+    else:
+        stages.reused.append("report")
+        print(f"\n== evaluation report: reused {rep / 'report.html'}")
+
+    gen_summary = json.loads((gen / "summary.json").read_text())
+    headline = json.loads((rep / "report.json").read_text())["systems"]
+    shown = examples(gen, catalog.ads)
+    result = {"catalog": summary, "trained": trained["trained"], "train_seconds": trained["seconds"],
+              "train_cpu_seconds": trained["cpu_seconds"],
+              "generate": gen_summary, "report": {n: {k: r.get(k) for k in ("judge_score", "adv_vs_original")}
+                                                  for n, r in headline.items()},
+              "examples": shown, "seconds": stages.seconds,
+              "cpu_seconds": stages.cpu_seconds, "reused": stages.reused}
+    (out / "summary.json").write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str))
+    import yaml
+
+    (out / "resolved_config.yaml").write_text(yaml.safe_dump(vars(args), sort_keys=False))
+    print_summary(result, args, out)
+    if args.no_serve:
+        return 0
+    from app.demo import main as demo_main
+
+    demo_argv = ["--artifacts", str(art), "--no-train", "--host", args.host, "--port", str(args.port)]
+    if Path(args.data).resolve() != REPO_SAMPLE.resolve():
+        demo_argv += ["--data", args.data, "--format", fmt]
+    return demo_main(demo_argv)
+
+
+def print_summary(result: dict[str, Any], args: argparse.Namespace, out: Path) -> None:
+    cat, g = result["catalog"], result["generate"]
+    total = sum(result["seconds"].values())
     print("\n== summary")
-    print(f"  loaded      {summary['ads']} ads, {summary['users']} users from {args.data}")
-    print(f"  embedded    {emb['computed']} texts computed, {emb['cached']} from cache")
-    print(f"  previewed   {len(preview)} ads with their closest users")
-    print("  time        " + ", ".join(f"{k} {v}s" for k, v in stages.seconds.items()))
-    print(f"  written     {out / 'summary.json'}, ad_vectors.npy, user_mean_vectors.npy")
-    return 0
+    print(f"  catalog     {cat['ads']} ads, {cat['users']} users from {args.data}")
+    from app.demo_artifacts import STAGES
+
+    print(f"  models      {len(result['trained'])} trained now, {len(STAGES) - len(result['trained'])} reused "
+          f"({out / 'artifacts'})")
+    print(f"  generate    {g['segments']} segments x {g['ads']} ads = {g['pairs_considered']} pairs, "
+          f"{g['pairs_pruned']} pruned, {g['pairs_generated']} generated, {g['personalized']} personalized, "
+          f"{g['fallbacks']} fallbacks; rejected by the guard: "
+          + (", ".join(f"{k} {v}" for k, v in g["rejected_by_rule"].items()) or "none"))
+    for name, r in result["report"].items():
+        if r.get("judge_score"):
+            adv = r.get("adv_vs_original") or {}
+            print(f"  judge       {name}: mean click probability {r['judge_score']['estimate']:.4f}"
+                  + (f", Adv vs original {adv['adv']:+.3f}" if "adv" in adv else ""))
+    for ex in result["examples"]:
+        print(f"  example     segment {ex['segment']} ({ex['users']} users), ad {ex['ad_id']}: "
+              f"{ex['original']!r} -> {ex['title']!r}")
+    print("  time        " + ", ".join(f"{k} {v:.1f}s" for k, v in result["seconds"].items())
+          + f"; total {total:.1f}s" + (f" (reused: {', '.join(result['reused'])})" if result["reused"] else ""))
+    print(f"  written     {out / 'summary.json'}, {out / 'report' / 'report.html'}, {out / 'generate'}")
+    if args.no_serve:
+        print(f"  app         hllm-creator demo --artifacts {out / 'artifacts'}")
 
 
 if __name__ == "__main__":

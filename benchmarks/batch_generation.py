@@ -1,9 +1,15 @@
 """Batch generation: generator calls and wall time vs per-user generation, scaling with users, k-means speed,
-and a K x threshold sweep (calls vs a quality proxy). Prints markdown tables; writes JSON + a PNG plot.
+a K x threshold sweep (calls vs a quality proxy), and, with trained artefacts, judged quality vs per-user
+generation and a judged K x threshold sweep. Prints markdown tables; writes JSON + PNG plots.
 
-    python -m benchmarks.batch_generation --out runs/bench_batchgen                  # all sections
+    python -m benchmarks.batch_generation --out runs/bench_batchgen                  # all synthetic sections
     python -m benchmarks.batch_generation --only kmeans --threads 2                  # 1M x 384 -> 1024
-    python -m benchmarks.batch_generation --only sweep --data ../shared/data/amazon_office_products
+    python -m benchmarks.batch_generation --only proxy-sweep --data ../shared/data/amazon_office_products
+    python -m benchmarks.batch_generation --only quality,sweep --artifacts runs/office/artifacts \
+        --data ../shared/data/amazon_office_products --users 200 --ads 20 --threads 1
+
+``quality`` and ``sweep`` (``benchmarks/batch_quality.py``) use the trained parts in ``--artifacts``
+(the demo's layout, e.g. from ``hllm-creator quickstart --out DIR --no-serve``) on real users.
 
 The generator is a tiny random Llama (hidden 64, 2 layers) built in-process: what is measured is the
 pipeline's cost structure (calls, batching, clustering, mapping back), not title quality. User vectors
@@ -225,6 +231,37 @@ def plot_sweep(rows, path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+def run_judged(args: argparse.Namespace, only: set[str], out: Path, results: dict) -> None:
+    """Per-user vs segments (quality) and the judged K x threshold sweep on real users."""
+    from benchmarks import batch_quality as bq
+
+    if not args.artifacts or not args.data:
+        raise SystemExit("--only quality/sweep need --artifacts DIR (trained parts) and --data (real users)")
+    users, ads = bq.subsample(Path(args.data), args.users, args.ads)
+    parts, judge = bq.load_parts(Path(args.artifacts), ads)
+    sampling = SamplingConfig(n=args.candidates, seed=0)
+    print(f"\njudged on {len(users)} real users x {len(ads)} ads, {args.candidates} candidates per request, "
+          f"artefacts {args.artifacts}")
+    if "quality" in only:
+        q = bq.bench_quality(users, ads, parts, judge, sampling, clusters=args.clusters,
+                             top_m=args.top_m or None, threshold=None)
+        results["quality"] = q
+        print(f"\n## judged quality: segments vs per-user (load average {os.getloadavg()[0]:.1f})\n"
+              + table([{"system": n, **r} for n, r in q["rows"].items()])
+              + f"\nloss of judged quality: {q['loss_pct']}% (95% CI {q['loss_ci_pct']}); share of per-user's "
+              f"lift over the original kept: {q['lift_kept']}; calls {q['calls_reduction']}x fewer, "
+              f"wall time {q['time_reduction']}x shorter")
+    if "sweep" in only:
+        ks = tuple(int(k) for k in args.sweep_k.split(","))
+        qs = tuple(float(x) for x in args.sweep_quantiles.split(","))
+        rows = bq.bench_judged_sweep(users, ads, parts, judge, sampling, ks, qs)
+        results["sweep"] = rows
+        for path in [out / "judged_sweep.png", *([Path(args.plot)] if args.plot else [])]:
+            bq.plot_judged_sweep(rows, results.get("quality"), path)
+        print(f"\n## judged K x threshold sweep (load average {os.getloadavg()[0]:.1f})\n" + table(rows)
+              + f"\nplot: {out / 'judged_sweep.png'}")
+
+
 def table(rows: list[dict]) -> str:
     keys = list(rows[0])
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
@@ -236,8 +273,21 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="runs/bench_batchgen")
-    p.add_argument("--only", default="calls,scale,kmeans,sweep")
-    p.add_argument("--data", help="Office_Products folder for the sweep (synthetic users otherwise)")
+    p.add_argument("--only", default="calls,scale,kmeans,proxy-sweep",
+                   help="comma list of: calls, scale, kmeans, proxy-sweep, quality, sweep")
+    p.add_argument("--data", help="Office_Products folder (proxy-sweep: synthetic users otherwise; "
+                                  "quality and sweep need it)")
+    q = p.add_argument_group("judged quality (quality, sweep)")
+    q.add_argument("--artifacts", help="trained parts in the demo's layout (encoders/, generator/, reward/, ...)")
+    q.add_argument("--users", type=int, default=200, help="real users in the subsample")
+    q.add_argument("--ads", type=int, default=20, help="ads in the subsample")
+    q.add_argument("--clusters", type=int, default=16, help="quality: K of the segment run")
+    q.add_argument("--top-m", type=int, default=10, help="quality: ads kept per segment (0 = no top-m)")
+    q.add_argument("--sweep-k", default="4,8,16,32", help="sweep: comma list of K")
+    q.add_argument("--sweep-quantiles", default="0.5,0.8",
+                   help="sweep: thresholds at these quantiles of the (segment, ad) match scores")
+    q.add_argument("--candidates", type=int, default=4, help="titles sampled per request")
+    q.add_argument("--plot", help="also save the judged sweep plot here (e.g. docs/img/...)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--kmeans-n", type=int, default=1_000_000)
     args = p.parse_args(argv)
@@ -248,9 +298,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus visible, "
           f"torch threads {args.threads}, load average {os.getloadavg()[0]:.1f}")
     results: dict = {}
-    model, tok, prompt_embeds = tiny_generator()
-    backend = HFBackend(model, tok, batch_size=32)
-    sampling = SamplingConfig(n=2, max_new_tokens=8, seed=0)
+    if only & {"calls", "scale"}:
+        model, tok, prompt_embeds = tiny_generator()
+        backend = HFBackend(model, tok, batch_size=32)
+        sampling = SamplingConfig(n=2, max_new_tokens=8, seed=0)
     if "calls" in only:
         measured = bench_calls(backend, prompt_embeds, sampling)
         at_scale = plan_calls(100_000, 100, k=256, top_m=20, threshold=None)
@@ -270,16 +321,18 @@ def main(argv: list[str] | None = None) -> int:
     if "kmeans" in only:
         results["kmeans"] = bench_kmeans(n=args.kmeans_n, threads=args.threads)
         print("\n## k-means\n" + table([results["kmeans"]]))
-    if "sweep" in only:
+    if only & {"quality", "sweep"}:
+        run_judged(args, only, out, results)
+    if "proxy-sweep" in only:
         if args.data:
             _, _, uvecs, avecs = real_world(Path(args.data), out / "emb-cache")
         else:
             users, ads, um = synthetic_world(3000, 500)
             uvecs, avecs = um.embed_users(users), um.embed_items([a.title for a in ads])
-        results["sweep"] = bench_sweep(uvecs, avecs)
-        plot_sweep(results["sweep"], out / "sweep.png")
-        print(f"\n## K x threshold sweep ({'Office_Products' if args.data else 'synthetic'})\n"
-              + table(results["sweep"]) + f"\nplot: {out / 'sweep.png'}")
+        results["proxy_sweep"] = bench_sweep(uvecs, avecs)
+        plot_sweep(results["proxy_sweep"], out / "sweep.png")
+        print(f"\n## K x threshold sweep, quality proxies ({'Office_Products' if args.data else 'synthetic'})\n"
+              + table(results["proxy_sweep"]) + f"\nplot: {out / 'sweep.png'}")
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
     return 0
 

@@ -112,3 +112,15 @@ def _nearest_members(vecs: np.ndarray, labels: np.ndarray, centroids: np.ndarray
     first[1:] = labels[order][1:] != labels[order][:-1]
     medoids[labels[order][first]] = order[first]
     return medoids
+
+
+def one_segment_per_user(vecs: np.ndarray) -> ClusterAssignment:
+    """Every user its own segment, represented by its own vector: per-user generation, the baseline
+    the segment pipeline is measured against (one generator request per kept (user, ad) pair)."""
+    vecs = np.ascontiguousarray(vecs, dtype=np.float32)
+    if vecs.ndim != 2 or len(vecs) == 0:
+        raise ValueError(f"user vectors must be a non-empty (N, D) array, got shape {vecs.shape}")
+    n = len(vecs)
+    return ClusterAssignment(labels=np.arange(n, dtype=np.int64), centroids=vecs.copy(),
+                             representatives=vecs.copy(), sizes=np.ones(n, dtype=np.int64),
+                             medoids=np.arange(n, dtype=np.int64))

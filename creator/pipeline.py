@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from creator.backends.base import GenerationBackend, GenerationRequest, SamplingConfig
-from creator.clustering import cluster_users
+from creator.clustering import cluster_users, one_segment_per_user
 from creator.decoding import AdVocabulary
 from creator.shards import ShardStore
 from creator.types import Ad, Creative, GuardVerdict, User
@@ -80,7 +80,8 @@ class Components:
 
 @dataclass
 class PipelineConfig:
-    """Segmenting and pruning. ``clusters=None`` uses the size rule ``clustering.auto_clusters``."""
+    """Segmenting and pruning. ``clusters=None`` uses the size rule ``clustering.auto_clusters``;
+    ``per_user=True`` makes every user its own segment (the per-user baseline: no k-means)."""
 
     clusters: int | None = None
     representative: str = "centroid"
@@ -88,8 +89,12 @@ class PipelineConfig:
     top_m: int | None = None
     shard_size: int = 256
     user_batch_size: int = 256
+    per_user: bool = False
 
     def __post_init__(self) -> None:
+        if self.per_user and self.clusters is not None:
+            raise ValueError(f"per_user=True gives every user its own segment; leave clusters unset "
+                             f"(got clusters={self.clusters})")
         if self.clusters is not None and self.clusters < 1:
             raise ValueError(f"clusters must be >= 1 (or None for the size rule), got {self.clusters}")
         if self.representative not in ("centroid", "medoid"):
@@ -237,7 +242,8 @@ def generate_for_catalog(ads: list[Ad], users: list[User], parts: Components,
     if loaded is None:
         vecs = parts.user_model.embed_users(users, batch_size=config.user_batch_size, progress=progress)
         lap("embed_users")
-        seg = cluster_users(vecs, config.clusters, seed=sampling.seed, representative=config.representative)
+        seg = one_segment_per_user(vecs) if config.per_user else \
+            cluster_users(vecs, config.clusters, seed=sampling.seed, representative=config.representative)
         lap("cluster")
         ad_vecs = parts.user_model.embed_items([parts.ad_text(a) for a in ads])
         scores = _checked_scores(parts.match(seg.representatives, ad_vecs), (seg.k, len(ads)))

@@ -153,3 +153,25 @@ def test_everything_pruned_means_no_generator_calls_and_original_titles():
     assert backend.keys == [] and res.summary.generator_requests == 0
     assert {c.source for c in res.creatives} == {"original"}
     assert all(c.title == a.title for c, a in zip(res.creatives, make_ads() * 3, strict=True))
+
+
+def test_per_user_mode_is_one_segment_and_one_request_per_user_and_ad():
+    """per_user=True: 19 users x 6 ads -> 19 segments of one user, 114 requests, each for that user's own
+    vector, and the judge reranks each user's titles against that very user."""
+    users, ads = make_users(), make_ads()
+    backend, judge = FakeBackend(), FakeJudge()
+    embeds: list[np.ndarray] = []
+
+    def prompt_embeds(ad, vec):
+        embeds.append(np.asarray(vec))
+        return fake_prompt_embeds(ad, vec)
+
+    p = Components(FakeUserModel(), fake_match, prompt_embeds, backend, FakeGuard(), judge)
+    res = generate_for_catalog(ads, users, p, PipelineConfig(per_user=True), SamplingConfig(n=2))
+    assert res.summary.segments == len(users) and res.summary.generator_requests == len(users) * len(ads)
+    assert res.user_segments == {u.user_id: i for i, u in enumerate(users)}
+    own = FakeUserModel().embed_users(users)
+    assert np.allclose(np.stack(embeds), np.repeat(own, len(ads), axis=0))  # segment-major, own vectors
+    assert sorted(set(judge.users)) == sorted(u.user_id for u in users)
+    with pytest.raises(ValueError, match="leave clusters unset"):
+        PipelineConfig(per_user=True, clusters=4)

@@ -1,25 +1,95 @@
-"""The README's demo job, on a small slice of the bundled sample: it runs and its summary adds up."""
+"""The README's demo chain end to end on a slice of the bundled sample, with tiny step counts.
+
+Every stage runs for real (training verbs, ``hllm-creator generate``, the evaluation report); only the step
+counts are cut (``--train-args``) so the whole chain takes seconds. A rerun must redo nothing.
+"""
 
 import json
 
+import pytest
+
 from app.cli import main
+from app.demo_artifacts import STAGES
+
+TINY = ["encoders=--epochs 1 --match-epochs 1", "cot=--limit 24", "lm=--max-steps 3",
+        "generator=--max-steps 2 --batch-size 4", "reward=--epochs 1"]
 
 
-def test_quickstart_on_a_slice(sample_dir, tmp_path, capsys):
-    data = tmp_path / "slice"
+@pytest.fixture(scope="module")
+def chain(sample_dir, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("quickstart")
+    data = tmp / "slice"
     assert main(["data", "sample", str(sample_dir), "--users", "40", "--ads", "12", "--out", str(data)]) == 0
-    out = tmp_path / "run"
-    assert main(["quickstart", "--data", str(data), "--out", str(out)]) == 0
+    out = tmp / "run"
+    argv = ["quickstart", "--data", str(data), "--out", str(out), "--no-serve", "--clusters", "3",
+            "--top-m", "2", "--candidates", "2", "--eval-pairs", "200"]
+    for spec in TINY:
+        argv += ["--train-args", spec]
+    assert main(argv) == 0
+    return out, argv
+
+
+def rows(path):
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_every_stage_writes_its_output(chain):
+    out, _ = chain
+    for stage in STAGES:
+        assert (out / "artifacts" / stage.folder / ".done").exists(), stage.name
+    for name in ("creatives.jsonl", "segments.jsonl", "summary.json", "resolved_config.yaml"):
+        assert (out / "generate" / name).exists(), name
+    for name in ("report.html", "report.md", "report.json", "resolved_config.yaml"):
+        assert (out / "report" / name).exists(), name
+    report = json.loads((out / "report" / "report.json").read_text())
+    assert set(report["systems"]) == {"original", "personalized"}
+    assert "judge_score" in report["systems"]["personalized"]  # judged by the trained reward model
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["catalog"]["ads"] == 12 and summary["catalog"]["users"] == 40
-    first = summary["embeddings"]
-    assert (
-        first["computed"] > 12
-    )  # ad titles and distinct history titles (ads seen in histories hit the cache)
-    assert len(summary["preview"]) == 3
-    # a rerun is served from the embedding cache
-    assert main(["quickstart", "--data", str(data), "--out", str(out)]) == 0
-    again = json.loads((out / "summary.json").read_text())
-    assert again["embeddings"]["computed"] == 0
-    assert again["embeddings"]["cached"] == first["computed"] + first["cached"]
-    assert "== summary" in capsys.readouterr().out
+    assert [s.name for s in STAGES] == summary["trained"]
+    assert set(summary["seconds"]) == {"load and validate", "train the missing models",
+                                       "generate (hllm-creator generate)", "evaluation report (hllm-creator eval)"}
+    assert set(summary["train_seconds"]) == set(summary["train_cpu_seconds"]) == {s.name for s in STAGES}
+
+
+def test_every_user_of_the_slice_gets_a_title_for_every_ad(chain):
+    out, _ = chain
+    segments = {r["user_id"]: r["segment_id"] for r in rows(out / "generate" / "segments.jsonl")}
+    users = {json.loads(line)["user_id"] for line in (out.parent / "slice" / "users.jsonl").read_text().splitlines()}
+    assert set(segments) == users and len(users) == 40
+    by_segment: dict[int, dict[str, str]] = {}
+    for c in rows(out / "generate" / "creatives.jsonl"):
+        by_segment.setdefault(c["segment_id"], {})[c["ad_id"]] = c["title"]
+    for seg in set(segments.values()):
+        assert len(by_segment[seg]) == 12 and all(t.strip() for t in by_segment[seg].values())
+    gen = json.loads((out / "generate" / "summary.json").read_text())
+    assert gen["pairs_generated"] == 2 * gen["segments"]  # top-m 2: two requests per segment
+
+
+def test_a_rerun_trains_and_generates_nothing(chain):
+    out, argv = chain
+    done = {s.folder: (out / "artifacts" / s.folder / ".done").stat().st_mtime_ns for s in STAGES}
+    creatives = (out / "generate" / "creatives.jsonl").stat().st_mtime_ns
+    assert main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["trained"] == [] and summary["reused"] == ["generate", "report"]
+    assert done == {s.folder: (out / "artifacts" / s.folder / ".done").stat().st_mtime_ns for s in STAGES}
+    assert (out / "generate" / "creatives.jsonl").stat().st_mtime_ns == creatives
+
+
+def test_unknown_training_stage_is_a_clear_error(tmp_path, capsys):
+    assert main(["quickstart", "--out", str(tmp_path), "--no-serve", "--train-args", "llm=--max-steps 3"]) == 2
+    assert "expected STAGE=FLAGS with STAGE one of" in capsys.readouterr().err
+
+
+def test_an_interrupted_generation_resumes_its_shards(chain):
+    out, argv = chain
+    stamps = json.loads((out / "stages.json").read_text())
+    del stamps["generate"]  # as if the process died after generating, before writing its outputs
+    (out / "stages.json").write_text(json.dumps(stamps))
+    (out / "generate" / "creatives.jsonl").unlink()
+    assert main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["trained"] == [] and "generate" not in summary["reused"]
+    gen = summary["generate"]
+    assert gen["shards"] >= 1 and gen["shards_resumed"] == gen["shards"]  # nothing generated again
+    assert (out / "generate" / "creatives.jsonl").exists()
