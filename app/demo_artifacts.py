@@ -33,6 +33,9 @@ REPO = Path(__file__).resolve().parents[1]
 DONE = ".done"
 # On the sample, validation AUC 0.789 after 6 epochs vs 0.797 after reward.yaml's 10, at 60% of the time
 REWARD_EPOCHS = 6
+# Base LM steps on first start: pretrain_tiny.yaml's 1,500 are sized for a whole catalog; on the 300-ad sample
+# 500 steps are about 5 passes over its task examples, and 2-3 CPU minutes (see docs/demo.md)
+LM_STEPS = 500
 COT_ROWS = 600  # CoT rows the offline teacher writes on first start; the SFT trains 2 epochs on them (see docs/demo.md)
 
 
@@ -70,7 +73,8 @@ STAGES: tuple[Stage, ...] = (
                                    "--out", str(root / "cot")]),
     Stage("tiny language model", "training.pretrain_lm", "lm",
           lambda data, fmt, root: [*_config("pretrain_tiny.yaml"), "--catalog", data, "--catalog-format", fmt,
-                                   "--cot", str(root / "cot"), "--out", str(root / "lm")]),
+                                   "--cot", str(root / "cot"), "--max-steps", str(LM_STEPS),
+                                   "--out", str(root / "lm")]),
     # max_length 384: sft_tiny.yaml's 256 leaves no room for the title after the sample's longest prompts
     Stage("generator (LoRA SFT)", "training.sft", "generator",
           lambda data, fmt, root: [*_config("sft_tiny.yaml"), "--cot", str(root / "cot"),

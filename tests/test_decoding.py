@@ -59,8 +59,9 @@ def test_spans_copy_phrases_and_jump_only_after_a_connective_or_punctuation(bpe)
     assert fits(bpe, vocab, "Pilot G2 Gel Pens, Black, 12 Count")         # "Pens," closes it: segments reorder
     assert not fits(bpe, vocab, "Black Gel Pens for teachers")            # "Black" is never followed by "Gel"
     assert not fits(bpe, vocab, "Smooth writing teachers - Pilot G2")      # a word skipped inside a phrase
-    assert fits(bpe, vocab, "Pilot G2 Gel Pens - Smooth writing - Black, 12 Count")  # three spans
-    assert not fits(bpe, vocab, "Pilot G2 Gel Pens - Smooth writing - Black, Fine Point")  # a fourth
+    assert fits(bpe, vocab, "Pilot G2 Gel Pens - Smooth writing - Black, 12 Count", max_spans=3)  # three spans
+    assert not fits(bpe, vocab, "Pilot G2 Gel Pens - Smooth writing - Black, Fine Point", max_spans=3)  # a fourth
+    assert fits(bpe, vocab, "Pilot G2 Gel Pens - Smooth writing - Black, Fine Point")  # no cap by default
 
 
 def test_a_word_pair_is_never_written_twice(bpe):
