@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from creator.cooccurrence import N_COLLAB_FEATURES
 from creator.reward import RewardConfig, RewardModel, RewardNet
 from creator.types import Ad, HistoryItem, User
 from eval.judge import GuardedJudge, compare
@@ -102,6 +104,8 @@ def test_training_learns_and_writes_the_artefacts(run):
         assert (out / name).exists(), name
     log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
     assert log[-1]["train_loss"] < log[0]["train_loss"]
+    # the co-occurrence counts saved with the model are the training users' only
+    assert run["model"].cooccurrence.n_users == metrics["users"]["train"]
     res = metrics["results"]["sampled_uniform"]
     # users' topics are readable from the titles: the trained model beats the popularity prior (chance
     # here, every product is equally common) by far and the zero-shot cosine (about 0.84 in this shop)
@@ -123,7 +127,7 @@ def test_planted_better_title_wins_for_the_user_it_speaks_to(run):
 
 def test_fast_training_path_matches_score(run, minilm):
     from creator.io import load_catalog
-    from training.reward_data import ClickRows
+    from training.reward_data import ClickRows, collab_rows
     from training.reward_eval import RowTensors
 
     rm = run["model"]
@@ -134,11 +138,16 @@ def test_fast_training_path_matches_score(run, minilm):
     texts = sorted({a.title for a in ads} | {h.title for u in users for h in u.history})
     index = {t: i for i, t in enumerate(texts)}
     table = torch.from_numpy(minilm.encode(texts))
-    rt = RowTensors(rows, table, index, ads, rm.config, np.array([index[a.title] for a in ads]), None)
+    collab = collab_rows(rm.cooccurrence, rows, [a.ad_id for a in ads], {}, rm.config.max_history)
+    assert collab[:, -1].all()  # every shop ad was taken by some training user
+    rt = RowTensors(rows, table, index, ads, rm.config, np.array([index[a.title] for a in ads]), None, None, collab)
     fast = rt.logits(rm.net)
-    slow = rm.logits(users, [ads[c].title for c in rows.cand])
+    slow = rm.logits(users, [ads[c].title for c in rows.cand], [ads[c] for c in rows.cand])
     np.testing.assert_allclose(fast, slow, atol=1e-5)
     assert np.isfinite(slow[2])  # an empty history is defined
+    # the ad's identity reaches the score through the co-occurrence features: unknown ad, other score
+    cold = rm.logits(users, [ads[c].title for c in rows.cand])
+    assert not np.allclose(cold, slow)
 
 
 def test_saved_model_scores_the_same_in_a_fresh_process(run, tmp_path):
@@ -241,6 +250,7 @@ def test_net_ignores_padding_and_handles_empty_history():
     t_tok, h_tok = torch.randint(1, 4097, (2, cfg.max_tokens)), torch.randint(0, 4097, (2, 8, cfg.max_tokens))
     mask = torch.tensor([[True] * 3 + [False] * 5, [False] * 8])
     lengths = torch.tensor([[30.0, 5.0], [20.0, 3.0]])
+    net = functools.partial(net, collab=torch.rand(2, N_COLLAB_FEATURES))
     a = net(title, hist, mask, lengths, title_tokens=t_tok, history_tokens=h_tok)
     hist2, h_tok2 = hist.clone(), h_tok.clone()
     hist2[~mask] = torch.randn(int((~mask).sum()), 12) * 100  # garbage in the padding
@@ -407,4 +417,11 @@ def test_weights_of_another_network_version_are_a_clear_error(tmp_path, minilm):
     state.pop(sorted(state)[0])  # as if saved by a version without that layer
     save_file(state, str(tmp_path / "model.safetensors"))
     with pytest.raises(ValueError, match="retrain it with `hllm-creator train-reward`"):
+        RewardModel.from_pretrained(tmp_path, encoder=minilm)
+    # a model saved before the co-occurrence features (network version 1): named, with the fix
+    RewardModel(cfg, encoder=minilm).save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    del saved["version"], saved["cooccurrence"]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match="network version 1.*retrain it with `hllm-creator train-reward`"):
         RewardModel.from_pretrained(tmp_path, encoder=minilm)

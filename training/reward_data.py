@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from creator.cooccurrence import N_COLLAB_FEATURES, ItemCooccurrence
 from creator.io.catalog import Catalog
 from creator.types import User
 
@@ -201,3 +202,31 @@ def impression_rows(catalog: Catalog, user_ids: set[str], ad_index: dict[str, in
             "%d impressions skipped: their ad has no text in the catalog (or the user is unknown)", skipped
         )
     return rows, skipped
+
+
+def train_cooccurrence(catalog: Catalog, train_user_ids: list[str]) -> tuple[ItemCooccurrence, dict[str, list[str]]]:
+    """Co-occurrence counts over the training users' histories only, and each counted user's item ids.
+
+    The second value is what ``collab_rows`` removes from a training row (leave-one-out); held-out
+    users are neither counted nor in it.
+    """
+    own = {uid: [h.item_id for h in catalog.users[uid].history] for uid in train_user_ids}
+    return ItemCooccurrence.from_histories(own.values()), own
+
+
+def collab_rows(
+    cooc: ItemCooccurrence, rows: ClickRows, ad_ids: list[str], own: dict[str, list[str]], max_history: int
+) -> np.ndarray:
+    """(len(rows), N_COLLAB_FEATURES) co-occurrence features per row, leave-one-out for counted users."""
+    by_prefix: dict[int, list[int]] = {}
+    for r, p in enumerate(rows.prefix):
+        by_prefix.setdefault(p, []).append(r)
+    out = np.zeros((len(rows), N_COLLAB_FEATURES), dtype=np.float32)
+    for p, rs in by_prefix.items():
+        user = rows.prefixes[p]
+        out[rs] = cooc.features(
+            [h.item_id for h in user.recent(max_history)],
+            [ad_ids[rows.cand[r]] for r in rs],
+            own.get(user.user_id),
+        )
+    return out

@@ -26,7 +26,15 @@ import torch
 import yaml
 
 from creator.reward import RewardConfig, RewardModel, RewardNet, load_user_model, points_text
-from training.reward_data import SAMPLINGS, NegativeSampler, history_rows, impression_rows, split_users
+from training.reward_data import (
+    SAMPLINGS,
+    NegativeSampler,
+    collab_rows,
+    history_rows,
+    impression_rows,
+    split_users,
+    train_cooccurrence,
+)
 from training.reward_eval import RowTensors, evaluate, fit_baseline_calibration
 
 logger = logging.getLogger(__name__)
@@ -59,6 +67,7 @@ class RewardTrainConfig:
     batch_size: int = 512
     lr: float = 2e-3
     weight_decay: float = 1e-4
+    ema_decay: float = 0.0  # > 0: validate and keep an exponential moving average of the weights
     seed: int = 0
     threads: int = 1
     cache_dir: str | None = ".cache/embeddings"
@@ -86,6 +95,8 @@ class RewardTrainConfig:
             )
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError("epochs and batch_size must be >= 1 and lr > 0")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in [0, 1) (0 turns the weight average off), got {self.ema_decay}")
         if self.user_model_dir:
             # stored in the saved model: absolute, so it loads from any working folder
             self.user_model_dir = str(Path(self.user_model_dir).resolve())
@@ -179,6 +190,8 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
     )
     categories = [a.category for a in ads]
     rng = np.random.default_rng(cfg.seed)
+    # popularity / co-occurrence of the training users only (leave-one-out on their own rows)
+    cooc, own = train_cooccurrence(catalog, by_split["train"])
 
     def sampler(kind: str) -> NegativeSampler:
         return NegativeSampler(
@@ -192,7 +205,8 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
 
     def tensors(rows) -> RowTensors:
         uv = user_model.embed_users(rows.prefixes) if user_model is not None else None
-        return RowTensors(rows, table, text_index, ads, cfg.model, ad_vec, ad_pts, uv)
+        co = collab_rows(cooc, rows, ad_ids, own, cfg.model.max_history) if cfg.model.cooccurrence else None
+        return RowTensors(rows, table, text_index, ads, cfg.model, ad_vec, ad_pts, uv, co)
 
     train_sampler = sampler(cfg.sampling)
     eval_rng = np.random.default_rng(cfg.seed + 1)
@@ -213,10 +227,13 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     start_epoch, best_auc, best_state, bad_epochs = 0, -1.0, None, 0
+    # the averaged weights (validated and kept instead of the live ones when ema_decay > 0)
+    ema = {k: v.detach().clone() for k, v in net.state_dict().items()} if cfg.ema_decay else None
     ckpt = out / "checkpoint.pt"
     if resume and ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
         net.load_state_dict(state["net"])
+        ema = state.get("ema", ema)
         opt.load_state_dict(state["opt"])
         start_epoch, best_auc, best_state, bad_epochs = (
             state["epoch"] + 1,
@@ -252,8 +269,19 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
             opt.step()
             sched.step()
             losses.append(loss.item())
+            if ema is not None:
+                with torch.no_grad():
+                    for k, v in net.state_dict().items():
+                        if v.dtype.is_floating_point:
+                            ema[k].mul_(cfg.ema_decay).add_(v, alpha=1 - cfg.ema_decay)
+                        else:
+                            ema[k].copy_(v)
         from creator.click_metrics import auc
 
+        live = None
+        if ema is not None:  # validate the averaged weights
+            live = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            net.load_state_dict(ema)
         val_auc = auc(val.rows.label, val.logits(net)) or 0.0
         entry = {
             "epoch": epoch + 1,
@@ -270,9 +298,12 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         else:
             bad_epochs += 1
+        if live is not None:
+            net.load_state_dict(live)
         torch.save(
             {
                 "net": net.state_dict(),
+                "ema": ema,
                 "opt": opt.state_dict(),
                 "epoch": epoch,
                 "best_auc": best_auc,
@@ -289,7 +320,9 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
     train_seconds = time.perf_counter() - t_train
     if best_state is not None:
         net.load_state_dict(best_state)
-    model = RewardModel(cfg.model, net, encoder=encoder, user_model=user_model, cache_dir=cfg.cache_dir)
+    model = RewardModel(
+        cfg.model, net, encoder=encoder, user_model=user_model, cache_dir=cfg.cache_dir, cooccurrence=cooc
+    )
     model.save_pretrained(out / "reward_model")
 
     # ---- held-out users: the reward model next to its baselines --------------------------------
