@@ -5,8 +5,10 @@ any new title can be scored and two titles of one ad score differently for one u
 attention of the candidate title over the user's history vectors gives the interest the title
 speaks to; a user vector (our own learned pooling of the history, or a trained ``UserModel``'s
 vector when ``user_model_dir`` / ``user_vecs`` is given) gives the user's overall taste. Both,
-the title vector, their products and a few text features (cosines to the history, length) go
-into an MLP trained with BCE (``hllm-creator train-reward``). ``score`` subtracts the explicit
+the title vector, their products, a few text features (cosines to the history, length) and the
+training users' popularity / co-occurrence counts of the ad with the history (``creator.cooccurrence``;
+they need the ad ids, so pass ``ads`` to ``score``) go into an MLP trained with BCE
+(``hllm-creator train-reward``). ``score`` subtracts the explicit
 anti-gaming penalties of ``creator.gaming`` unless ``raw=True``.
 
     >>> rm = RewardModel.from_pretrained("runs/reward/reward_model")         # doctest: +SKIP

@@ -256,6 +256,7 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
     )
     log = open(out / "train_log.jsonl", "a")
     t_train = time.perf_counter()
+    step = done
     for epoch in range(start_epoch, cfg.epochs):
         tr = train_rows()
         net.train()
@@ -269,13 +270,9 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
             opt.step()
             sched.step()
             losses.append(loss.item())
+            step += 1
             if ema is not None:
-                with torch.no_grad():
-                    for k, v in net.state_dict().items():
-                        if v.dtype.is_floating_point:
-                            ema[k].mul_(cfg.ema_decay).add_(v, alpha=1 - cfg.ema_decay)
-                        else:
-                            ema[k].copy_(v)
+                ema_update(ema, net.state_dict(), cfg.ema_decay, step)
         from creator.click_metrics import auc
 
         live = None
@@ -382,6 +379,22 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
     return metrics
 
 
+def ema_update(avg: dict[str, torch.Tensor], state: dict[str, torch.Tensor], decay: float, step: int) -> None:
+    """avg <- d * avg + (1 - d) * state with d = min(decay, (1 + step) / (10 + step)), in place.
+
+    The decay ramps up over the first steps so the random init does not linger in the average.
+    Hand check: avg 0, state 1, decay 0.9, step 1 -> d = 2/11, avg = 9/11 = 0.8182; at step 100
+    d = 0.9 (101/110 > 0.9), avg 0 -> 0.1. Integer buffers are copied.
+    """
+    d = min(decay, (1 + step) / (10 + step))
+    with torch.no_grad():
+        for k, v in state.items():
+            if v.dtype.is_floating_point:
+                avg[k].mul_(d).add_(v, alpha=1 - d)
+            else:
+                avg[k].copy_(v)
+
+
 def metrics_table(results: dict[str, Any]) -> str:
     """Markdown: one row per (evaluation set, scorer)."""
     lines = ["| eval set | scorer | AUC | gAUC | log loss | ECE | rows |", "|---|---|---|---|---|---|---|"]
@@ -414,11 +427,12 @@ def model_card(cfg: RewardTrainConfig, metrics: dict[str, Any]) -> str:
 - **Inputs**: title vector from `{m.item_encoder}` (frozen, {m.item_dim}-d), the {m.max_history} most recent
   history items, DIN attention (projection {m.proj_dim}, attention MLP {m.attn_hidden}), hashed title tokens
   ({m.token_buckets} buckets, 0 = off), user vector from {user},
-  MLP {m.mlp_hidden}, dropout {m.dropout}.
+  {"popularity and co-occurrence counts of the training users (`cooccurrence.npz`, leave-one-out in training), "
+   if m.cooccurrence else ""}MLP {m.mlp_hidden}, dropout {m.dropout}.
 - **Data**: `{cfg.data}` ({metrics["n_ads"]} ads); users split by a seeded hash: {metrics["users"]}.
   Validation users choose the epoch; all numbers below are on the test users, never trained on.
 - **Training**: {metrics["train_seconds"]:.0f} s on {cfg.threads} CPU threads; best validation AUC
-  {metrics["best_val_auc"]:.4f}.
+  {metrics["best_val_auc"]:.4f}{f" (weights averaged, decay {cfg.ema_decay})" if cfg.ema_decay else ""}.
 - **Anti-gaming**: `score()` subtracts the `creator.gaming` penalties (history copy, repetition, history-only
   keywords, length) unless `raw=True`; ungrounded claims are the guard's job (reject before scoring).
 - **Baselines**: popularity and zero-shot cosine are Platt-scaled on training users; the match head is
