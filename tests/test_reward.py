@@ -288,10 +288,13 @@ def test_external_user_vectors_are_required_and_checked(minilm):
 def test_train_with_a_user_model_dir_uses_its_vectors(tmp_path, minilm, monkeypatch):
     import training.reward_model as trm
 
+    seen: list[tuple[str, int]] = []
+
     class FakeUserModel:
         dim = 4
 
         def embed_users(self, users, *, batch_size=256, progress=False):
+            seen.extend((u.user_id, len(u.history)) for u in users)
             return np.stack([np.array([len(u.history), 1, 0, 0], dtype=np.float32) for u in users])
 
     monkeypatch.setattr(trm, "load_user_model", lambda path: FakeUserModel())
@@ -301,9 +304,10 @@ def test_train_with_a_user_model_dir_uses_its_vectors(tmp_path, minilm, monkeypa
     monkeypatch.setattr(tre, "match_head_scores", lambda *a, **k: None)
     data = write_world(tmp_path / "shop", n_users=60)
     cfg = tiny_config(
-        data, tmp_path / "out", epochs=1, user_model_dir=str(tmp_path / "um"), eval_samplings=["uniform"]
+        data, tmp_path / "out", epochs=2, user_model_dir=str(tmp_path / "um"), eval_samplings=["uniform"]
     )
     trm.train(cfg, encoder=minilm)
+    assert seen and len(seen) == len(set(seen))  # each history prefix embedded once, not once per epoch
     saved = json.loads((tmp_path / "out" / "reward_model" / "config.json").read_text())
     assert saved["user_dim"] == 4 and saved["user_model_dir"] == str(tmp_path / "um")
     rm = RewardModel.from_pretrained(

@@ -203,8 +203,19 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
             item_vecs=table_np[ad_vec],
         )
 
+    # user vectors per history prefix (user id, length): every epoch has the same training prefixes and
+    # the user model re-encodes titles on each call, so each prefix is embedded once
+    uv_cache: dict[tuple[str, int], np.ndarray] = {}
+
+    def user_vectors(prefixes: list) -> np.ndarray:
+        keys = [(u.user_id, len(u.history)) for u in prefixes]
+        todo = {k: u for k, u in zip(keys, prefixes, strict=True) if k not in uv_cache}
+        if todo:
+            uv_cache.update(zip(todo, user_model.embed_users(list(todo.values())), strict=True))
+        return np.stack([uv_cache[k] for k in keys]) if keys else np.zeros((0, user_model.dim), np.float32)
+
     def tensors(rows) -> RowTensors:
-        uv = user_model.embed_users(rows.prefixes) if user_model is not None else None
+        uv = user_vectors(rows.prefixes) if user_model is not None else None
         co = collab_rows(cooc, rows, ad_ids, own, cfg.model.max_history) if cfg.model.cooccurrence else None
         return RowTensors(rows, table, text_index, ads, cfg.model, ad_vec, ad_pts, uv, co)
 
