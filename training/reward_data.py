@@ -14,8 +14,10 @@ import hashlib
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+import yaml
 
 from creator.cooccurrence import N_COLLAB_FEATURES, ItemCooccurrence
 from creator.io.catalog import Catalog
@@ -35,6 +37,31 @@ def split_users(user_ids: list[str], val_fraction: float, test_fraction: float, 
             "test" if h < test_fraction else "validation" if h < test_fraction + val_fraction else "train"
         )
     return out
+
+
+def user_model_split(user_model_dir: str | Path, user_ids: list[str]) -> dict[str, str] | None:
+    """The user split of the ``train-encoders`` run that made a user model, or None when it is unknown.
+
+    A reward model trained with that user model's vectors must hold out the users the user model held
+    out: a user it trained on would leak into the reward model's test numbers (vectors and match head).
+    Read from the run's ``resolved_config.yaml`` (in the folder or its parent).
+    """
+    d = Path(user_model_dir)
+    for path in (d / "resolved_config.yaml", d.parent / "resolved_config.yaml"):
+        raw = yaml.safe_load(path.read_text()) if path.exists() else None
+        if isinstance(raw, dict) and {"validation_fraction", "test_fraction", "seed"} <= raw.keys():
+            from training.ranking_eval import split_users as encoder_split
+
+            logger.info("users split as the user model's run was (%s)", path)
+            return encoder_split(
+                user_ids, validation=raw["validation_fraction"], test=raw["test_fraction"], seed=raw["seed"]
+            )
+    logger.warning(
+        "no train-encoders resolved_config.yaml beside %s: the user split is the reward model's own, so "
+        "held-out users may have been trained on by the user model",
+        user_model_dir,
+    )
+    return None
 
 
 @dataclass

@@ -35,6 +35,7 @@ from training.reward_data import (
     impression_rows,
     split_users,
     train_cooccurrence,
+    user_model_split,
 )
 from training.reward_eval import RowTensors, evaluate, fit_baseline_calibration
 
@@ -164,6 +165,8 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
     if cfg.max_users:
         user_ids = user_ids[: cfg.max_users]
     split = split_users(user_ids, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+    if cfg.user_model_dir:  # hold out exactly the users the user model held out
+        split = user_model_split(cfg.user_model_dir, user_ids) or split
     by_split = {s: [u for u in user_ids if split[u] == s] for s in ("train", "validation", "test")}
     if encoder is None:
         table_np, text_index, encoder = _encode_table(cfg, catalog, ads)
