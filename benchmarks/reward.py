@@ -140,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         f"| {metrics['train_seconds']:.0f} s wall |"
     )
     print(f"| whole train-reward run (load, embed, train, evaluate) | {wall:.0f} s wall, {cpu:.0f} s CPU |")
+    val = [json.loads(x)["val_auc"] for x in open(Path(args.out) / "train_log.jsonl")]
+    print(f"| validation AUC by epoch (best kept) | {', '.join(f'{v:.4f}' for v in val)} |")
     print(f"| scoring, titles already embedded | {known_rate:,.0f} pairs/s |")
     print(f"| scoring, new titles (MiniLM per title) | {fresh_rate:,.0f} pairs/s |")
     print(f"| compare A vs B (both new to the cache on first run) | {compare_rate:,.0f} pairs/s |")

@@ -5,8 +5,10 @@ any new title can be scored and two titles of one ad score differently for one u
 attention of the candidate title over the user's history vectors gives the interest the title
 speaks to; a user vector (our own learned pooling of the history, or a trained ``UserModel``'s
 vector when ``user_model_dir`` / ``user_vecs`` is given) gives the user's overall taste. Both,
-the title vector, their products and a few text features (cosines to the history, length) go
-into an MLP trained with BCE (``hllm-creator train-reward``). ``score`` subtracts the explicit
+the title vector, their products, a few text features (cosines to the history, length) and the
+training users' popularity / co-occurrence counts of the ad with the history (``creator.cooccurrence``;
+they need the ad ids, so pass ``ads`` to ``score``) go into an MLP trained with BCE
+(``hllm-creator train-reward``). ``score`` subtracts the explicit
 anti-gaming penalties of ``creator.gaming`` unless ``raw=True``.
 
     >>> rm = RewardModel.from_pretrained("runs/reward/reward_model")         # doctest: +SKIP
@@ -26,11 +28,21 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from creator.cooccurrence import N_COLLAB_FEATURES, ItemCooccurrence
 from creator.gaming import GamingConfig, gaming_penalties
-from creator.modeling.reward_net import RewardConfig, RewardNet, title_lengths, token_matrix
+from creator.modeling.reward_net import REWARD_NET_VERSION, RewardConfig, RewardNet, title_lengths, token_matrix
 from creator.types import Ad, User
 
-__all__ = ["RewardConfig", "RewardModel", "RewardNet", "UserVectorSource", "load_user_model", "points_text"]
+__all__ = [
+    "ItemCooccurrence",
+    "RewardConfig",
+    "RewardModel",
+    "RewardNet",
+    "UserVectorSource",
+    "load_user_model",
+    "points_text",
+]
+COOCCURRENCE_FILE = "cooccurrence.npz"
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +64,11 @@ def points_text(ad: Ad, max_points: int) -> str:
 
 
 class RewardModel:
-    """The trained judge: a ``RewardNet`` plus the item encoder (and optional user model) it needs."""
+    """The trained judge: a ``RewardNet`` plus the item encoder (and optional user model) it needs.
+
+    ``cooccurrence``: the training users' counts (``creator.cooccurrence``) the network reads when
+    ``config.cooccurrence``; saved beside the weights. Without them every ad is scored as cold.
+    """
 
     def __init__(
         self,
@@ -62,8 +78,10 @@ class RewardModel:
         encoder: Any = None,
         user_model: UserVectorSource | None = None,
         cache_dir: str | Path | None = None,
+        cooccurrence: ItemCooccurrence | None = None,
     ) -> None:
         self.config = config
+        self.cooccurrence = cooccurrence if cooccurrence is not None else ItemCooccurrence([], [], {}, 0)
         self.net = net if net is not None else RewardNet(config)
         self.net.eval()
         self._encoder = encoder
@@ -93,6 +111,8 @@ class RewardModel:
         save_file(
             {k: v.contiguous() for k, v in self.net.state_dict().items()}, str(path / "model.safetensors")
         )
+        if self.config.cooccurrence:
+            self.cooccurrence.save(path / COOCCURRENCE_FILE)
         return path
 
     @classmethod
@@ -115,7 +135,14 @@ class RewardModel:
                 "model.safetensors (written by `hllm-creator train-reward --out DIR`, "
                 "in DIR/reward_model)"
             )
-        config = RewardConfig(**json.loads((path / "config.json").read_text()))
+        saved = json.loads((path / "config.json").read_text())
+        if saved.get("version", 1) != REWARD_NET_VERSION:
+            raise ValueError(
+                f"{path} holds a reward model of network version {saved.get('version', 1)}, this code reads "
+                f"version {REWARD_NET_VERSION} (it adds co-occurrence features); retrain it with "
+                "`hllm-creator train-reward`"
+            )
+        config = RewardConfig(**saved)
         if gaming is not None:
             config.gaming = gaming
         net = RewardNet(config)
@@ -128,7 +155,8 @@ class RewardModel:
             ) from None
         if user_model is None and config.user_model_dir:
             user_model = load_user_model(config.user_model_dir)
-        return cls(config, net, encoder=encoder, user_model=user_model, cache_dir=cache_dir)
+        cooc = ItemCooccurrence.load(path / COOCCURRENCE_FILE) if config.cooccurrence else None
+        return cls(config, net, encoder=encoder, user_model=user_model, cache_dir=cache_dir, cooccurrence=cooc)
 
     # ---- scoring ------------------------------------------------------------------------------
     def history_tensors(
@@ -209,8 +237,26 @@ class RewardModel:
                     else None
                 )
                 points = torch.from_numpy(np.stack([vec_of[x] for x in pts[s:e]])) if pts else None
-                out[s:e] = self.net(title, hist, mask, lengths, user, points, row_hist, t_tok, h_tok).numpy()
+                collab = (
+                    torch.from_numpy(self.collab_features(users[s:e], ads[s:e] if ads is not None else None))
+                    if self.config.cooccurrence
+                    else None
+                )
+                out[s:e] = self.net(
+                    title, hist, mask, lengths, user, points, row_hist, t_tok, h_tok, collab
+                ).numpy()
         return out
+
+    def collab_features(self, users: Sequence[User], ads: Sequence[Ad] | None) -> np.ndarray:
+        """(N, N_COLLAB_FEATURES) co-occurrence features of users[i] with ads[i] (zeros without ads)."""
+        n = self.config.max_history
+        out = [
+            self.cooccurrence.features(
+                [h.item_id for h in u.recent(n)], [ads[i].ad_id if ads is not None else None]
+            )
+            for i, u in enumerate(users)
+        ]
+        return np.concatenate(out) if out else np.zeros((0, N_COLLAB_FEATURES), np.float32)
 
     def score(
         self,

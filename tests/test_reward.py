@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from creator.cooccurrence import N_COLLAB_FEATURES
 from creator.reward import RewardConfig, RewardModel, RewardNet
 from creator.types import Ad, HistoryItem, User
 from eval.judge import GuardedJudge, compare
@@ -102,6 +104,8 @@ def test_training_learns_and_writes_the_artefacts(run):
         assert (out / name).exists(), name
     log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
     assert log[-1]["train_loss"] < log[0]["train_loss"]
+    # the co-occurrence counts saved with the model are the training users' only
+    assert run["model"].cooccurrence.n_users == metrics["users"]["train"]
     res = metrics["results"]["sampled_uniform"]
     # users' topics are readable from the titles: the trained model beats the popularity prior (chance
     # here, every product is equally common) by far and the zero-shot cosine (about 0.84 in this shop)
@@ -123,7 +127,7 @@ def test_planted_better_title_wins_for_the_user_it_speaks_to(run):
 
 def test_fast_training_path_matches_score(run, minilm):
     from creator.io import load_catalog
-    from training.reward_data import ClickRows
+    from training.reward_data import ClickRows, collab_rows
     from training.reward_eval import RowTensors
 
     rm = run["model"]
@@ -134,11 +138,16 @@ def test_fast_training_path_matches_score(run, minilm):
     texts = sorted({a.title for a in ads} | {h.title for u in users for h in u.history})
     index = {t: i for i, t in enumerate(texts)}
     table = torch.from_numpy(minilm.encode(texts))
-    rt = RowTensors(rows, table, index, ads, rm.config, np.array([index[a.title] for a in ads]), None)
+    collab = collab_rows(rm.cooccurrence, rows, [a.ad_id for a in ads], {}, rm.config.max_history)
+    assert collab[:, -1].all()  # every shop ad was taken by some training user
+    rt = RowTensors(rows, table, index, ads, rm.config, np.array([index[a.title] for a in ads]), None, None, collab)
     fast = rt.logits(rm.net)
-    slow = rm.logits(users, [ads[c].title for c in rows.cand])
+    slow = rm.logits(users, [ads[c].title for c in rows.cand], [ads[c] for c in rows.cand])
     np.testing.assert_allclose(fast, slow, atol=1e-5)
     assert np.isfinite(slow[2])  # an empty history is defined
+    # the ad's identity reaches the score through the co-occurrence features: unknown ad, other score
+    cold = rm.logits(users, [ads[c].title for c in rows.cand])
+    assert not np.allclose(cold, slow)
 
 
 def test_saved_model_scores_the_same_in_a_fresh_process(run, tmp_path):
@@ -241,6 +250,7 @@ def test_net_ignores_padding_and_handles_empty_history():
     t_tok, h_tok = torch.randint(1, 4097, (2, cfg.max_tokens)), torch.randint(0, 4097, (2, 8, cfg.max_tokens))
     mask = torch.tensor([[True] * 3 + [False] * 5, [False] * 8])
     lengths = torch.tensor([[30.0, 5.0], [20.0, 3.0]])
+    net = functools.partial(net, collab=torch.rand(2, N_COLLAB_FEATURES))
     a = net(title, hist, mask, lengths, title_tokens=t_tok, history_tokens=h_tok)
     hist2, h_tok2 = hist.clone(), h_tok.clone()
     hist2[~mask] = torch.randn(int((~mask).sum()), 12) * 100  # garbage in the padding
@@ -278,10 +288,13 @@ def test_external_user_vectors_are_required_and_checked(minilm):
 def test_train_with_a_user_model_dir_uses_its_vectors(tmp_path, minilm, monkeypatch):
     import training.reward_model as trm
 
+    seen: list[tuple[str, int]] = []
+
     class FakeUserModel:
         dim = 4
 
         def embed_users(self, users, *, batch_size=256, progress=False):
+            seen.extend((u.user_id, len(u.history)) for u in users)
             return np.stack([np.array([len(u.history), 1, 0, 0], dtype=np.float32) for u in users])
 
     monkeypatch.setattr(trm, "load_user_model", lambda path: FakeUserModel())
@@ -291,9 +304,10 @@ def test_train_with_a_user_model_dir_uses_its_vectors(tmp_path, minilm, monkeypa
     monkeypatch.setattr(tre, "match_head_scores", lambda *a, **k: None)
     data = write_world(tmp_path / "shop", n_users=60)
     cfg = tiny_config(
-        data, tmp_path / "out", epochs=1, user_model_dir=str(tmp_path / "um"), eval_samplings=["uniform"]
+        data, tmp_path / "out", epochs=2, user_model_dir=str(tmp_path / "um"), eval_samplings=["uniform"]
     )
     trm.train(cfg, encoder=minilm)
+    assert seen and len(seen) == len(set(seen))  # each history prefix embedded once, not once per epoch
     saved = json.loads((tmp_path / "out" / "reward_model" / "config.json").read_text())
     assert saved["user_dim"] == 4 and saved["user_model_dir"] == str(tmp_path / "um")
     rm = RewardModel.from_pretrained(
@@ -324,6 +338,7 @@ def test_every_shipped_config_loads():
         ({"bogus": 1}, "unknown reward config keys"),
         ({"model": {"dropout": 1.5}}, "dropout"),
         ({"test_fraction": 0.95}, "sum below 1"),
+        ({"ema_decay": 1.0}, "ema_decay"),
     ],
 )
 def test_bad_config_names_the_fix(override, message):
@@ -408,3 +423,38 @@ def test_weights_of_another_network_version_are_a_clear_error(tmp_path, minilm):
     save_file(state, str(tmp_path / "model.safetensors"))
     with pytest.raises(ValueError, match="retrain it with `hllm-creator train-reward`"):
         RewardModel.from_pretrained(tmp_path, encoder=minilm)
+    # a model saved before the co-occurrence features (network version 1): named, with the fix
+    RewardModel(cfg, encoder=minilm).save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    del saved["version"], saved["cooccurrence"]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match="network version 1.*retrain it with `hllm-creator train-reward`"):
+        RewardModel.from_pretrained(tmp_path, encoder=minilm)
+
+
+def test_weight_average_follows_the_hand_computed_decay():
+    from training.reward_model import ema_update
+
+    avg = {"w": torch.zeros(2), "n": torch.tensor(0)}
+    ema_update(avg, {"w": torch.ones(2), "n": torch.tensor(7)}, decay=0.9, step=1)
+    torch.testing.assert_close(avg["w"], torch.full((2,), 9 / 11))  # d = min(0.9, 2/11)
+    assert int(avg["n"]) == 7
+    avg["w"].zero_()
+    ema_update(avg, {"w": torch.ones(2), "n": torch.tensor(7)}, decay=0.9, step=100)
+    torch.testing.assert_close(avg["w"], torch.full((2,), 0.1))  # d = 0.9 once 101/110 exceeds it
+
+
+def test_training_with_a_weight_average_keeps_the_averaged_weights(tmp_path, minilm):
+    """Same seed and batches with and without the average: the saved weights differ, and are finite."""
+    data = write_world(tmp_path / "shop", n_users=60)
+    saved = {}
+    for decay in (0.0, 0.9):
+        out = tmp_path / f"out{decay}"
+        cfg = tiny_config(data, out, epochs=2, patience=2, eval_samplings=["uniform"], ema_decay=decay)
+        metrics = train(cfg, encoder=minilm)
+        log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
+        assert metrics["best_val_auc"] == max(e["val_auc"] for e in log)
+        saved[decay] = RewardModel.from_pretrained(out / "reward_model", encoder=minilm)
+    plain, averaged = (dict(saved[d].net.named_parameters()) for d in (0.0, 0.9))
+    assert any(not torch.equal(plain[k], averaged[k]) for k in plain)
+    assert np.isfinite(saved[0.9].score([fountain_user()], [NOTEBOOK.title], [NOTEBOOK])).all()

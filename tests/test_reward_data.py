@@ -15,6 +15,7 @@ from training.reward_data import (
     impression_rows,
     nearest_neighbours,
     split_users,
+    user_model_split,
 )
 
 
@@ -112,3 +113,18 @@ def test_real_amazon_rows_respect_histories(amazon_dir):
         full = cat.users[rows.prefixes[rows.prefix[r]].user_id].history
         if rows.label[r] == 0:
             assert ad_ids[rows.cand[r]] not in {h.item_id for h in full}
+
+
+def test_with_a_user_model_the_split_is_the_user_models(tmp_path):
+    """Held-out users of the reward model must be held out of the user model too (else they leak)."""
+    from training.ranking_eval import split_users as encoder_split
+
+    ids = [f"u{i}" for i in range(500)]
+    run = tmp_path / "encoders"
+    (run / "user_model").mkdir(parents=True)
+    (run / "resolved_config.yaml").write_text("validation_fraction: 0.2\ntest_fraction: 0.3\nseed: 5\n")
+    expected = encoder_split(ids, validation=0.2, test=0.3, seed=5)
+    assert user_model_split(run, ids) == expected
+    assert user_model_split(run / "user_model", ids) == expected  # the user_model folder itself
+    assert expected != split_users(ids, 0.2, 0.3, seed=5)  # the two hashes differ: users would leak
+    assert user_model_split(tmp_path / "nowhere", ids) is None

@@ -14,9 +14,12 @@ import hashlib
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+import yaml
 
+from creator.cooccurrence import N_COLLAB_FEATURES, ItemCooccurrence
 from creator.io.catalog import Catalog
 from creator.types import User
 
@@ -34,6 +37,31 @@ def split_users(user_ids: list[str], val_fraction: float, test_fraction: float, 
             "test" if h < test_fraction else "validation" if h < test_fraction + val_fraction else "train"
         )
     return out
+
+
+def user_model_split(user_model_dir: str | Path, user_ids: list[str]) -> dict[str, str] | None:
+    """The user split of the ``train-encoders`` run that made a user model, or None when it is unknown.
+
+    A reward model trained with that user model's vectors must hold out the users the user model held
+    out: a user it trained on would leak into the reward model's test numbers (vectors and match head).
+    Read from the run's ``resolved_config.yaml`` (in the folder or its parent).
+    """
+    d = Path(user_model_dir)
+    for path in (d / "resolved_config.yaml", d.parent / "resolved_config.yaml"):
+        raw = yaml.safe_load(path.read_text()) if path.exists() else None
+        if isinstance(raw, dict) and {"validation_fraction", "test_fraction", "seed"} <= raw.keys():
+            from training.ranking_eval import split_users as encoder_split
+
+            logger.info("users split as the user model's run was (%s)", path)
+            return encoder_split(
+                user_ids, validation=raw["validation_fraction"], test=raw["test_fraction"], seed=raw["seed"]
+            )
+    logger.warning(
+        "no train-encoders resolved_config.yaml beside %s: the user split is the reward model's own, so "
+        "held-out users may have been trained on by the user model",
+        user_model_dir,
+    )
+    return None
 
 
 @dataclass
@@ -201,3 +229,31 @@ def impression_rows(catalog: Catalog, user_ids: set[str], ad_index: dict[str, in
             "%d impressions skipped: their ad has no text in the catalog (or the user is unknown)", skipped
         )
     return rows, skipped
+
+
+def train_cooccurrence(catalog: Catalog, train_user_ids: list[str]) -> tuple[ItemCooccurrence, dict[str, list[str]]]:
+    """Co-occurrence counts over the training users' histories only, and each counted user's item ids.
+
+    The second value is what ``collab_rows`` removes from a training row (leave-one-out); held-out
+    users are neither counted nor in it.
+    """
+    own = {uid: [h.item_id for h in catalog.users[uid].history] for uid in train_user_ids}
+    return ItemCooccurrence.from_histories(own.values()), own
+
+
+def collab_rows(
+    cooc: ItemCooccurrence, rows: ClickRows, ad_ids: list[str], own: dict[str, list[str]], max_history: int
+) -> np.ndarray:
+    """(len(rows), N_COLLAB_FEATURES) co-occurrence features per row, leave-one-out for counted users."""
+    by_prefix: dict[int, list[int]] = {}
+    for r, p in enumerate(rows.prefix):
+        by_prefix.setdefault(p, []).append(r)
+    out = np.zeros((len(rows), N_COLLAB_FEATURES), dtype=np.float32)
+    for p, rs in by_prefix.items():
+        user = rows.prefixes[p]
+        out[rs] = cooc.features(
+            [h.item_id for h in user.recent(max_history)],
+            [ad_ids[rows.cand[r]] for r in rs],
+            own.get(user.user_id),
+        )
+    return out

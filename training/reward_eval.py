@@ -37,6 +37,7 @@ class RowTensors:
         ad_vec: np.ndarray,
         ad_points: np.ndarray | None,
         prefix_user_vecs: np.ndarray | None = None,
+        collab: np.ndarray | None = None,
     ) -> None:
         self.rows, self.table, self.cfg = rows, table, cfg
         self.prefix, self.cand, self.label, self.group = (torch.from_numpy(a) for a in rows.arrays())
@@ -52,6 +53,7 @@ class RowTensors:
         self.ad_len = torch.from_numpy(title_lengths([a.title for a in ads]))
         self.ad_points = torch.from_numpy(ad_points) if ad_points is not None else None
         self.user_vecs = torch.from_numpy(prefix_user_vecs) if prefix_user_vecs is not None else None
+        self.collab = torch.from_numpy(collab) if collab is not None else None  # (N, N_COLLAB_FEATURES)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -70,6 +72,7 @@ class RowTensors:
             "history_tokens": self.tokens[h.clamp(min=0)],
             "user": self.user_vecs[p] if self.user_vecs is not None and self.cfg.user_dim else None,
             "points": self.table[self.ad_points[c]] if self.ad_points is not None else None,
+            "collab": self.collab[idx] if self.collab is not None and self.cfg.cooccurrence else None,
         }
 
     def group_order(self, generator: torch.Generator | None = None) -> torch.Tensor:

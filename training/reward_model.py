@@ -26,10 +26,22 @@ import torch
 import yaml
 
 from creator.reward import RewardConfig, RewardModel, RewardNet, load_user_model, points_text
-from training.reward_data import SAMPLINGS, NegativeSampler, history_rows, impression_rows, split_users
+from training.reward_card import metrics_table, model_card
+from training.reward_data import (
+    SAMPLINGS,
+    NegativeSampler,
+    collab_rows,
+    history_rows,
+    impression_rows,
+    split_users,
+    train_cooccurrence,
+    user_model_split,
+)
 from training.reward_eval import RowTensors, evaluate, fit_baseline_calibration
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["RewardTrainConfig", "ema_update", "load_config", "main", "metrics_table", "model_card", "train"]
 
 EXAMPLE = (
     "hllm-creator train-reward --config training/configs/reward.yaml "
@@ -59,6 +71,7 @@ class RewardTrainConfig:
     batch_size: int = 512
     lr: float = 2e-3
     weight_decay: float = 1e-4
+    ema_decay: float = 0.0  # > 0: validate and keep an exponential moving average of the weights
     seed: int = 0
     threads: int = 1
     cache_dir: str | None = ".cache/embeddings"
@@ -86,6 +99,8 @@ class RewardTrainConfig:
             )
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError("epochs and batch_size must be >= 1 and lr > 0")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in [0, 1) (0 turns the weight average off), got {self.ema_decay}")
         if self.user_model_dir:
             # stored in the saved model: absolute, so it loads from any working folder
             self.user_model_dir = str(Path(self.user_model_dir).resolve())
@@ -150,6 +165,8 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
     if cfg.max_users:
         user_ids = user_ids[: cfg.max_users]
     split = split_users(user_ids, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+    if cfg.user_model_dir:  # hold out exactly the users the user model held out
+        split = user_model_split(cfg.user_model_dir, user_ids) or split
     by_split = {s: [u for u in user_ids if split[u] == s] for s in ("train", "validation", "test")}
     if encoder is None:
         table_np, text_index, encoder = _encode_table(cfg, catalog, ads)
@@ -179,6 +196,8 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
     )
     categories = [a.category for a in ads]
     rng = np.random.default_rng(cfg.seed)
+    # popularity / co-occurrence of the training users only (leave-one-out on their own rows)
+    cooc, own = train_cooccurrence(catalog, by_split["train"])
 
     def sampler(kind: str) -> NegativeSampler:
         return NegativeSampler(
@@ -190,9 +209,21 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
             item_vecs=table_np[ad_vec],
         )
 
+    # user vectors per history prefix (user id, length): every epoch has the same training prefixes and
+    # the user model re-encodes titles on each call, so each prefix is embedded once
+    uv_cache: dict[tuple[str, int], np.ndarray] = {}
+
+    def user_vectors(prefixes: list) -> np.ndarray:
+        keys = [(u.user_id, len(u.history)) for u in prefixes]
+        todo = {k: u for k, u in zip(keys, prefixes, strict=True) if k not in uv_cache}
+        if todo:
+            uv_cache.update(zip(todo, user_model.embed_users(list(todo.values())), strict=True))
+        return np.stack([uv_cache[k] for k in keys]) if keys else np.zeros((0, user_model.dim), np.float32)
+
     def tensors(rows) -> RowTensors:
-        uv = user_model.embed_users(rows.prefixes) if user_model is not None else None
-        return RowTensors(rows, table, text_index, ads, cfg.model, ad_vec, ad_pts, uv)
+        uv = user_vectors(rows.prefixes) if user_model is not None else None
+        co = collab_rows(cooc, rows, ad_ids, own, cfg.model.max_history) if cfg.model.cooccurrence else None
+        return RowTensors(rows, table, text_index, ads, cfg.model, ad_vec, ad_pts, uv, co)
 
     train_sampler = sampler(cfg.sampling)
     eval_rng = np.random.default_rng(cfg.seed + 1)
@@ -213,10 +244,13 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     start_epoch, best_auc, best_state, bad_epochs = 0, -1.0, None, 0
+    # the averaged weights (validated and kept instead of the live ones when ema_decay > 0)
+    ema = {k: v.detach().clone() for k, v in net.state_dict().items()} if cfg.ema_decay else None
     ckpt = out / "checkpoint.pt"
     if resume and ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
         net.load_state_dict(state["net"])
+        ema = state.get("ema", ema)
         opt.load_state_dict(state["opt"])
         start_epoch, best_auc, best_state, bad_epochs = (
             state["epoch"] + 1,
@@ -239,6 +273,7 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
     )
     log = open(out / "train_log.jsonl", "a")
     t_train = time.perf_counter()
+    step = done
     for epoch in range(start_epoch, cfg.epochs):
         tr = train_rows()
         net.train()
@@ -252,8 +287,15 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
             opt.step()
             sched.step()
             losses.append(loss.item())
+            step += 1
+            if ema is not None:
+                ema_update(ema, net.state_dict(), cfg.ema_decay, step)
         from creator.click_metrics import auc
 
+        live = None
+        if ema is not None:  # validate the averaged weights
+            live = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            net.load_state_dict(ema)
         val_auc = auc(val.rows.label, val.logits(net)) or 0.0
         entry = {
             "epoch": epoch + 1,
@@ -270,9 +312,12 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         else:
             bad_epochs += 1
+        if live is not None:
+            net.load_state_dict(live)
         torch.save(
             {
                 "net": net.state_dict(),
+                "ema": ema,
                 "opt": opt.state_dict(),
                 "epoch": epoch,
                 "best_auc": best_auc,
@@ -289,7 +334,9 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
     train_seconds = time.perf_counter() - t_train
     if best_state is not None:
         net.load_state_dict(best_state)
-    model = RewardModel(cfg.model, net, encoder=encoder, user_model=user_model, cache_dir=cfg.cache_dir)
+    model = RewardModel(
+        cfg.model, net, encoder=encoder, user_model=user_model, cache_dir=cfg.cache_dir, cooccurrence=cooc
+    )
     model.save_pretrained(out / "reward_model")
 
     # ---- held-out users: the reward model next to its baselines --------------------------------
@@ -349,59 +396,20 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
     return metrics
 
 
-def metrics_table(results: dict[str, Any]) -> str:
-    """Markdown: one row per (evaluation set, scorer)."""
-    lines = ["| eval set | scorer | AUC | gAUC | log loss | ECE | rows |", "|---|---|---|---|---|---|---|"]
+def ema_update(avg: dict[str, torch.Tensor], state: dict[str, torch.Tensor], decay: float, step: int) -> None:
+    """avg <- d * avg + (1 - d) * state with d = min(decay, (1 + step) / (10 + step)), in place.
 
-    def f(v: Any) -> str:
-        return "n/a" if v is None else f"{v:.4f}"
-
-    for set_name, table in results.items():
-        for scorer, m in table.items():
-            lines.append(
-                f"| {set_name} | {scorer} | {f(m['auc'])} | {f(m['gauc'])} | {f(m['log_loss'])} | "
-                f"{f(m['ece'])} | {m['n']} |"
-            )
-    return "\n".join(lines)
-
-
-def model_card(cfg: RewardTrainConfig, metrics: dict[str, Any]) -> str:
-    m = cfg.model
-    user = (
-        f"the UserModel in `{cfg.user_model_dir}` ({m.user_dim}-d)"
-        if m.user_dim
-        else "learned attention pooling of the history (no external user model)"
-    )
-    points = ", selling points" if m.use_selling_points else ""
-    return f"""# Reward model (CTR judge) card
-
-- **What it predicts**: p(click | user history, ad title text{points}).
-  Probabilities are calibrated to the training mix: 1 positive per {cfg.negatives} sampled negatives
-  ({cfg.sampling} sampling){" plus real impression labels" if cfg.use_impressions else ""}, not to a live CTR.
-- **Inputs**: title vector from `{m.item_encoder}` (frozen, {m.item_dim}-d), the {m.max_history} most recent
-  history items, DIN attention (projection {m.proj_dim}, attention MLP {m.attn_hidden}), hashed title tokens
-  ({m.token_buckets} buckets, 0 = off), user vector from {user},
-  MLP {m.mlp_hidden}, dropout {m.dropout}.
-- **Data**: `{cfg.data}` ({metrics["n_ads"]} ads); users split by a seeded hash: {metrics["users"]}.
-  Validation users choose the epoch; all numbers below are on the test users, never trained on.
-- **Training**: {metrics["train_seconds"]:.0f} s on {cfg.threads} CPU threads; best validation AUC
-  {metrics["best_val_auc"]:.4f}.
-- **Anti-gaming**: `score()` subtracts the `creator.gaming` penalties (history copy, repetition, history-only
-  keywords, length) unless `raw=True`; ungrounded claims are the guard's job (reject before scoring).
-- **Baselines**: popularity and zero-shot cosine are Platt-scaled on training users; the match head is
-  {"included" if cfg.user_model_dir else "omitted (no user_model_dir given)"}.
-
-## Held-out metrics
-
-{metrics_table(metrics["results"])}
-
-## Limits
-
-- Sampled negatives are easier than real impressions: uniform-negative AUC overstates live ranking quality;
-  the popularity and same-category rows show how much.
-- The model has only seen catalog titles: scores for rewritten titles are an extrapolation, which is why
-  the gaming penalties and the guard exist.
-"""
+    The decay ramps up over the first steps so the random init does not linger in the average.
+    Hand check: avg 0, state 1, decay 0.9, step 1 -> d = 2/11, avg = 9/11 = 0.8182; at step 100
+    d = 0.9 (101/110 > 0.9), avg 0 -> 0.1. Integer buffers are copied.
+    """
+    d = min(decay, (1 + step) / (10 + step))
+    with torch.no_grad():
+        for k, v in state.items():
+            if v.dtype.is_floating_point:
+                avg[k].mul_(d).add_(v, alpha=1 - d)
+            else:
+                avg[k].copy_(v)
 
 
 def _parse_value(text: str) -> Any:

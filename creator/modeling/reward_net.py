@@ -4,7 +4,8 @@ Inputs are text vectors from a frozen item encoder (MiniLM) plus hashed word/big
 network embeds itself, so a title's own wording reaches the score. ``creator.reward.RewardModel``
 wraps it with the encoder, batching and the anti-gaming penalties.
 
-    >>> net = RewardNet(RewardConfig(item_dim=8, proj_dim=4, attn_hidden=4, mlp_hidden=[4], token_buckets=0))
+    >>> cfg = RewardConfig(item_dim=8, proj_dim=4, attn_hidden=4, mlp_hidden=[4], token_buckets=0, cooccurrence=False)
+    >>> net = RewardNet(cfg)
     >>> mask = torch.ones(3, 5, dtype=torch.bool)
     >>> net(torch.randn(3, 8), torch.randn(3, 5, 8), mask, torch.ones(3, 2)).shape
     torch.Size([3])
@@ -22,9 +23,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from creator.cooccurrence import N_COLLAB_FEATURES
 from creator.gaming import GamingConfig
 
 N_TEXT_FEATURES = 6  # cos max, cos mean, cos last, history length, title chars, title words
+# 2: co-occurrence features (``creator.cooccurrence``); models saved by version 1 must be retrained
+REWARD_NET_VERSION = 2
 
 
 @dataclass
@@ -45,7 +49,9 @@ class RewardConfig:
     max_points: int = 4
     user_dim: int | None = None  # size of an external user vector; None = learned history pooling
     user_model_dir: str | None = None  # a trained UserModel folder that supplies those vectors
+    cooccurrence: bool = True  # popularity and co-occurrence counts of training users (needs ad ids)
     gaming: GamingConfig = field(default_factory=GamingConfig)
+    version: int = REWARD_NET_VERSION
 
     def __post_init__(self) -> None:
         if isinstance(self.gaming, dict):
@@ -99,7 +105,10 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 class RewardNet(nn.Module):
-    """title (B, D), history (G, T, D) + mask (G, T), lengths (B, 2) [, user, points, tokens] -> logit (B,).
+    """title (B, D), history (G, T, D) + mask (G, T), lengths (B, 2) [, user, points, tokens, collab] -> (B,).
+
+    ``collab`` (B, N_COLLAB_FEATURES) are the ``creator.cooccurrence`` features of each row's
+    (history, ad) when ``cfg.cooccurrence``.
 
     ``row_hist`` (B,) maps each row to its history row (rows of one request share one history, so
     it is projected once); without it G = B, row i uses history i. A learned "null" history item is
@@ -126,7 +135,12 @@ class RewardNet(nn.Module):
             self.user_in = nn.Sequential(nn.Linear(cfg.user_dim, p), nn.LayerNorm(p))
         else:
             self.user_query = nn.Parameter(torch.randn(p) / p**0.5)
-        n_in = 5 * p + N_TEXT_FEATURES + (2 * p if cfg.use_selling_points else 0)
+        n_in = (
+            5 * p
+            + N_TEXT_FEATURES
+            + (N_COLLAB_FEATURES if cfg.cooccurrence else 0)
+            + (2 * p if cfg.use_selling_points else 0)
+        )
         layers: list[nn.Module] = []
         for h in cfg.mlp_hidden:
             layers += [nn.Linear(n_in, h), nn.GELU(), nn.Dropout(cfg.dropout)]
@@ -144,6 +158,7 @@ class RewardNet(nn.Module):
         row_hist: torch.Tensor | None = None,
         title_tokens: torch.Tensor | None = None,
         history_tokens: torch.Tensor | None = None,
+        collab: torch.Tensor | None = None,
     ) -> torch.Tensor:
         g, p = history.shape[0], self.cfg.proj_dim
         if row_hist is None:
@@ -179,6 +194,12 @@ class RewardNet(nn.Module):
             pool = keys @ self.user_query / p**0.5  # (G, 1+T)
             u = (masked_softmax(pool, full_mask).unsqueeze(-1) * keys).sum(1)[row_hist]  # (B, P)
         parts = [q, interest, u, q * interest, q * u, feats]
+        if self.cfg.cooccurrence:
+            if collab is None:
+                raise ValueError(
+                    "this reward model uses co-occurrence features: pass collab (RewardModel.score does)"
+                )
+            parts.append(collab)
         if self.cfg.use_selling_points:
             if points is None:
                 raise ValueError("this reward model uses selling points: pass the ads to score()")

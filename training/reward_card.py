@@ -1,0 +1,68 @@
+"""The reward model's model card (``OUT/README.md``) and its held-out metrics table.
+
+Used by ``training.reward_model`` (``hllm-creator train-reward``); kept apart so that module stays the
+training loop and its config.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from training.reward_model import RewardTrainConfig
+
+
+def metrics_table(results: dict[str, Any]) -> str:
+    """Markdown: one row per (evaluation set, scorer)."""
+    lines = ["| eval set | scorer | AUC | gAUC | log loss | ECE | rows |", "|---|---|---|---|---|---|---|"]
+
+    def f(v: Any) -> str:
+        return "n/a" if v is None else f"{v:.4f}"
+
+    for set_name, table in results.items():
+        for scorer, m in table.items():
+            lines.append(
+                f"| {set_name} | {scorer} | {f(m['auc'])} | {f(m['gauc'])} | {f(m['log_loss'])} | "
+                f"{f(m['ece'])} | {m['n']} |"
+            )
+    return "\n".join(lines)
+
+
+def model_card(cfg: RewardTrainConfig, metrics: dict[str, Any]) -> str:
+    m = cfg.model
+    user = (
+        f"the UserModel in `{cfg.user_model_dir}` ({m.user_dim}-d)"
+        if m.user_dim
+        else "learned attention pooling of the history (no external user model)"
+    )
+    points = ", selling points" if m.use_selling_points else ""
+    return f"""# Reward model (CTR judge) card
+
+- **What it predicts**: p(click | user history, ad title text{points}).
+  Probabilities are calibrated to the training mix: 1 positive per {cfg.negatives} sampled negatives
+  ({cfg.sampling} sampling){" plus real impression labels" if cfg.use_impressions else ""}, not to a live CTR.
+- **Inputs**: title vector from `{m.item_encoder}` (frozen, {m.item_dim}-d), the {m.max_history} most recent
+  history items, DIN attention (projection {m.proj_dim}, attention MLP {m.attn_hidden}), hashed title tokens
+  ({m.token_buckets} buckets, 0 = off), user vector from {user},
+  {"popularity and co-occurrence counts of the training users (`cooccurrence.npz`, leave-one-out in training), "
+   if m.cooccurrence else ""}MLP {m.mlp_hidden}, dropout {m.dropout}.
+- **Data**: `{cfg.data}` ({metrics["n_ads"]} ads); users split by a seeded hash: {metrics["users"]}.
+  Validation users choose the epoch; all numbers below are on the test users, never trained on.
+- **Training**: {metrics["train_seconds"]:.0f} s on {cfg.threads} CPU threads; best validation AUC
+  {metrics["best_val_auc"]:.4f}{f" (weights averaged, decay {cfg.ema_decay})" if cfg.ema_decay else ""}.
+- **Anti-gaming**: `score()` subtracts the `creator.gaming` penalties (history copy, repetition, history-only
+  keywords, length) unless `raw=True`; ungrounded claims are the guard's job (reject before scoring).
+- **Baselines**: popularity and zero-shot cosine are Platt-scaled on training users; the match head is
+  {"included" if cfg.user_model_dir else "omitted (no user_model_dir given)"}.
+
+## Held-out metrics
+
+{metrics_table(metrics["results"])}
+
+## Limits
+
+- Sampled negatives are easier than real impressions: uniform-negative AUC overstates live ranking quality;
+  the popularity and same-category rows show how much.
+- The model has only seen catalog titles: scores for rewritten titles are an extrapolation, which is why
+  the gaming penalties and the guard exist.
+"""
