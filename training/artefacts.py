@@ -74,6 +74,20 @@ def summarize(trainer: Any, result: Any, seconds: float, train_ds: Any) -> dict[
     }
 
 
+def start_run(run: Any, verb: str, required: tuple[str, ...]) -> tuple[Path, Any]:
+    """The prologue of sft and dpo: check the required flags, write the resolved config, load the catalog.
+
+    Returns ``(out folder, catalog or None)``."""
+    from training.run_config import write_resolved
+
+    for name in required:
+        if not getattr(run, name):
+            raise ValueError(f"--{name.replace('_', '-')} is required (see hllm-creator {verb} --help)")
+    out = Path(run.out)
+    write_resolved(run, out / "resolved_config.yaml")
+    return out, load_catalog_arg(run.catalog, run.catalog_format)
+
+
 def load_catalog_arg(path: str | None, fmt: str) -> Any:
     if not path:
         return None

@@ -23,9 +23,9 @@ from typing import Any
 import torch
 from trl import DPOConfig, DPOTrainer
 
-from training.artefacts import UserHeadsCheckpoints, load_catalog_arg, summarize, use_bf16, write_model_card
+from training.artefacts import UserHeadsCheckpoints, start_run, summarize, use_bf16, write_model_card
 from training.collators import UserPreferenceCollator
-from training.run_config import parse_config, write_resolved
+from training.run_config import parse_config
 
 logger = logging.getLogger(__name__)
 
@@ -134,12 +134,7 @@ def run_dpo(run: DPORunConfig) -> dict[str, Any]:
     from creator.modeling.user_vectors import load_user_vectors
     from training.cot_data import load_training_data
 
-    for name in ("pairs", "sft", "user_vectors"):
-        if not getattr(run, name):
-            raise ValueError(f"--{name.replace('_', '-')} is required (see hllm-creator dpo --help)")
-    out = Path(run.out)
-    write_resolved(run, out / "resolved_config.yaml")
-    catalog = load_catalog_arg(run.catalog, run.catalog_format)
+    out, catalog = start_run(run, "dpo", ("pairs", "sft", "user_vectors"))
     train = load_training_data(
         run.pairs,
         kind="pairs",

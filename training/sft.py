@@ -35,14 +35,14 @@ from creator.modeling.soft_prompt import (
 from training.artefacts import (
     HEAD_PREFIXES,
     UserHeadsCheckpoints,
-    load_catalog_arg,
+    start_run,
     summarize,
     use_bf16,
     write_model_card,
 )
 from training.collators import AUX_PREFIXES, UserSFTCollator, sft_example
 from training.losses import AuxHeads, masked_mean, pairwise_match_bce, symmetric_info_nce
-from training.run_config import parse_config, write_resolved
+from training.run_config import parse_config
 
 logger = logging.getLogger(__name__)
 
@@ -301,12 +301,7 @@ def build_trainer(run: SFTRunConfig) -> tuple[UserSFTTrainer, PersonalizedGenera
     from creator.modeling.user_vectors import load_user_vectors
     from training.cot_data import load_training_data
 
-    for name in ("cot", "user_vectors", "base"):
-        if not getattr(run, name):
-            raise ValueError(f"--{name.replace('_', '-')} is required (see hllm-creator sft --help)")
-    out = Path(run.out)
-    write_resolved(run, out / "resolved_config.yaml")
-    catalog = load_catalog_arg(run.catalog, run.catalog_format)
+    out, catalog = start_run(run, "sft", ("cot", "user_vectors", "base"))
     train = load_training_data(run.cot, split=run.train_split, catalog=catalog, max_rows=run.max_rows)
     evald = None
     if run.eval_split:
