@@ -43,11 +43,19 @@ from typing import Any
 
 import torch
 
+from creator.guard import GuardConfig, topic_kept, topic_words
 from creator.types import Ad
 
 # Connectives a rewritten title may add between pieces of the ad. No facts: nothing here is a number, unit,
 # brand, material or claim, so the guard's fact rules cannot be broken by them.
 GLUE = ("for", "with", "and", "-", ":", "&")
+# Words that neither start a new span nor end a title ("... and the", "Smooth and a"): they only make sense
+# inside a phrase they were copied with. Compared by ``word_key``.
+FUNCTION_WORDS = frozenset(
+    "a an the and or but nor for with without from to of in on at by as into onto over under than then so "
+    "is are was were be been it its this that these those your you our we they their his her my me us who "
+    "which what when where while if not no".split()
+)
 _TRAILING = re.compile(r"[,.;:!?)]+$")
 
 
@@ -94,9 +102,19 @@ class AdVocabulary:
     glue: frozenset[str] = frozenset()
     sources: tuple[tuple[str, ...], ...] = ()  # word_keys of title, brand and each selling point, in order
     occurrences: dict[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)  # key -> (text, position)
+    # the guard's off_topic rule: the ad title's content words + brand words (``creator.guard.topic_words``),
+    # which of them each word_key keeps, and the share a title must keep before it may end
+    topic: frozenset[str] = frozenset()
+    covers: dict[str, frozenset[str]] = field(default_factory=dict)
+    min_topic_share: float = 0.0
 
     @classmethod
-    def build(cls, tokenizer: Any, ad: Ad, *, glue: tuple[str, ...] = GLUE) -> AdVocabulary:
+    def build(cls, tokenizer: Any, ad: Ad, *, glue: tuple[str, ...] = GLUE,
+              min_topic_share: float = GuardConfig.min_title_overlap) -> AdVocabulary:
+        """``min_topic_share``: the share of ``topic_words(ad)`` a title keeps before EOS is allowed (the
+        guard's ``min_title_overlap``, 0.2 by default; 0 turns the rule off)."""
+        if not 0.0 <= min_topic_share <= 1.0:
+            raise ValueError(f"min_topic_share must be in [0, 1], got {min_topic_share}; use 0 to turn it off")
         words = ad_words(ad, glue)
         eos = tokenizer.eos_token_id
         if eos is None:
@@ -119,27 +137,46 @@ class AdVocabulary:
         for t, src in enumerate(sources):
             for i, key in enumerate(src):
                 occurrences.setdefault(key, []).append((t, i))
+        topic = frozenset(topic_words(ad))
+        covers = {key: frozenset(kept) for key in {word_key(w) for w in words} if (kept := topic_kept(key, topic))}
         return cls(spaced=spaced, first=first, eos_ids=(int(eos),), token_ids=tuple(sorted(tokens)),
                    words=len(words), glue=frozenset(word_key(g) for g in glue), sources=sources,
-                   occurrences={k: tuple(v) for k, v in occurrences.items()})
+                   occurrences={k: tuple(v) for k, v in occurrences.items()}, topic=topic, covers=covers,
+                   min_topic_share=min_topic_share if topic else 0.0)
+
+    def on_topic(self, written: list[str]) -> bool:
+        """Whether a title of these word_keys keeps enough of the ad's topic words to pass ``off_topic``."""
+        if self.min_topic_share <= 0:
+            return True
+        kept: set[str] = set()
+        for w in written:
+            kept |= self.covers.get(w, frozenset())
+        return bool(kept) and len(kept) / len(self.topic) >= self.min_topic_share  # the guard's own comparison
 
 
 class WordConstraint:
     """Decoding state of one title under an ``AdVocabulary``: ``allowed()`` token ids, then ``advance(t)``.
 
     Rules: every word is a word of the vocabulary; at least ``min_words`` words before EOS; no word (compared
-    by ``word_key``) more than ``max_repeats`` times; no word pair twice; no connective right after a
-    connective. With ``spans`` (the default) the title is also made of *spans* of the ad's texts: after a
-    word, the next one continues the same passage of the title or a selling point, unless a connective or
-    a word ending in ":" "," ";" "." lets a new one start anywhere (``max_spans`` caps how many; off by
-    default, since on held-out Office_Products titles a cap of 3 raised the fact-check failures from 10%
-    to 17.5%: the model ended titles early instead). So a hook is copied as a phrase ("Fine tip
-    permanent marker"), never re-assembled from scattered words. A token is allowed only if some word it
-    can still complete obeys the rules."""
+    by ``word_key``) more than ``max_repeats`` times, nor twice in a row; no word pair twice; no connective
+    right after a connective; no new span that starts with a function word ("and the", "for a"), and no
+    title that ends on one or on a connective; no EOS before the title keeps the share of the ad title's
+    words that the guard's ``off_topic`` rule asks for (``AdVocabulary.min_topic_share``), and once a title
+    has ``steer_after`` words without it, a new span must start on a word that names more of the product,
+    so a wandering title comes back to its product instead of running out of tokens.
+
+    With ``spans`` (the default) the title is also made of *spans* of the ad's texts: after a word, the next
+    one continues the same passage of the title or a selling point, unless a connective or a word ending in
+    ":" "," ";" "." lets a new one start anywhere (``max_spans`` caps how many; off by default, since on
+    held-out Office_Products titles a cap of 3 raised the fact-check failures from 10% to 17.5%: the model
+    ended titles early instead). So a hook is copied as a phrase ("Fine tip permanent marker"), never
+    re-assembled from scattered words. A token is allowed only if some word it can still complete obeys
+    the rules."""
 
     def __init__(self, vocab: AdVocabulary, *, min_words: int = 2, max_repeats: int = 2, spans: bool = True,
-                 max_spans: int | None = None) -> None:
+                 max_spans: int | None = None, steer_after: int | None = 6) -> None:
         self.vocab = vocab
+        self.steer_after = steer_after
         self.min_words = min_words
         self.max_repeats = max_repeats
         self.spans = spans and bool(vocab.sources)
@@ -159,10 +196,27 @@ class WordConstraint:
         banned = {w for w in set(written) if written.count(w) >= self.max_repeats}
         if written:
             last = written[-1]
-            banned |= {written[i + 1] for i in range(len(written) - 1) if written[i] == last}
+            banned |= {written[i + 1] for i in range(len(written) - 1) if written[i] == last} | {last}
             if last in self.vocab.glue:
                 banned |= set(self.vocab.glue)
         return banned
+
+    def _rules(self, written: list[str], state: tuple[frozenset[tuple[int, int]], bool, int]
+               ) -> tuple[set[str], set[str] | None]:
+        """(banned, eligible) for the next word: the repetition rules, the span rules, and no new span that
+        starts with a function word (a connective at the very start neither, unless a text of the ad starts
+        with it)."""
+        banned, eligible = self._banned(written), self._after(state)
+        if self.spans and eligible is None:  # the next word may start a new span
+            starters = FUNCTION_WORDS - self.vocab.glue if written else FUNCTION_WORDS | self.vocab.glue
+            keep = self._continuations(state[0]) | {src[0] for src in self.vocab.sources if src and not written}
+            banned |= starters - keep
+        if (eligible is None and self.steer_after is not None and len(written) >= self.steer_after
+                and not self.vocab.on_topic(written)):
+            # long and still off topic: a new span must start on a word that names more of the product
+            kept = set().union(*(self.vocab.covers.get(w, frozenset()) for w in written))
+            eligible = {w for w, c in self.vocab.covers.items() if c - kept}
+        return banned, eligible
 
     def _continuations(self, positions: frozenset[tuple[int, int]]) -> set[str]:
         src = self.vocab.sources
@@ -194,9 +248,11 @@ class WordConstraint:
     def _starts(self, written: list[str], state: tuple[frozenset[tuple[int, int]], bool, int]) -> set[int]:
         """First tokens of the words that may follow ``written``, and EOS once there are enough words."""
         root = self.vocab.spaced if written else self.vocab.first
-        banned, eligible = self._banned(written), self._after(state)
+        banned, eligible = self._rules(written, state)
         out = {t for t, child in root.children.items() if _any_word(child, banned, eligible)}
-        if len(written) >= self.min_words or not out:
+        may_end = (len(written) >= self.min_words and self.vocab.on_topic(written)
+                   and written[-1] not in FUNCTION_WORDS | self.vocab.glue)
+        if may_end or not out:
             out |= set(self.vocab.eos_ids)
         return out
 
@@ -230,8 +286,7 @@ class WordConstraint:
             if self.node is not None and self.node.word_end:
                 self._finish_word()
             root = self.vocab.spaced if self.words else self.vocab.first
-            self.banned = self._banned(self.words)
-            self.eligible = self._after((self.positions, self.jump, self.n_spans))
+            self.banned, self.eligible = self._rules(self.words, (self.positions, self.jump, self.n_spans))
             self.node = root.children.get(token)
             if self.node is None:  # outside the vocabulary: the caller did not mask; stop constraining
                 self.done = True

@@ -41,7 +41,8 @@ from creator.grounding import CLAIM_TERMS, RuleFactChecker, _squash, known_brand
 from creator.types import Ad, GuardFailure, GuardVerdict
 
 __all__ = ["CLAIM_TERMS", "RULES", "ChainedFactChecker", "FactChecker", "Guard", "GuardConfig",
-           "NLIFactChecker", "RuleFactChecker", "known_brands_from_ads"]
+           "NLIFactChecker", "RuleFactChecker", "known_brands_from_ads", "topic_kept",
+           "topic_words"]
 
 logger = logging.getLogger(__name__)
 
@@ -161,6 +162,19 @@ def _content_words(text: str) -> set[str]:
     return {w[:-1] if w.endswith("s") and len(w) > 3 else w for w in words} - _STOP_WORDS
 
 
+def topic_words(ad: Ad) -> set[str]:
+    """What the ``off_topic`` rule counts: the content words of the ad's title and the words of its brand."""
+    return _content_words(ad.title) | {w.lower() for w in _WORD_RE.findall(ad.brand)}
+
+
+def topic_kept(text: str, topic: set[str] | frozenset[str]) -> set[str]:
+    """The words of ``topic`` (``topic_words(ad)``) that ``text`` keeps, as the ``off_topic`` rule counts them.
+
+    Words are matched one whitespace-separated word at a time, so the kept set of a title is the union of
+    the kept sets of its words (grounded decoding relies on that)."""
+    return set(topic) & (_content_words(text) | {w.lower() for w in _WORD_RE.findall(text)})
+
+
 class Guard:
     """Hard constraints + a fact checker. ``check`` never raises on odd titles; it returns a verdict."""
 
@@ -196,9 +210,9 @@ class Guard:
             failures.append(
                 GuardFailure("empty", text, f"the title has {n_letter_words} words < min_words {cfg.min_words}")
             )
-        ad_words = _content_words(ad.title) | {w.lower() for w in _WORD_RE.findall(ad.brand)}
+        ad_words = topic_words(ad)
         if ad_words and cfg.min_title_overlap > 0:
-            kept = ad_words & (_content_words(text) | {w.lower() for w in _WORD_RE.findall(text)})
+            kept = topic_kept(text, ad_words)
             share = len(kept) / len(ad_words)
             if not kept or share < cfg.min_title_overlap:
                 failures.append(

@@ -108,3 +108,72 @@ def test_no_word_more_than_twice_and_no_connective_after_a_connective(bpe):
     assert fits(bpe, vocab, "Black Gel Pens - Fine Black Pens", spans=False)
     assert not fits(bpe, vocab, "Black Gel Pens - Fine Black Pens - Count Black", spans=False)  # "Black" thrice
     assert not fits(bpe, vocab, "Gel Pens for - Black", spans=False)  # "-" right after "for"
+
+
+def test_a_title_ends_only_once_it_keeps_the_share_of_the_product_the_guard_asks_for(bpe):
+    # topic_words(AD) = {pilot, gel, pen, point, fine, black, count}: 7 words, so a title must keep 2 (2/7 >= 0.2)
+    vocab = AdVocabulary.build(bpe, AD)
+    assert vocab.topic == {"pilot", "gel", "pen", "point", "fine", "black", "count"}
+    assert not fits(bpe, vocab, "Smooth writing for busy teachers")        # none of the product's words
+    assert not fits(bpe, vocab, "Smooth writing for busy teachers - Pilot")  # 1 of 7 < 0.2
+    assert fits(bpe, vocab, "Smooth writing for busy teachers - Pilot G2 Gel")  # 2 of 7
+    assert fits(bpe, vocab, "Fine Point 0.7 mm")
+    off = AdVocabulary.build(bpe, AD, min_topic_share=0.0)
+    assert fits(bpe, off, "Smooth writing for busy teachers")
+    with pytest.raises(ValueError, match="min_topic_share"):
+        AdVocabulary.build(bpe, AD, min_topic_share=1.5)
+
+
+def test_a_long_title_off_topic_must_jump_back_to_the_product(bpe):
+    vocab = AdVocabulary.build(bpe, AD)
+    # 6 words, none of the product's: the next span must start on a word that names it
+    assert fits(bpe, vocab, "Smooth writing for busy teachers - Gel Pens, Black", steer_after=6)
+    assert not fits(bpe, vocab, "Smooth writing for busy teachers - 0.7 mm, Black, 12 Count", steer_after=6)
+    assert fits(bpe, vocab, "Smooth writing for busy teachers - 0.7 mm, Black, 12 Count", steer_after=None)
+
+
+def test_no_word_twice_in_a_row_and_no_span_starts_or_title_ends_on_a_function_word(bpe):
+    ad = Ad(ad_id="b", title="Pilot Gel Pens, Black", brand="Pilot",
+            selling_points=["Smooth ink for the busy office", "The best pens"])
+    vocab = AdVocabulary.build(bpe, ad)
+    assert fits(bpe, vocab, "Smooth ink for the busy office - Pilot Gel Pens")  # "the" inside its phrase
+    assert fits(bpe, vocab, "The best pens - Pilot Gel Pens")                    # a text of the ad starts so
+    assert not fits(bpe, vocab, "Pilot Gel Pens - the busy office")              # a span that starts on "the"
+    assert not fits(bpe, vocab, "Pilot Gel Pens, Black -")                       # ends on a connective
+    assert not fits(bpe, vocab, "Pilot Gel Pens, Black, Black", spans=False)     # "Black" twice in a row
+    assert not fits(bpe, vocab, "- Pilot Gel Pens")                              # starts on a connective
+
+
+def test_every_title_the_constraint_lets_end_passes_the_guards_off_topic_rule(bpe):
+    """Random walks through the allowed tokens of three ads: the decoder's topic rule and the guard agree on
+    every finished title, and a title is only cut off topic when no allowed word was left."""
+    import random
+
+    from creator.guard import Guard, GuardConfig
+
+    guard = Guard(GuardConfig(min_words=0, check_banned_attributes=False))
+    ads = [AD, Ad(ad_id="s", title="Swingline Stapler, 20 Sheet Capacity, Black", brand="Swingline",
+                  selling_points=["Retractable and refillable", "Smooth writing for busy teachers"]),
+           Ad(ad_id="n", title="Post-it Notes, 3 x 3 in, Yellow", selling_points=["Pens and Pen refills for school"])]
+    rng, finished, forced = random.Random(0), 0, 0
+    for ad in ads:
+        vocab = AdVocabulary.build(bpe, ad)
+        for _ in range(60):
+            c = WordConstraint(vocab)
+            for _step in range(80):
+                allowed = sorted(c.allowed())
+                t = rng.choice(allowed)
+                if t in vocab.eos_ids:
+                    pending = [c.node.word] if c.node is not None and c.node.word else []
+                    forced += allowed == list(vocab.eos_ids) and not vocab.on_topic(c.words + pending)
+                c.advance(t)
+                if c.done:
+                    break
+            if not c.done:
+                continue
+            finished += 1
+            title = " ".join(c.words)  # the guard lower-cases and drops trailing punctuation as word_key does
+            off = any(f.rule == "off_topic" for f in guard.check(title, ad).failures)
+            assert off == (not vocab.on_topic(c.words)), (title, c.words)
+    assert finished >= 120
+    assert forced <= finished * 0.1
