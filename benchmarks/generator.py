@@ -97,18 +97,27 @@ def chrf(hyps: list[str], refs: list[str]) -> float:
     return round(CHRF().corpus_score(hyps, [refs]).score, 2)
 
 
-def fact_fail_rate(titles: list[str], ads: list[Any]) -> float | None:
-    """Share failing the guard's fact rules (raw output, no guard applied); None without a guard."""
-    try:
-        from creator.guard import Guard
-    except ImportError:
-        return None
+def fact_failures(titles: list[str], ads: list[Any]) -> list[set[str]]:
+    """Per title, the guard's fact rules it breaks (raw output, no guard applied)."""
+    from creator.guard import Guard
+
     guard = Guard()
-    fails = 0
-    for title, ad in zip(titles, ads, strict=True):
-        verdict = guard.check(title, ad, original_title=ad.title)
-        fails += any(f.rule in FACT_RULES or f.rule == "empty" for f in verdict.failures)
-    return fails / max(len(titles), 1)
+    return [{f.rule for f in guard.check(t, a, original_title=a.title).failures} & (FACT_RULES | {"empty"})
+            for t, a in zip(titles, ads, strict=True)]
+
+
+def fact_fail_rate(titles: list[str], ads: list[Any]) -> float:
+    """Share of titles failing the guard's fact rules (raw output, no guard applied)."""
+    return sum(bool(f) for f in fact_failures(titles, ads)) / max(len(titles), 1)
+
+
+def rule_counts(titles: list[str], ads: list[Any]) -> dict[str, int]:
+    """How many titles break each fact rule (a title may break several)."""
+    counts: dict[str, int] = {}
+    for rules in fact_failures(titles, ads):
+        for rule in rules:
+            counts[rule] = counts.get(rule, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def guard_pass_rate(titles: list[str], ads: list[Any]) -> float:
@@ -249,7 +258,9 @@ def evaluate(out: Path, cot: Path, data: Path, args: argparse.Namespace) -> dict
     greedy = SamplingConfig(greedy=True, max_new_tokens=40)
     gen.config.grounded = False  # first the raw model: what the LM writes with an open vocabulary
     open_titles = [t[0] for t in gen.generate(ads, own, greedy)]
-    gen.config.grounded = True  # then the default: grounded decoding (creator.decoding)
+    gen.config.grounded, gen.config.min_topic_share = True, 0.0  # grounded words, but titles may end off topic
+    no_topic_titles = [t[0] for t in gen.generate(ads, own, greedy)]
+    gen.config.min_topic_share = 0.2  # the default: grounded decoding with the guard's topic share
     t0 = time.perf_counter()
     titles = [t[0] for t in gen.generate(ads, own, greedy)]
     res["generate_seconds_per_title"] = round((time.perf_counter() - t0) / len(ads), 3)
@@ -266,7 +277,13 @@ def evaluate(out: Path, cot: Path, data: Path, args: argparse.Namespace) -> dict
         float(np.mean([a != b for a, b in zip(titles, titles_other, strict=True)])), 3
     )
     res["fact_fail_rate_open_vocabulary"] = fact_fail_rate(open_titles, ads)
+    res["fact_fail_rate_grounded_without_topic_rule"] = fact_fail_rate(no_topic_titles, ads)
+    res["fact_fail_rules_grounded_without_topic_rule"] = rule_counts(no_topic_titles, ads)
     res["fact_fail_rate_before_guard"] = fact_fail_rate(titles, ads)
+    res["fact_fail_rules_before_guard"] = rule_counts(titles, ads)
+    res["chrf_grounded_without_topic_rule"] = chrf(no_topic_titles, refs)
+    res["mean_words"] = round(float(np.mean([len(t.split()) for t in titles])), 2)
+    res["mean_words_teacher"] = round(float(np.mean([len(r.split()) for r in refs])), 2)
     res["fact_fail_rate_before_guard_zero_vector"] = fact_fail_rate(titles_zero, ads)
     res["guard_pass_rate"] = guard_pass_rate(titles, ads)
     res["judge_vs_original"] = judge_win_rate(args.reward, users, titles, [a.title for a in ads], ads)
@@ -306,7 +323,13 @@ def print_table(r: dict[str, Any]) -> None:
             "differs_from_zero_vector",
             "differs_from_other_users_vector",
             "fact_fail_rate_open_vocabulary",
+            "fact_fail_rate_grounded_without_topic_rule",
+            "fact_fail_rules_grounded_without_topic_rule",
+            "chrf_grounded_without_topic_rule",
             "fact_fail_rate_before_guard",
+            "fact_fail_rules_before_guard",
+            "mean_words",
+            "mean_words_teacher",
             "fact_fail_rate_before_guard_zero_vector",
             "guard_pass_rate",
             "judge_vs_original",

@@ -56,6 +56,8 @@ class GeneratorConfig:
     dtype: str = "float32"
     encoders: str | None = None  # the user model the vectors came from (a train-encoders dir or a provider)
     grounded: bool = True  # decode only tokens of the ad's own words (creator.decoding); False = open vocabulary
+    # grounded titles end only once they keep this share of the ad title's words: the guard's min_title_overlap
+    min_topic_share: float = 0.2
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -72,6 +74,9 @@ class GeneratorConfig:
             )
         if self.max_points < 0 or self.max_title_chars < 1:
             raise ValueError("max_points must be >= 0 and max_title_chars >= 1")
+        if not 0.0 <= self.min_topic_share <= 1.0:
+            raise ValueError(f"min_topic_share must be in [0, 1], got {self.min_topic_share}; set it to the guard's "
+                             "min_title_overlap (0.2 by default), or 0 to let titles end anywhere")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GeneratorConfig:
@@ -162,9 +167,10 @@ class PersonalizedGenerator:
         """The words a title of ``ad`` may use under grounded decoding; None when ``config.grounded`` is off."""
         if not self.config.grounded:
             return None
-        key = (ad.title, ad.brand, tuple(ad.selling_points))
+        key = (ad.title, ad.brand, tuple(ad.selling_points), self.config.min_topic_share)
         if key not in self._grounding_cache:
-            self._grounding_cache[key] = AdVocabulary.build(self.tokenizer, ad)
+            self._grounding_cache[key] = AdVocabulary.build(self.tokenizer, ad,
+                                                            min_topic_share=self.config.min_topic_share)
         return self._grounding_cache[key]
 
     @property
