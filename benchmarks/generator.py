@@ -291,6 +291,10 @@ def evaluate(out: Path, cot: Path, data: Path, args: argparse.Namespace) -> dict
     res["judge_teacher_vs_original"] = judge_win_rate(args.reward, users, refs, [a.title for a in ads], ads)
     res["judge_own_vs_zero_vector"] = judge_win_rate(args.reward, users, titles, titles_zero, ads)
     res["judge_own_vs_other_users_vector"] = judge_win_rate(args.reward, users, titles, titles_other, ads)
+    res["fact_fail_examples"] = [
+        {"original": a.title, "generated": t, "rules": sorted(rules)}
+        for a, t, rules in zip(ads, titles, fact_failures(titles, ads), strict=True) if rules
+    ][:10]
     res["examples"] = [
         {"original": a.title, "teacher": r, "generated": t, "zero_vector": z, "open_vocabulary": o}
         for a, r, t, z, o in list(zip(ads, refs, titles, titles_zero, open_titles, strict=True))[:8]
@@ -340,7 +344,7 @@ def print_table(r: dict[str, Any]) -> None:
             "generate_seconds_per_title",
         ):
             value = h.get(key)
-            print(f"  {key:<42} {'n/a (module not merged)' if value is None else value}")
+            print(f"  {key:<42} {'n/a (no --reward given)' if value is None else value}")
 
 
 if __name__ == "__main__":

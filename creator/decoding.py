@@ -159,11 +159,11 @@ class WordConstraint:
 
     Rules: every word is a word of the vocabulary; at least ``min_words`` words before EOS; no word (compared
     by ``word_key``) more than ``max_repeats`` times, nor twice in a row; no word pair twice; no connective
-    right after a connective; no new span that starts with a function word ("and the", "for a"), and no
-    title that ends on one or on a connective; no EOS before the title keeps the share of the ad title's
-    words that the guard's ``off_topic`` rule asks for (``AdVocabulary.min_topic_share``), and once a title
-    has ``steer_after`` words without it, a new span must start on a word that names more of the product,
-    so a wandering title comes back to its product instead of running out of tokens.
+    right after a connective or a function word; no new span that starts with a function word ("and the",
+    "for a"), and no title that ends on one or on a connective; no EOS before the title keeps the share of
+    the ad title's words that the guard's ``off_topic`` rule asks for (``AdVocabulary.min_topic_share``),
+    and once a title has ``steer_after`` words without it, a new span must start on a word that names more
+    of the product, so a wandering title comes back to its product instead of running out of tokens.
 
     With ``spans`` (the default) the title is also made of *spans* of the ad's texts: after a word, the next
     one continues the same passage of the title or a selling point, unless a connective or a word ending in
@@ -197,7 +197,7 @@ class WordConstraint:
         if written:
             last = written[-1]
             banned |= {written[i + 1] for i in range(len(written) - 1) if written[i] == last} | {last}
-            if last in self.vocab.glue:
+            if last in self.vocab.glue or last in FUNCTION_WORDS:  # "and -", "use the :": the phrase must go on
                 banned |= set(self.vocab.glue)
         return banned
 

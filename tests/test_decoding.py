@@ -177,3 +177,10 @@ def test_every_title_the_constraint_lets_end_passes_the_guards_off_topic_rule(bp
             assert off == (not vocab.on_topic(c.words)), (title, c.words)
     assert finished >= 120
     assert forced <= finished * 0.1
+
+
+def test_no_connective_right_after_a_function_word(bpe):
+    ad = Ad(ad_id="b", title="Pilot Gel Pens, Black", brand="Pilot", selling_points=["Smooth ink for the busy office"])
+    vocab = AdVocabulary.build(bpe, ad)
+    assert fits(bpe, vocab, "Smooth ink for the busy office - Pilot Gel Pens")
+    assert not fits(bpe, vocab, "Smooth ink for the - Pilot Gel Pens")  # "the" then a connective
