@@ -8,7 +8,9 @@ vector when ``user_model_dir`` / ``user_vecs`` is given) gives the user's overal
 the title vector, their products, a few text features (cosines to the history, length) and the
 training users' popularity / co-occurrence counts of the ad with the history (``creator.cooccurrence``;
 they need the ad ids, so pass ``ads`` to ``score``) go into an MLP trained with BCE
-(``hllm-creator train-reward``). ``score`` subtracts the explicit
+(``hllm-creator train-reward``). Optionally (``config.item_ids``) each known item id also has a learned
+vector added to the item's text representation; unknown ids (cold ads, no ``ads`` given) share one row.
+``score`` subtracts the explicit
 anti-gaming penalties of ``creator.gaming`` unless ``raw=True``.
 
     >>> rm = RewardModel.from_pretrained("runs/reward/reward_model")         # doctest: +SKIP

@@ -64,7 +64,8 @@ def model_card(cfg: RewardTrainConfig, metrics: dict[str, Any]) -> str:
    f"{m.id_dropout}), " if m.item_ids else ""}MLP {m.mlp_hidden}, dropout {m.dropout}.
 - **Data**: `{cfg.data}` ({metrics["n_ads"]} ads); users split by a seeded hash: {metrics["users"]}.
   Validation users choose the epoch; all numbers below are on the test users, never trained on.{refit}
-- **Training**: {metrics["train_seconds"]:.0f} s on {cfg.threads} CPU threads; best validation AUC
+- **Training**: {metrics["train_seconds"]:.0f} s on {cfg.threads} CPU threads; best validation AUC{
+  " (of the run before the refit)" if metrics.get("refit") else ""}
   {metrics["best_val_auc"]:.4f}{f" (weights averaged, decay {cfg.ema_decay})" if cfg.ema_decay else ""}{probes}.
 - **Anti-gaming**: `score()` subtracts the `creator.gaming` penalties (history copy, repetition, history-only
   keywords, length) unless `raw=True`; ungrounded claims are the guard's job (reject before scoring).

@@ -7,6 +7,9 @@
 Writes ``OUT/reward_model/`` (``RewardModel.from_pretrained``), ``OUT/metrics.json``,
 ``OUT/resolved_config.yaml``, ``OUT/train_log.jsonl`` and ``OUT/README.md`` (the model card).
 ``--resume`` continues from ``OUT/checkpoint.pt`` after an interruption.
+The validation users choose the epoch; with ``refit: true`` (``reward.yaml``) a fresh network is then
+trained on training + validation users for that many epochs (``OUT/train_log_refit.jsonl``,
+``OUT/checkpoint_refit.pt``), and that one is saved and tested.
 """
 
 from __future__ import annotations
