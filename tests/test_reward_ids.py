@@ -128,3 +128,32 @@ def test_a_model_of_network_version_2_is_a_clear_error(tmp_path, minilm):
     (tmp_path / "config.json").write_text(json.dumps(saved))
     with pytest.raises(ValueError, match="network version 2.*retrain it with `hllm-creator train-reward`"):
         RewardModel.from_pretrained(tmp_path, encoder=minilm)
+
+
+def crash(self, path):
+    raise KeyboardInterrupt
+
+
+def test_refit_resumes_after_an_interruption_to_the_same_weights(tmp_path, minilm, monkeypatch):
+    """Interrupted after both phases ran (before saving): resuming trains no epoch again, same weights."""
+    from safetensors.torch import load_file
+
+    data = write_world(tmp_path / "shop", n_users=60)
+    runs = {}
+    for name in ("straight", "resumed"):
+        cfg = tiny_config(data, tmp_path / name, epochs=2, patience=2, eval_samplings=["uniform"], refit=True)
+        if name == "resumed":
+            real_save = RewardModel.save_pretrained
+            monkeypatch.setattr(RewardModel, "save_pretrained", crash)
+            with pytest.raises(KeyboardInterrupt):
+                train(cfg, encoder=minilm)
+            assert (tmp_path / name / "checkpoint.pt").exists() and (tmp_path / name / "checkpoint_refit.pt").exists()
+            monkeypatch.setattr(RewardModel, "save_pretrained", real_save)
+            train(cfg, resume=True, encoder=minilm)
+        else:
+            train(cfg, encoder=minilm)
+        runs[name] = load_file(str(tmp_path / name / "reward_model" / "model.safetensors"))
+        logs = [(tmp_path / name / f).read_text().splitlines() for f in ("train_log.jsonl", "train_log_refit.jsonl")]
+        assert [json.loads(x)["epoch"] for x in logs[0]] == [1, 2]
+        assert len(logs[1]) == json.loads((tmp_path / name / "metrics.json").read_text())["refit"]["epochs"]
+    assert all(torch.equal(runs["straight"][k], runs["resumed"][k]) for k in runs["straight"])
