@@ -142,6 +142,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| whole train-reward run (load, embed, train, evaluate) | {wall:.0f} s wall, {cpu:.0f} s CPU |")
     val = [json.loads(x)["val_auc"] for x in open(Path(args.out) / "train_log.jsonl")]
     print(f"| validation AUC by epoch (best kept) | {', '.join(f'{v:.4f}' for v in val)} |")
+    probes = metrics.get("validation", {})
+    for key, label in (
+        ("auc_unknown_ids", "validation AUC, every item id unknown"),
+        ("auc_cold_ads", "validation AUC, cold ads (ids unknown, co-occurrence 0)"),
+    ):
+        if probes.get(key) is not None:
+            print(f"| {label} | {probes[key]:.4f} |")
+    if metrics.get("refit"):
+        r = metrics["refit"]
+        print(f"| refit on training + validation users ({r['users']}) | {r['epochs']} epochs, included above |")
     print(f"| scoring, titles already embedded | {known_rate:,.0f} pairs/s |")
     print(f"| scoring, new titles (MiniLM per title) | {fresh_rate:,.0f} pairs/s |")
     print(f"| compare A vs B (both new to the cache on first run) | {compare_rate:,.0f} pairs/s |")

@@ -8,7 +8,9 @@ vector when ``user_model_dir`` / ``user_vecs`` is given) gives the user's overal
 the title vector, their products, a few text features (cosines to the history, length) and the
 training users' popularity / co-occurrence counts of the ad with the history (``creator.cooccurrence``;
 they need the ad ids, so pass ``ads`` to ``score``) go into an MLP trained with BCE
-(``hllm-creator train-reward``). ``score`` subtracts the explicit
+(``hllm-creator train-reward``). Optionally (``config.item_ids``) each known item id also has a learned
+vector added to the item's text representation; unknown ids (cold ads, no ``ads`` given) share one row.
+``score`` subtracts the explicit
 anti-gaming penalties of ``creator.gaming`` unless ``raw=True``.
 
     >>> rm = RewardModel.from_pretrained("runs/reward/reward_model")         # doctest: +SKIP
@@ -43,6 +45,7 @@ __all__ = [
     "points_text",
 ]
 COOCCURRENCE_FILE = "cooccurrence.npz"
+ITEM_IDS_FILE = "item_ids.json"  # the known item ids, in the order of the id-embedding rows 1..id_vocab
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +71,8 @@ class RewardModel:
 
     ``cooccurrence``: the training users' counts (``creator.cooccurrence``) the network reads when
     ``config.cooccurrence``; saved beside the weights. Without them every ad is scored as cold.
+    ``item_ids``: the known item ids when ``config.item_ids`` (row i + 1 of the id embeddings is
+    ``item_ids[i]``; any other id, or a missing ad, is "unknown"); saved beside the weights.
     """
 
     def __init__(
@@ -79,8 +84,16 @@ class RewardModel:
         user_model: UserVectorSource | None = None,
         cache_dir: str | Path | None = None,
         cooccurrence: ItemCooccurrence | None = None,
+        item_ids: Sequence[str] | None = None,
     ) -> None:
         self.config = config
+        self.item_ids = list(item_ids or [])
+        if config.item_ids and len(self.item_ids) != config.id_vocab:
+            raise ValueError(
+                f"this reward model has {config.id_vocab} item-id embeddings but {len(self.item_ids)} item ids "
+                f"were given; pass the ids it was trained with ({ITEM_IDS_FILE} beside its weights)"
+            )
+        self.id_index = {a: i + 1 for i, a in enumerate(self.item_ids)}
         self.cooccurrence = cooccurrence if cooccurrence is not None else ItemCooccurrence([], [], {}, 0)
         self.net = net if net is not None else RewardNet(config)
         self.net.eval()
@@ -113,6 +126,8 @@ class RewardModel:
         )
         if self.config.cooccurrence:
             self.cooccurrence.save(path / COOCCURRENCE_FILE)
+        if self.config.item_ids:
+            (path / ITEM_IDS_FILE).write_text(json.dumps(self.item_ids) + "\n")
         return path
 
     @classmethod
@@ -139,8 +154,8 @@ class RewardModel:
         if saved.get("version", 1) != REWARD_NET_VERSION:
             raise ValueError(
                 f"{path} holds a reward model of network version {saved.get('version', 1)}, this code reads "
-                f"version {REWARD_NET_VERSION} (it adds co-occurrence features); retrain it with "
-                "`hllm-creator train-reward`"
+                f"version {REWARD_NET_VERSION} (it adds co-occurrence features and item-id embeddings); "
+                "retrain it with `hllm-creator train-reward`"
             )
         config = RewardConfig(**saved)
         if gaming is not None:
@@ -156,24 +171,43 @@ class RewardModel:
         if user_model is None and config.user_model_dir:
             user_model = load_user_model(config.user_model_dir)
         cooc = ItemCooccurrence.load(path / COOCCURRENCE_FILE) if config.cooccurrence else None
-        return cls(config, net, encoder=encoder, user_model=user_model, cache_dir=cache_dir, cooccurrence=cooc)
+        item_ids = None
+        if config.item_ids:
+            if not (path / ITEM_IDS_FILE).exists():
+                raise FileNotFoundError(
+                    f"{path / ITEM_IDS_FILE} is missing: this reward model reads the item ids saved beside its "
+                    "weights by `hllm-creator train-reward`; copy the whole reward_model folder, or retrain it"
+                )
+            item_ids = json.loads((path / ITEM_IDS_FILE).read_text())
+        return cls(
+            config,
+            net,
+            encoder=encoder,
+            user_model=user_model,
+            cache_dir=cache_dir,
+            cooccurrence=cooc,
+            item_ids=item_ids,
+        )
 
     # ---- scoring ------------------------------------------------------------------------------
     def history_tensors(
         self, users: Sequence[User], vec_of: dict[str, np.ndarray]
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(N, T, D) history vectors (left-aligned, most recent last), the (N, T) mask, (N, T, L) tokens."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(N, T, D) history vectors (left-aligned, most recent last), the (N, T) mask, (N, T, L) tokens,
+        (N, T) item-id rows (0 = unknown or padding)."""
         c = self.config
         hist = np.zeros((len(users), c.max_history, c.item_dim), dtype=np.float32)
         mask = np.zeros((len(users), c.max_history), dtype=bool)
         tokens = np.zeros((len(users), c.max_history, c.max_tokens), dtype=np.int64)
+        ids = np.zeros((len(users), c.max_history), dtype=np.int64)
         for i, u in enumerate(users):
             recent = u.recent(c.max_history)
             for j, h in enumerate(recent):
                 hist[i, j] = vec_of[h.title]
+                ids[i, j] = self.id_index.get(h.item_id, 0)
             mask[i, : len(recent)] = True
             tokens[i, : len(recent)] = token_matrix([h.title for h in recent], c.token_buckets, c.max_tokens)
-        return torch.from_numpy(hist), torch.from_numpy(mask), torch.from_numpy(tokens)
+        return torch.from_numpy(hist), torch.from_numpy(mask), torch.from_numpy(tokens), torch.from_numpy(ids)
 
     def logits(
         self,
@@ -219,13 +253,13 @@ class RewardModel:
                 uniq: list[User] = []
                 rows: list[int] = []
                 for u in users[s:e]:
-                    key = (u.user_id, tuple(h.title for h in u.recent(self.config.max_history)))
+                    key = (u.user_id, tuple((h.item_id, h.title) for h in u.recent(self.config.max_history)))
                     if key not in first:
                         first[key] = len(uniq)
                         uniq.append(u)
                     rows.append(first[key])
                 row_hist = torch.tensor(rows, dtype=torch.long)
-                hist, mask, h_tok = self.history_tensors(uniq, vec_of)
+                hist, mask, h_tok, h_ids = self.history_tensors(uniq, vec_of)
                 title = torch.from_numpy(np.stack([vec_of[x] for x in titles[s:e]]))
                 t_tok = torch.from_numpy(
                     token_matrix(titles[s:e], self.config.token_buckets, self.config.max_tokens)
@@ -242,8 +276,13 @@ class RewardModel:
                     if self.config.cooccurrence
                     else None
                 )
+                t_ids = (
+                    torch.tensor([self.id_index.get(a.ad_id, 0) for a in ads[s:e]], dtype=torch.long)
+                    if ads is not None
+                    else torch.zeros(e - s, dtype=torch.long)
+                )
                 out[s:e] = self.net(
-                    title, hist, mask, lengths, user, points, row_hist, t_tok, h_tok, collab
+                    title, hist, mask, lengths, user, points, row_hist, t_tok, h_tok, collab, t_ids, h_ids
                 ).numpy()
         return out
 

@@ -36,6 +36,21 @@ def model_card(cfg: RewardTrainConfig, metrics: dict[str, Any]) -> str:
         else "learned attention pooling of the history (no external user model)"
     )
     points = ", selling points" if m.use_selling_points else ""
+    refit = (
+        f"\n  Refit: trained again on training + validation users ({metrics['refit']['users']}) for the "
+        f"{metrics['refit']['epochs']} epochs validation chose; the counts and ids are theirs."
+        if metrics.get("refit")
+        else ""
+    )
+    val = metrics.get("validation", {})
+    probes = "".join(
+        f", {label} {val[k]:.4f}"
+        for k, label in (
+            ("auc_unknown_ids", "every item id unknown"),
+            ("auc_cold_ads", "cold ads (ids and counts off)"),
+        )
+        if val.get(k) is not None
+    )
     return f"""# Reward model (CTR judge) card
 
 - **What it predicts**: p(click | user history, ad title text{points}).
@@ -45,11 +60,13 @@ def model_card(cfg: RewardTrainConfig, metrics: dict[str, Any]) -> str:
   history items, DIN attention (projection {m.proj_dim}, attention MLP {m.attn_hidden}), hashed title tokens
   ({m.token_buckets} buckets, 0 = off), user vector from {user},
   {"popularity and co-occurrence counts of the training users (`cooccurrence.npz`, leave-one-out in training), "
-   if m.cooccurrence else ""}MLP {m.mlp_hidden}, dropout {m.dropout}.
+   if m.cooccurrence else ""}{f"learned item-id embeddings ({m.id_vocab} ids in `item_ids.json`, id dropout "
+   f"{m.id_dropout}), " if m.item_ids else ""}MLP {m.mlp_hidden}, dropout {m.dropout}.
 - **Data**: `{cfg.data}` ({metrics["n_ads"]} ads); users split by a seeded hash: {metrics["users"]}.
-  Validation users choose the epoch; all numbers below are on the test users, never trained on.
-- **Training**: {metrics["train_seconds"]:.0f} s on {cfg.threads} CPU threads; best validation AUC
-  {metrics["best_val_auc"]:.4f}{f" (weights averaged, decay {cfg.ema_decay})" if cfg.ema_decay else ""}.
+  Validation users choose the epoch; all numbers below are on the test users, never trained on.{refit}
+- **Training**: {metrics["train_seconds"]:.0f} s on {cfg.threads} CPU threads; best validation AUC{
+  " (of the run before the refit)" if metrics.get("refit") else ""}
+  {metrics["best_val_auc"]:.4f}{f" (weights averaged, decay {cfg.ema_decay})" if cfg.ema_decay else ""}{probes}.
 - **Anti-gaming**: `score()` subtracts the `creator.gaming` penalties (history copy, repetition, history-only
   keywords, length) unless `raw=True`; ungrounded claims are the guard's job (reject before scoring).
 - **Baselines**: popularity and zero-shot cosine are Platt-scaled on training users; the match head is

@@ -38,6 +38,7 @@ class RowTensors:
         ad_points: np.ndarray | None,
         prefix_user_vecs: np.ndarray | None = None,
         collab: np.ndarray | None = None,
+        id_index: dict[str, int] | None = None,
     ) -> None:
         self.rows, self.table, self.cfg = rows, table, cfg
         self.prefix, self.cand, self.label, self.group = (torch.from_numpy(a) for a in rows.arrays())
@@ -54,6 +55,16 @@ class RowTensors:
         self.ad_points = torch.from_numpy(ad_points) if ad_points is not None else None
         self.user_vecs = torch.from_numpy(prefix_user_vecs) if prefix_user_vecs is not None else None
         self.collab = torch.from_numpy(collab) if collab is not None else None  # (N, N_COLLAB_FEATURES)
+        # item-id embedding rows (0 = unknown): of each candidate ad, of each prefix's history items
+        ids = id_index or {}
+        self.ad_ids = torch.tensor([ids.get(a.ad_id, 0) for a in ads], dtype=torch.long)
+        hist_ids = np.zeros((len(rows.prefixes), t), dtype=np.int64)
+        for i, u in enumerate(rows.prefixes):
+            recent = u.recent(t)
+            hist_ids[i, : len(recent)] = [ids.get(h.item_id, 0) for h in recent]
+        self.hist_ids = torch.from_numpy(hist_ids)
+        # evaluation probes: every id "unknown" / co-occurrence features 0 (as for ads nobody took)
+        self.unknown_ids, self.no_collab = False, False
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -72,7 +83,13 @@ class RowTensors:
             "history_tokens": self.tokens[h.clamp(min=0)],
             "user": self.user_vecs[p] if self.user_vecs is not None and self.cfg.user_dim else None,
             "points": self.table[self.ad_points[c]] if self.ad_points is not None else None,
-            "collab": self.collab[idx] if self.collab is not None and self.cfg.cooccurrence else None,
+            "collab": (
+                (torch.zeros_like(self.collab[idx]) if self.no_collab else self.collab[idx])
+                if self.collab is not None and self.cfg.cooccurrence
+                else None
+            ),
+            "title_ids": torch.zeros_like(c) if self.unknown_ids else self.ad_ids[c],
+            "history_ids": torch.zeros_like(h) if self.unknown_ids else self.hist_ids[uniq],
         }
 
     def group_order(self, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -83,12 +100,20 @@ class RowTensors:
         perm = torch.randperm(len(starts), generator=generator)
         return torch.cat([torch.arange(int(starts[i]), int(ends[i])) for i in perm.tolist()])
 
-    def logits(self, net: RewardNet, batch_size: int = 4096) -> np.ndarray:
+    def logits(
+        self, net: RewardNet, batch_size: int = 4096, *, unknown_ids: bool = False, no_collab: bool = False
+    ) -> np.ndarray:
+        """(N,) logits. Probes of the text path: ``unknown_ids`` scores every ad and history item as an
+        unknown id; with ``no_collab`` as well the co-occurrence features are 0 (an ad nobody took)."""
         net.eval()
         out = []
-        with torch.no_grad():
-            for s in range(0, len(self), batch_size):
-                out.append(net(**self.batch(torch.arange(s, min(s + batch_size, len(self))))).numpy())
+        self.unknown_ids, self.no_collab = unknown_ids, no_collab
+        try:
+            with torch.no_grad():
+                for s in range(0, len(self), batch_size):
+                    out.append(net(**self.batch(torch.arange(s, min(s + batch_size, len(self))))).numpy())
+        finally:
+            self.unknown_ids, self.no_collab = False, False
         return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
     def cosine_scores(self) -> np.ndarray:

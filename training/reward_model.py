@@ -7,6 +7,9 @@
 Writes ``OUT/reward_model/`` (``RewardModel.from_pretrained``), ``OUT/metrics.json``,
 ``OUT/resolved_config.yaml``, ``OUT/train_log.jsonl`` and ``OUT/README.md`` (the model card).
 ``--resume`` continues from ``OUT/checkpoint.pt`` after an interruption.
+The validation users choose the epoch; with ``refit: true`` (``reward.yaml``) a fresh network is then
+trained on training + validation users for that many epochs (``OUT/train_log_refit.jsonl``,
+``OUT/checkpoint_refit.pt``), and that one is saved and tested.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
@@ -38,6 +40,7 @@ from training.reward_data import (
     user_model_split,
 )
 from training.reward_eval import RowTensors, evaluate, fit_baseline_calibration
+from training.reward_fit import ema_update, fit
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +75,7 @@ class RewardTrainConfig:
     lr: float = 2e-3
     weight_decay: float = 1e-4
     ema_decay: float = 0.0  # > 0: validate and keep an exponential moving average of the weights
+    refit: bool = False  # then train again on training + validation users for the epochs validation chose
     seed: int = 0
     threads: int = 1
     cache_dir: str | None = ".cache/embeddings"
@@ -145,10 +149,34 @@ def _encode_table(cfg: RewardTrainConfig, catalog, ads) -> tuple[np.ndarray, dic
     return table, {t: i for i, t in enumerate(texts_sorted)}, encoder
 
 
+@dataclass
+class FitUsers:
+    """What is counted over the users a model is fitted on (never over held-out users)."""
+
+    users: list[str]
+    counts: Counter  # times each ad was a positive (popularity sampling and baseline)
+    cooc: Any  # ItemCooccurrence over their histories
+    own: dict[str, list[str]]  # each counted user's item ids (leave-one-out in their rows)
+    item_ids: list[str]  # the ids that get an embedding row (the items they took)
+
+    @classmethod
+    def of(cls, catalog: Any, users: list[str], min_history: int) -> FitUsers:
+        counts = Counter(
+            catalog.users[u].history[t].item_id
+            for u in users
+            for t in range(min_history, len(catalog.users[u].history))
+        )
+        cooc, own = train_cooccurrence(catalog, users)
+        return cls(users, counts, cooc, own, sorted({i for ids in own.values() for i in ids}))
+
+    @property
+    def id_index(self) -> dict[str, int]:
+        return {a: i + 1 for i, a in enumerate(self.item_ids)}
+
+
 def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) -> dict[str, Any]:
     """Train, evaluate and write the artefact folder; returns the metrics dict (also in metrics.json)."""
-    from tqdm.auto import tqdm
-
+    from creator.click_metrics import auc
     from creator.io import load_catalog
 
     torch.set_num_threads(cfg.threads)
@@ -188,18 +216,9 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
     user_model = load_user_model(cfg.user_model_dir) if cfg.user_model_dir else None
     if user_model is not None:
         cfg.model.user_dim = int(user_model.dim)
-
-    counts = Counter(
-        catalog.users[u].history[t].item_id
-        for u in by_split["train"]
-        for t in range(cfg.min_history, len(catalog.users[u].history))
-    )
     categories = [a.category for a in ads]
-    rng = np.random.default_rng(cfg.seed)
-    # popularity / co-occurrence of the training users only (leave-one-out on their own rows)
-    cooc, own = train_cooccurrence(catalog, by_split["train"])
 
-    def sampler(kind: str) -> NegativeSampler:
+    def sampler(kind: str, counts: Counter) -> NegativeSampler:
         return NegativeSampler(
             ad_ids,
             kind,
@@ -220,143 +239,101 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
             uv_cache.update(zip(todo, user_model.embed_users(list(todo.values())), strict=True))
         return np.stack([uv_cache[k] for k in keys]) if keys else np.zeros((0, user_model.dim), np.float32)
 
-    def tensors(rows) -> RowTensors:
+    def tensors(rows: Any, fu: FitUsers) -> RowTensors:
         uv = user_vectors(rows.prefixes) if user_model is not None else None
-        co = collab_rows(cooc, rows, ad_ids, own, cfg.model.max_history) if cfg.model.cooccurrence else None
-        return RowTensors(rows, table, text_index, ads, cfg.model, ad_vec, ad_pts, uv, co)
+        co = collab_rows(fu.cooc, rows, ad_ids, fu.own, cfg.model.max_history) if cfg.model.cooccurrence else None
+        ids = fu.id_index if cfg.model.item_ids else None
+        return RowTensors(rows, table, text_index, ads, cfg.model, ad_vec, ad_pts, uv, co, ids)
 
-    train_sampler = sampler(cfg.sampling)
-    eval_rng = np.random.default_rng(cfg.seed + 1)
-    val = tensors(
-        history_rows(
-            catalog, by_split["validation"], sampler("uniform"), cfg.eval_negatives, eval_rng, cfg.min_history
+    def fit_on(fu: FitUsers, epochs: int, val_users: list[str] | None, tag: str) -> tuple[RewardNet, Any, Any]:
+        """A fresh network fitted on ``fu``'s users (rows, counts, ids all theirs)."""
+        torch.manual_seed(cfg.seed)
+        rng = np.random.default_rng(cfg.seed)
+        cfg.model.id_vocab = len(fu.item_ids) if cfg.model.item_ids else 0
+        train_sampler = sampler(cfg.sampling, fu.counts)
+        val = None
+        if val_users is not None:
+            val_rows = history_rows(
+                catalog,
+                val_users,
+                sampler("uniform", fu.counts),
+                cfg.eval_negatives,
+                np.random.default_rng(cfg.seed + 1),
+                cfg.min_history,
+            )
+            val = tensors(val_rows, fu)
+        imp = impression_rows(catalog, set(fu.users), ad_index)[0] if cfg.use_impressions else None
+
+        def train_rows() -> RowTensors:  # fresh negatives every epoch
+            rows = history_rows(catalog, fu.users, train_sampler, cfg.negatives, rng, cfg.min_history)
+            if imp is not None and len(imp):
+                rows.extend(imp)
+            return tensors(rows, fu)
+
+        net = RewardNet(cfg.model)
+        n_pos = sum(max(0, len(catalog.users[u].history) - cfg.min_history) for u in fu.users)
+        n_rows = n_pos * (1 + cfg.negatives) + (len(imp) if imp is not None else 0)
+        res = fit(
+            cfg,
+            net,
+            train_rows,
+            n_rows,
+            rng,
+            epochs=epochs,
+            val=val,
+            ckpt=out / f"checkpoint{tag}.pt",
+            log_path=out / f"train_log{tag}.jsonl",
+            resume=resume,
         )
-    )
-    imp_train = impression_rows(catalog, set(by_split["train"]), ad_index)[0] if cfg.use_impressions else None
+        net.load_state_dict(res.state)
+        return net, res, val
 
-    def train_rows() -> RowTensors:  # fresh negatives every epoch
-        rows = history_rows(catalog, by_split["train"], train_sampler, cfg.negatives, rng, cfg.min_history)
-        if imp_train is not None and len(imp_train):
-            rows.extend(imp_train)
-        return tensors(rows)
-
-    net = RewardNet(cfg.model)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
-    start_epoch, best_auc, best_state, bad_epochs = 0, -1.0, None, 0
-    # the averaged weights (validated and kept instead of the live ones when ema_decay > 0)
-    ema = {k: v.detach().clone() for k, v in net.state_dict().items()} if cfg.ema_decay else None
-    ckpt = out / "checkpoint.pt"
-    if resume and ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
-        net.load_state_dict(state["net"])
-        ema = state.get("ema", ema)
-        opt.load_state_dict(state["opt"])
-        start_epoch, best_auc, best_state, bad_epochs = (
-            state["epoch"] + 1,
-            state["best_auc"],
-            state["best_state"],
-            state["bad_epochs"],
-        )
-        rng.bit_generator.state = state["rng"]
-        logger.info("resumed from %s at epoch %d", ckpt, start_epoch)
-    # cosine decay of the learning rate over the planned steps (resumes at the right point)
-    n_pos = sum(max(0, len(catalog.users[u].history) - cfg.min_history) for u in by_split["train"])
-    n_rows = n_pos * (1 + cfg.negatives) + (len(imp_train) if imp_train is not None else 0)
-    steps_per_epoch = max(1, -(-n_rows // cfg.batch_size))
-    done = start_epoch * steps_per_epoch
-    for group in opt.param_groups:
-        group["lr"] = cfg.lr  # the schedule's base; a loaded optimizer state holds the decayed value
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt,
-        lambda step: 0.5 * (1 + math.cos(math.pi * min((step + done) / (steps_per_epoch * cfg.epochs), 1.0))),
-    )
-    log = open(out / "train_log.jsonl", "a")
-    t_train = time.perf_counter()
-    step = done
-    for epoch in range(start_epoch, cfg.epochs):
-        tr = train_rows()
-        net.train()
-        order = tr.group_order()
-        losses = []
-        for s in tqdm(range(0, len(tr), cfg.batch_size), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False):
-            idx = order[s : s + cfg.batch_size]
-            loss = loss_fn(net(**tr.batch(idx)), tr.label[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
-            step += 1
-            if ema is not None:
-                ema_update(ema, net.state_dict(), cfg.ema_decay, step)
-        from creator.click_metrics import auc
-
-        live = None
-        if ema is not None:  # validate the averaged weights
-            live = {k: v.detach().clone() for k, v in net.state_dict().items()}
-            net.load_state_dict(ema)
-        val_auc = auc(val.rows.label, val.logits(net)) or 0.0
-        entry = {
-            "epoch": epoch + 1,
-            "train_loss": float(np.mean(losses)),
-            "val_auc": val_auc,
-            "rows": len(tr),
-            "seconds": time.perf_counter() - t_train,
-        }
-        log.write(json.dumps(entry) + "\n")
-        log.flush()
-        logger.info("epoch %d: loss %.4f, validation AUC %.4f", epoch + 1, entry["train_loss"], val_auc)
-        if val_auc > best_auc:
-            best_auc, bad_epochs = val_auc, 0
-            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-        else:
-            bad_epochs += 1
-        if live is not None:
-            net.load_state_dict(live)
-        torch.save(
-            {
-                "net": net.state_dict(),
-                "ema": ema,
-                "opt": opt.state_dict(),
-                "epoch": epoch,
-                "best_auc": best_auc,
-                "best_state": best_state,
-                "bad_epochs": bad_epochs,
-                "rng": rng.bit_generator.state,
-            },
-            ckpt,
-        )
-        if bad_epochs >= cfg.patience:
-            logger.info("no validation gain for %d epochs: stopping", bad_epochs)
-            break
-    log.close()
-    train_seconds = time.perf_counter() - t_train
-    if best_state is not None:
-        net.load_state_dict(best_state)
+    fu = FitUsers.of(catalog, by_split["train"], cfg.min_history)
+    net, res, val = fit_on(fu, cfg.epochs, by_split["validation"], "")
+    validation: dict[str, Any] = {"auc": res.best_auc, "best_epoch": res.best_epoch}
+    # the text path alone on the validation users: ids unknown, then co-occurrence off as well (cold ads)
+    if cfg.model.item_ids:
+        validation["auc_unknown_ids"] = auc(val.rows.label, val.logits(net, unknown_ids=True))
+    if cfg.model.cooccurrence:
+        validation["auc_cold_ads"] = auc(val.rows.label, val.logits(net, unknown_ids=True, no_collab=True))
+    logger.info("validation: %s", validation)
+    train_seconds = res.seconds
+    if cfg.refit:  # again on training + validation users, for the epochs the validation run chose
+        fu = FitUsers.of(catalog, by_split["train"] + by_split["validation"], cfg.min_history)
+        logger.info("refit on %d users for %d epochs", len(fu.users), res.best_epoch)
+        net, refit_res, _ = fit_on(fu, res.best_epoch, None, "_refit")
+        train_seconds += refit_res.seconds
     model = RewardModel(
-        cfg.model, net, encoder=encoder, user_model=user_model, cache_dir=cfg.cache_dir, cooccurrence=cooc
+        cfg.model,
+        net,
+        encoder=encoder,
+        user_model=user_model,
+        cache_dir=cfg.cache_dir,
+        cooccurrence=fu.cooc,
+        item_ids=fu.item_ids if cfg.model.item_ids else None,
     )
     model.save_pretrained(out / "reward_model")
 
     # ---- held-out users: the reward model next to its baselines --------------------------------
+    # baselines are counted and calibrated on the users the model was fitted on
     calib_rows = tensors(
         history_rows(
             catalog,
-            by_split["train"],
-            sampler("uniform"),
+            fu.users,
+            sampler("uniform", fu.counts),
             cfg.eval_negatives,
             np.random.default_rng(cfg.seed + 2),
             cfg.min_history,
-        )
+        ),
+        fu,
     )
-    calib = fit_baseline_calibration(calib_rows, counts, ad_ids)
+    calib = fit_baseline_calibration(calib_rows, fu.counts, ad_ids)
     results: dict[str, Any] = {}
     for kind in cfg.eval_samplings:
         rows = history_rows(
             catalog,
             by_split["test"],
-            sampler(kind),
+            sampler(kind, fu.counts),
             cfg.eval_negatives,
             np.random.default_rng(cfg.seed + 3),
             cfg.min_history,
@@ -371,17 +348,19 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
             else None
         )
         results[f"sampled_{kind}"] = evaluate(
-            kind, net, tensors(rows), calib, counts, ad_ids, ads, user_model=user_model, penalties=pens
+            kind, net, tensors(rows, fu), calib, fu.counts, ad_ids, ads, user_model=user_model, penalties=pens
         )
     if cfg.use_impressions and catalog.impressions:
         imp_rows, _ = impression_rows(catalog, set(by_split["test"]), ad_index)
         if len(imp_rows) and 0 < sum(imp_rows.label) < len(imp_rows):
             results["impressions"] = evaluate(
-                "impressions", net, tensors(imp_rows), calib, counts, ad_ids, ads, user_model=user_model
+                "impressions", net, tensors(imp_rows, fu), calib, fu.counts, ad_ids, ads, user_model=user_model
             )
     metrics = {
         "results": results,
-        "best_val_auc": best_auc,
+        "best_val_auc": res.best_auc,
+        "validation": validation,
+        "refit": {"epochs": res.best_epoch, "users": len(fu.users)} if cfg.refit else None,
         "train_seconds": train_seconds,
         "total_seconds": time.perf_counter() - t_start,
         "threads": cfg.threads,
@@ -392,24 +371,9 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     (out / "README.md").write_text(model_card(cfg, metrics))
-    ckpt.unlink(missing_ok=True)
+    (out / "checkpoint.pt").unlink(missing_ok=True)
+    (out / "checkpoint_refit.pt").unlink(missing_ok=True)
     return metrics
-
-
-def ema_update(avg: dict[str, torch.Tensor], state: dict[str, torch.Tensor], decay: float, step: int) -> None:
-    """avg <- d * avg + (1 - d) * state with d = min(decay, (1 + step) / (10 + step)), in place.
-
-    The decay ramps up over the first steps so the random init does not linger in the average.
-    Hand check: avg 0, state 1, decay 0.9, step 1 -> d = 2/11, avg = 9/11 = 0.8182; at step 100
-    d = 0.9 (101/110 > 0.9), avg 0 -> 0.1. Integer buffers are copied.
-    """
-    d = min(decay, (1 + step) / (10 + step))
-    with torch.no_grad():
-        for k, v in state.items():
-            if v.dtype.is_floating_point:
-                avg[k].mul_(d).add_(v, alpha=1 - d)
-            else:
-                avg[k].copy_(v)
 
 
 def _parse_value(text: str) -> Any:

@@ -27,8 +27,10 @@ from creator.cooccurrence import N_COLLAB_FEATURES
 from creator.gaming import GamingConfig
 
 N_TEXT_FEATURES = 6  # cos max, cos mean, cos last, history length, title chars, title words
-# 2: co-occurrence features (``creator.cooccurrence``); models saved by version 1 must be retrained
-REWARD_NET_VERSION = 2
+N_ID_FEATURES = 2  # max and mean over the history of the candidate's id embedding . each history item's
+# 2: co-occurrence features (``creator.cooccurrence``); 3: learned item-id embeddings (``item_ids``).
+# Models saved by an older version must be retrained.
+REWARD_NET_VERSION = 3
 
 
 @dataclass
@@ -50,6 +52,11 @@ class RewardConfig:
     user_dim: int | None = None  # size of an external user vector; None = learned history pooling
     user_model_dir: str | None = None  # a trained UserModel folder that supplies those vectors
     cooccurrence: bool = True  # popularity and co-occurrence counts of training users (needs ad ids)
+    # learned embedding per item id (collaborative signal), added to each item's text representation;
+    # row 0 is "unknown" (cold ads, ids not given): the training users' items get rows 1..id_vocab
+    item_ids: bool = False
+    id_vocab: int = 0  # set by training (the items the training users took)
+    id_dropout: float = 0.2  # training: each id is replaced by "unknown" with this probability
     gaming: GamingConfig = field(default_factory=GamingConfig)
     version: int = REWARD_NET_VERSION
 
@@ -69,6 +76,11 @@ class RewardConfig:
             raise ValueError(f"RewardConfig.mlp_hidden must list positive sizes, got {self.mlp_hidden}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"RewardConfig.dropout must be in [0, 1), got {self.dropout}")
+        if self.id_vocab < 0 or not 0 <= self.id_dropout < 1:
+            raise ValueError(
+                f"RewardConfig.id_vocab must be >= 0 and id_dropout in [0, 1), got {self.id_vocab} and "
+                f"{self.id_dropout}"
+            )
         if self.user_model_dir and self.user_dim is None:
             raise ValueError(
                 "RewardConfig.user_model_dir is set but user_dim is not; set user_dim to the "
@@ -105,10 +117,13 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 class RewardNet(nn.Module):
-    """title (B, D), history (G, T, D) + mask (G, T), lengths (B, 2) [, user, points, tokens, collab] -> (B,).
+    """title (B, D), history (G, T, D) + mask (G, T), lengths (B, 2) [, user, points, tokens, collab, ids] -> (B,).
 
     ``collab`` (B, N_COLLAB_FEATURES) are the ``creator.cooccurrence`` features of each row's
-    (history, ad) when ``cfg.cooccurrence``.
+    (history, ad) when ``cfg.cooccurrence``. ``title_ids`` (B,) / ``history_ids`` (G, T) index the
+    learned item-id embeddings when ``cfg.item_ids`` (0 = unknown): each id's vector is added to the
+    item's text representation before the attention, and the candidate's id vector dotted with each
+    history item's gives two more features (max, mean).
 
     ``row_hist`` (B,) maps each row to its history row (rows of one request share one history, so
     it is projected once); without it G = B, row i uses history i. A learned "null" history item is
@@ -125,6 +140,15 @@ class RewardNet(nn.Module):
             if cfg.token_buckets
             else None
         )
+        self.ids = None
+        if cfg.item_ids:
+            if cfg.id_vocab < 1:
+                raise ValueError(
+                    "RewardConfig.item_ids needs id_vocab >= 1 (the number of known item ids; "
+                    "train-reward sets it from the training users' items)"
+                )
+            self.ids = nn.Embedding(cfg.id_vocab + 1, p)
+            nn.init.normal_(self.ids.weight, std=0.1)
         self.null_item = nn.Parameter(torch.zeros(1, 1, p))
         self.recency = nn.Embedding(cfg.max_history, p) if cfg.recency else None
         # DIN attention MLP on [q, k, q - k, q * k]; its first layer is applied term by term (same maths,
@@ -138,6 +162,7 @@ class RewardNet(nn.Module):
         n_in = (
             5 * p
             + N_TEXT_FEATURES
+            + (N_ID_FEATURES if cfg.item_ids else 0)
             + (N_COLLAB_FEATURES if cfg.cooccurrence else 0)
             + (2 * p if cfg.use_selling_points else 0)
         )
@@ -159,6 +184,8 @@ class RewardNet(nn.Module):
         title_tokens: torch.Tensor | None = None,
         history_tokens: torch.Tensor | None = None,
         collab: torch.Tensor | None = None,
+        title_ids: torch.Tensor | None = None,
+        history_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         g, p = history.shape[0], self.cfg.proj_dim
         if row_hist is None:
@@ -166,6 +193,17 @@ class RewardNet(nn.Module):
         feats = text_features(title, history, mask, lengths, self.cfg.max_history, row_hist)  # (B, F)
         q = self.item(title, title_tokens)  # (B, P)
         items = self.item(history, history_tokens)  # (G, T, P)
+        id_feats = None
+        if self.ids is not None:
+            if title_ids is None or history_ids is None:
+                raise ValueError(
+                    "this reward model uses item-id embeddings: pass title_ids/history_ids "
+                    "(0 = unknown; RewardModel.score does)"
+                )
+            title_ids, history_ids = self.drop_ids(title_ids), self.drop_ids(history_ids)
+            q_id, h_id = self.ids(title_ids), self.ids(history_ids)  # (B, P), (G, T, P)
+            q, items = q + q_id, items + h_id
+            id_feats = id_features(q_id, h_id, mask, row_hist)
         if self.recency is not None:  # left-aligned: item j of n is (n - 1 - j) steps old
             steps = torch.arange(mask.shape[1], device=mask.device)
             age = (mask.sum(1, keepdim=True) - 1 - steps).clamp(min=0)
@@ -194,6 +232,8 @@ class RewardNet(nn.Module):
             pool = keys @ self.user_query / p**0.5  # (G, 1+T)
             u = (masked_softmax(pool, full_mask).unsqueeze(-1) * keys).sum(1)[row_hist]  # (B, P)
         parts = [q, interest, u, q * interest, q * u, feats]
+        if id_feats is not None:
+            parts.append(id_feats)
         if self.cfg.cooccurrence:
             if collab is None:
                 raise ValueError(
@@ -206,6 +246,12 @@ class RewardNet(nn.Module):
             sp = self.proj(points)
             parts += [sp, q * sp]
         return self.mlp(torch.cat(parts, dim=-1)).squeeze(-1)
+
+    def drop_ids(self, ids: torch.Tensor) -> torch.Tensor:
+        """In training, each id becomes 0 ("unknown") with probability ``id_dropout``: cold ads still score."""
+        if not self.training or not self.cfg.id_dropout:
+            return ids
+        return ids.masked_fill(torch.rand(ids.shape, device=ids.device) < self.cfg.id_dropout, 0)
 
     def item(self, vec: torch.Tensor, tokens: torch.Tensor | None) -> torch.Tensor:
         """(..., D) frozen text vectors [+ (..., L) hashed tokens] -> (..., P) item representations."""
@@ -239,6 +285,25 @@ def text_features(
     clast = cos.gather(1, last_idx.unsqueeze(1)).squeeze(1)
     return torch.stack(
         [cmax, cos.sum(1) / n, clast, mask.sum(1) / max_history, lengths[:, 0] / 100.0, lengths[:, 1] / 20.0],
+        dim=1,
+    )
+
+
+def id_features(
+    q_id: torch.Tensor, h_id: torch.Tensor, mask: torch.Tensor, row_hist: torch.Tensor
+) -> torch.Tensor:
+    """(B, 2): max and mean over the history of candidate-id . history-id / sqrt(P) (0 for an empty history).
+
+    Hand check: P = 4, candidate (2, 0, 0, 0), history items (1, 0, 0, 0) and (0, 1, 0, 0):
+    dots 2 / 2 = 1 and 0 -> max 1, mean 0.5.
+    """
+    dots = (h_id[row_hist] @ q_id.unsqueeze(-1)).squeeze(-1) / q_id.shape[-1] ** 0.5  # (B, T)
+    m = mask[row_hist]
+    return torch.stack(
+        [
+            dots.masked_fill(~m, float("-inf")).max(1).values.masked_fill(~m.any(1), 0.0),
+            dots.masked_fill(~m, 0.0).sum(1) / m.sum(1).clamp(min=1),
+        ],
         dim=1,
     )
 

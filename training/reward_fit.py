@@ -1,0 +1,180 @@
+"""The reward model's epoch loop: BCE on click rows, a weight average, validation, checkpoints to resume.
+
+Used twice by ``training.reward_model`` (``hllm-creator train-reward``): once on the training users with
+the validation users choosing the epoch, and, with ``refit: true``, once more on training + validation
+users for the number of epochs that first run chose (no validation then: the last weights are kept).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from creator.modeling.reward_net import RewardNet
+from training.reward_eval import RowTensors
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FitResult:
+    """What one run of the epoch loop kept."""
+
+    state: dict[str, torch.Tensor]  # the kept weights (best on validation, or the last ones)
+    best_auc: float  # best validation AUC; nan without validation
+    best_epoch: int  # the epoch those weights are from (1-based)
+    seconds: float
+
+
+def ema_update(avg: dict[str, torch.Tensor], state: dict[str, torch.Tensor], decay: float, step: int) -> None:
+    """avg <- d * avg + (1 - d) * state with d = min(decay, (1 + step) / (10 + step)), in place.
+
+    The decay ramps up over the first steps so the random init does not linger in the average.
+    Hand check: avg 0, state 1, decay 0.9, step 1 -> d = 2/11, avg = 9/11 = 0.8182; at step 100
+    d = 0.9 (101/110 > 0.9), avg 0 -> 0.1. Integer buffers are copied.
+    """
+    d = min(decay, (1 + step) / (10 + step))
+    with torch.no_grad():
+        for k, v in state.items():
+            if v.dtype.is_floating_point:
+                avg[k].mul_(d).add_(v, alpha=1 - d)
+            else:
+                avg[k].copy_(v)
+
+
+def fit(
+    cfg: Any,
+    net: RewardNet,
+    train_rows: Callable[[], RowTensors],
+    n_rows: int,
+    rng: np.random.Generator,
+    *,
+    epochs: int,
+    val: RowTensors | None,
+    ckpt: Path,
+    log_path: Path,
+    resume: bool = False,
+) -> FitResult:
+    """Train ``net`` for up to ``epochs`` (fresh rows from ``train_rows()`` each epoch).
+
+    ``cfg``: a ``RewardTrainConfig`` (lr, weight decay, batch size, patience, ema_decay; the cosine
+    learning-rate schedule always spans ``cfg.epochs``, so a shorter refit follows the same curve as
+    the run that chose its length). With ``val``, early stopping on validation AUC keeps the best
+    weights; without, the weights after the last epoch are kept. ``n_rows``: rows per epoch (for the
+    schedule). The state is saved to ``ckpt`` after every epoch; ``resume`` continues from it.
+    """
+    from tqdm.auto import tqdm
+
+    from creator.click_metrics import auc
+
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    start_epoch, best_auc, best_state, best_epoch, bad_epochs = 0, -1.0, None, 0, 0
+    # the averaged weights (validated and kept instead of the live ones when ema_decay > 0)
+    ema = {k: v.detach().clone() for k, v in net.state_dict().items()} if cfg.ema_decay else None
+    finished = False
+    if resume and ckpt.exists():
+        state = torch.load(ckpt, weights_only=False)
+        net.load_state_dict(state["net"])
+        ema = state.get("ema", ema)
+        opt.load_state_dict(state["opt"])
+        start_epoch, best_auc, best_state, bad_epochs = (
+            state["epoch"] + 1,
+            state["best_auc"],
+            state["best_state"],
+            state["bad_epochs"],
+        )
+        best_epoch, finished = state.get("best_epoch", 0), state.get("finished", False)
+        rng.bit_generator.state = state["rng"]
+        logger.info("resumed from %s at epoch %d", ckpt, start_epoch)
+    steps_per_epoch = max(1, -(-n_rows // cfg.batch_size))
+    done = start_epoch * steps_per_epoch
+    for group in opt.param_groups:
+        group["lr"] = cfg.lr  # the schedule's base; a loaded optimizer state holds the decayed value
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt,
+        lambda step: 0.5 * (1 + math.cos(math.pi * min((step + done) / (steps_per_epoch * cfg.epochs), 1.0))),
+    )
+    t0 = time.perf_counter()
+    step = done
+    with open(log_path, "a") as log:
+        for epoch in range(start_epoch, epochs):
+            if finished:
+                break
+            tr = train_rows()
+            net.train()
+            order = tr.group_order()
+            losses = []
+            for s in tqdm(range(0, len(tr), cfg.batch_size), desc=f"epoch {epoch + 1}/{epochs}", leave=False):
+                idx = order[s : s + cfg.batch_size]
+                loss = loss_fn(net(**tr.batch(idx)), tr.label[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+                losses.append(loss.item())
+                step += 1
+                if ema is not None:
+                    ema_update(ema, net.state_dict(), cfg.ema_decay, step)
+            live = None
+            if ema is not None:  # validate (or keep) the averaged weights
+                live = {k: v.detach().clone() for k, v in net.state_dict().items()}
+                net.load_state_dict(ema)
+            entry: dict[str, Any] = {
+                "epoch": epoch + 1,
+                "train_loss": float(np.mean(losses)),
+                "rows": len(tr),
+                "seconds": time.perf_counter() - t0,
+            }
+            if val is not None:
+                entry["val_auc"] = auc(val.rows.label, val.logits(net)) or 0.0
+                logger.info(
+                    "epoch %d: loss %.4f, validation AUC %.4f", epoch + 1, entry["train_loss"], entry["val_auc"]
+                )
+                improved = entry["val_auc"] > best_auc
+                best_auc = max(best_auc, entry["val_auc"])
+            else:
+                logger.info("epoch %d: loss %.4f (no validation: the last one is kept)", epoch + 1, entry["train_loss"])
+                improved = True
+            log.write(json.dumps(entry) + "\n")
+            log.flush()
+            if improved:
+                best_state, best_epoch, bad_epochs = (
+                    {k: v.detach().clone() for k, v in net.state_dict().items()},
+                    epoch + 1,
+                    0,
+                )
+            else:
+                bad_epochs += 1
+            if live is not None:
+                net.load_state_dict(live)
+            finished = epoch + 1 == epochs or (val is not None and bad_epochs >= cfg.patience)
+            if finished and val is not None and bad_epochs >= cfg.patience:
+                logger.info("no validation gain for %d epochs: stopping", bad_epochs)
+            torch.save(
+                {
+                    "net": net.state_dict(),
+                    "ema": ema,
+                    "opt": opt.state_dict(),
+                    "epoch": epoch,
+                    "best_auc": best_auc,
+                    "best_state": best_state,
+                    "best_epoch": best_epoch,
+                    "bad_epochs": bad_epochs,
+                    "finished": finished,
+                    "rng": rng.bit_generator.state,
+                },
+                ckpt,
+            )
+    if best_state is None:  # nothing trained (epochs 0): keep the initial weights
+        best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    return FitResult(best_state, best_auc if val is not None else float("nan"), best_epoch, time.perf_counter() - t0)
