@@ -113,6 +113,9 @@ def test_training_learns_and_writes_the_artefacts(run):
     assert res["reward"]["auc"] > res["popularity"]["auc"] + 0.2
     assert res["reward"]["auc"] > res["cosine"]["auc"] + 0.02
     assert "impressions" in metrics["results"]  # real labels are evaluated as their own set
+    rw = metrics["rewrites"]  # the same uniform test rows with rule-based rewrites of the titles
+    assert rw["rows_rewritten"] > 0.5 and rw["auc_own_titles"] == pytest.approx(res["reward"]["auc"])
+    assert 0 <= rw["positives_rewrite_above_own"] <= 1 and rw["auc_rewritten_titles"] > 0.5
     assert "## Held-out metrics" in (out / "README.md").read_text()
 
 

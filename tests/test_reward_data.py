@@ -128,3 +128,53 @@ def test_with_a_user_model_the_split_is_the_user_models(tmp_path):
     assert user_model_split(run / "user_model", ids) == expected  # the user_model folder itself
     assert expected != split_users(ids, 0.2, 0.3, seed=5)  # the two hashes differ: users would leak
     assert user_model_split(tmp_path / "nowhere", ids) is None
+
+
+def test_title_rewrites_add_nothing_and_never_repeat_the_title():
+    from creator.types import Ad
+    from training.reward_data import title_rewrites
+
+    ad = Ad("p", "Pilot G2 Gel Pens, Fine Point, Black, 12 Count",
+            selling_points=["Smooth writing for busy teachers, every day", "12", "Retractable and refillable design"])
+    rw = title_rewrites(ad, 4)
+    # the trimmed title is the title itself (it fits), so it is left out; then "title - hook", "hook: title"
+    assert rw == ["Pilot G2 Gel Pens, Fine Point, Black, 12 Count - Smooth writing for busy teachers",
+                  "Smooth writing for busy teachers: Pilot G2 Gel Pens, Fine Point, Black, 12 Count",
+                  "Pilot G2 Gel Pens, Fine Point, Black, 12 Count - Retractable and refillable design",
+                  "Retractable and refillable design: Pilot G2 Gel Pens, Fine Point, Black, 12 Count"]
+    assert title_rewrites(ad, 2) == rw[:2]
+    source = set((ad.title + " " + " ".join(ad.selling_points)).replace(",", " ").replace(":", " ").split())
+    for t in rw:
+        assert set(t.replace(",", " ").replace(":", " ").replace(" - ", " ").split()) <= source, t
+    assert any("Smooth writing for busy teachers" in t for t in rw)  # a hook from a selling point
+    assert not any(t.endswith(" - 12") for t in rw)  # "12" is no benefit (creator.rewrite.good_hook)
+    assert title_rewrites(Ad("q", "Stapler"), 4) == []  # nothing to add, nothing to trim
+
+
+def test_rows_get_their_own_ads_rewrites_at_the_asked_share():
+    import torch
+
+    from creator.modeling.reward_net import RewardConfig
+    from creator.types import Ad, HistoryItem, User
+    from training.reward_data import ClickRows
+    from training.reward_eval import RowTensors
+
+    texts = ["a", "b", "a1", "a2", "h"]
+    index = {t: i for i, t in enumerate(texts)}
+    ads = [Ad("A", "a"), Ad("B", "b")]
+    user = User("u", [HistoryItem("x", "h")])
+    n = 2000
+    rows = ClickRows(prefixes=[user], prefix=[0] * n, cand=[i % 2 for i in range(n)], label=[1.0] * n,
+                     group=list(range(n)))
+    rt = RowTensors(rows, torch.zeros(len(texts), 4), index, ads, RewardConfig(item_dim=4),
+                    np.array([0, 1]), None)
+    rewrites = [np.array([2, 3]), np.array([], dtype=np.int64)]  # ad B has none
+    assert rt.cand_text.tolist()[:2] == [0, 1]
+    rt.rewrite(rewrites, 0.5, np.random.default_rng(0))
+    got = rt.cand_text.numpy()
+    a_rows, b_rows = got[0::2], got[1::2]
+    assert set(a_rows) == {0, 2, 3} and (a_rows != 0).mean() == pytest.approx(0.5, abs=0.05)
+    assert (b_rows == 1).all()  # no rewrite: the ad's own title
+    rt.rewrite(rewrites, 1.0, np.random.default_rng(1))
+    assert set(rt.cand_text.numpy()[0::2]) == {2, 3}
+    assert rt.batch(torch.arange(4))["lengths"].tolist()[0] == [2.0, 1.0]  # len("a1"), 1 word

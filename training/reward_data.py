@@ -21,7 +21,8 @@ import yaml
 
 from creator.cooccurrence import N_COLLAB_FEATURES, ItemCooccurrence
 from creator.io.catalog import Catalog
-from creator.types import User
+from creator.rewrite import compose, fit_core, good_hook, hook
+from creator.types import Ad, User
 
 logger = logging.getLogger(__name__)
 
@@ -257,3 +258,17 @@ def collab_rows(
             own.get(user.user_id),
         )
     return out
+
+
+def title_rewrites(ad: Ad, per_ad: int, *, max_chars: int = 120, max_added_chars: int = 40) -> list[str]:
+    """Up to ``per_ad`` rule-based rewrites of the ad's title that add nothing (``creator.rewrite``): the title
+    trimmed, then ``title - hook`` and ``hook: title`` for each selling point with a benefit-like hook. They
+    are the kind of title the teacher and the generator write, so the judge sees rewrites in training."""
+    title = " ".join(ad.title.split())
+    budget = min(max_chars, len(title) + max_added_chars)
+    out = [fit_core(title, budget)]
+    for point in ad.selling_points:
+        h = hook(point)
+        if h and good_hook(h, title):
+            out += [compose(title, h, budget), compose(title, h, budget, hook_first=True)]
+    return [t for t in dict.fromkeys(" ".join(x.split()) for x in out) if t and t != title][:per_ad]

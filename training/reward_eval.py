@@ -50,8 +50,9 @@ class RowTensors:
         self.hist = torch.from_numpy(hist)
         texts = sorted(text_index, key=text_index.get)
         self.tokens = torch.from_numpy(token_matrix(texts, cfg.token_buckets, cfg.max_tokens))  # (V, L)
+        self.text_len = torch.from_numpy(title_lengths(texts))
         self.ad_vec = torch.from_numpy(ad_vec)
-        self.ad_len = torch.from_numpy(title_lengths([a.title for a in ads]))
+        self.cand_text = self.ad_vec[self.cand]  # (N,) text id of each row's title: the ad's own, or a rewrite
         self.ad_points = torch.from_numpy(ad_points) if ad_points is not None else None
         self.user_vecs = torch.from_numpy(prefix_user_vecs) if prefix_user_vecs is not None else None
         self.collab = torch.from_numpy(collab) if collab is not None else None  # (N, N_COLLAB_FEATURES)
@@ -69,17 +70,30 @@ class RowTensors:
     def __len__(self) -> int:
         return len(self.rows)
 
+    def rewrite(self, rewrites: list[np.ndarray], fraction: float, rng: np.random.Generator) -> None:
+        """Give a random ``fraction`` of the rows (positives and negatives alike) one of their ad's rewrites
+        (``rewrites[ad]``: text ids) as title, so the title's wording is no label; ads without one keep theirs."""
+        n_rw = np.array([len(r) for r in rewrites])[self.cand.numpy()]
+        pick = (rng.random(len(self)) < fraction) & (n_rw > 0)
+        cand = self.cand.numpy()
+        which = (rng.random(len(self)) * np.maximum(n_rw, 1)).astype(np.int64)
+        out = self.ad_vec[self.cand].numpy().copy()
+        for i in np.flatnonzero(pick):
+            out[i] = rewrites[cand[i]][which[i]]
+        self.cand_text = torch.from_numpy(out)
+
     def batch(self, idx: torch.Tensor) -> dict[str, torch.Tensor | None]:
         p, c = self.prefix[idx], self.cand[idx]
         uniq, row_hist = torch.unique(p, return_inverse=True)  # rows of one request share its history
         h = self.hist[uniq]  # (G, T) text ids, -1 = pad
+        ct = self.cand_text[idx]
         return {
-            "title": self.table[self.ad_vec[c]],
+            "title": self.table[ct],
             "history": self.table[h.clamp(min=0)],
             "mask": h >= 0,
-            "lengths": self.ad_len[c],
+            "lengths": self.text_len[ct],
             "row_hist": row_hist,
-            "title_tokens": self.tokens[self.ad_vec[c]],
+            "title_tokens": self.tokens[ct],
             "history_tokens": self.tokens[h.clamp(min=0)],
             "user": self.user_vecs[p] if self.user_vecs is not None and self.cfg.user_dim else None,
             "points": self.table[self.ad_points[c]] if self.ad_points is not None else None,
@@ -203,4 +217,27 @@ def fit_baseline_calibration(
     return {
         "popularity": platt_fit(popularity_scores(tensors.rows, counts, ad_ids), y),
         "cosine": platt_fit(tensors.cosine_scores(), y),
+    }
+
+
+def rewrite_report(net: RewardNet, rows: RowTensors, rewrites: list[np.ndarray], rng: np.random.Generator
+                   ) -> dict[str, float]:
+    """The same rows scored with each candidate's own title and with one of its ad's rewrites: AUC both ways,
+    and on the positives how often the rewrite scores above the real title (0.5 = the wording is no signal)."""
+    from creator.click_metrics import auc
+
+    label = np.asarray(rows.rows.label)
+    own = rows.logits(net)
+    kept = rows.cand_text
+    rows.rewrite(rewrites, 1.0, rng)
+    changed = (rows.cand_text != kept).numpy()
+    rewritten = rows.logits(net)
+    rows.cand_text = kept
+    pos = changed & (label == 1)
+    return {
+        "auc_own_titles": float(auc(label, own)),
+        "auc_rewritten_titles": float(auc(label, rewritten)),
+        "rows_rewritten": float(changed.mean()),
+        "positives_rewrite_above_own": float((rewritten[pos] > own[pos]).mean()) if pos.any() else float("nan"),
+        "mean_logit_change": float((rewritten - own)[changed].mean()) if changed.any() else 0.0,
     }

@@ -36,10 +36,11 @@ from training.reward_data import (
     history_rows,
     impression_rows,
     split_users,
+    title_rewrites,
     train_cooccurrence,
     user_model_split,
 )
-from training.reward_eval import RowTensors, evaluate, fit_baseline_calibration
+from training.reward_eval import RowTensors, evaluate, fit_baseline_calibration, rewrite_report
 from training.reward_fit import ema_update, fit
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,10 @@ class RewardTrainConfig:
     weight_decay: float = 1e-4
     ema_decay: float = 0.0  # > 0: validate and keep an exponential moving average of the weights
     refit: bool = False  # then train again on training + validation users for the epochs validation chose
+    # share of training rows (positives and negatives alike) whose title is one of its ad's rule-based rewrites
+    # (training.reward_data.title_rewrites), so that a rewrite is not read as "not the real item"; 0 = off
+    rewrite_fraction: float = 0.0
+    rewrites_per_ad: int = 4
     seed: int = 0
     threads: int = 1
     cache_dir: str | None = ".cache/embeddings"
@@ -103,6 +108,9 @@ class RewardTrainConfig:
             )
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError("epochs and batch_size must be >= 1 and lr > 0")
+        if not 0 <= self.rewrite_fraction <= 1 or self.rewrites_per_ad < 1:
+            raise ValueError(f"rewrite_fraction must be in [0, 1] (0 = off) and rewrites_per_ad >= 1, got "
+                             f"{self.rewrite_fraction} and {self.rewrites_per_ad}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1) (0 turns the weight average off), got {self.ema_decay}")
         if self.user_model_dir:
@@ -135,14 +143,20 @@ def load_config(path: str | None, overrides: dict[str, Any]) -> RewardTrainConfi
     return RewardTrainConfig(**raw)
 
 
-def _encode_table(cfg: RewardTrainConfig, catalog, ads) -> tuple[np.ndarray, dict[str, int], Any]:
+def _texts(cfg: RewardTrainConfig, catalog, ads, rewrites: list[list[str]]) -> list[str]:
+    """Every text the run embeds: ad titles, history titles, their rewrites, selling points when used."""
+    texts = {a.title for a in ads} | {h.title for u in catalog.users.values() for h in u.history}
+    texts |= {t for rw in rewrites for t in rw}
+    if cfg.model.use_selling_points:
+        texts |= {points_text(a, cfg.model.max_points) for a in ads}
+    return sorted(texts)
+
+
+def _encode_table(cfg: RewardTrainConfig, catalog, ads, rewrites) -> tuple[np.ndarray, dict[str, int], Any]:
     from creator.modeling.item_encoder import SentenceItemEncoder
 
     encoder = SentenceItemEncoder(cfg.model.item_encoder, cache_dir=cfg.cache_dir)
-    texts = {a.title for a in ads} | {h.title for u in catalog.users.values() for h in u.history}
-    if cfg.model.use_selling_points:
-        texts |= {points_text(a, cfg.model.max_points) for a in ads}
-    texts_sorted = sorted(texts)
+    texts_sorted = _texts(cfg, catalog, ads, rewrites)
     t0 = time.perf_counter()
     table = encoder.encode(texts_sorted, progress=True)
     logger.info("embedded %d texts in %.1fs (%s)", len(texts_sorted), time.perf_counter() - t0, encoder.stats)
@@ -196,15 +210,14 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
     if cfg.user_model_dir:  # hold out exactly the users the user model held out
         split = user_model_split(cfg.user_model_dir, user_ids) or split
     by_split = {s: [u for u in user_ids if split[u] == s] for s in ("train", "validation", "test")}
+    # rewrites of every ad's title: trained on with rewrite_fraction, and always measured on the test users
+    rewrites = [title_rewrites(a, cfg.rewrites_per_ad) for a in ads]
     if encoder is None:
-        table_np, text_index, encoder = _encode_table(cfg, catalog, ads)
+        table_np, text_index, encoder = _encode_table(cfg, catalog, ads, rewrites)
     else:
-        texts = sorted(
-            {a.title for a in ads}
-            | {h.title for u in catalog.users.values() for h in u.history}
-            | ({points_text(a, cfg.model.max_points) for a in ads} if cfg.model.use_selling_points else set())
-        )
+        texts = _texts(cfg, catalog, ads, rewrites)
         table_np, text_index = encoder.encode(texts), {t: i for i, t in enumerate(texts)}
+    rewrite_ids = [np.array([text_index[t] for t in rw], dtype=np.int64) for rw in rewrites]
     cfg.model.item_dim = int(table_np.shape[1])
     table = torch.from_numpy(table_np)
     ad_vec = np.array([text_index[a.title] for a in ads], dtype=np.int64)
@@ -264,11 +277,14 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
             val = tensors(val_rows, fu)
         imp = impression_rows(catalog, set(fu.users), ad_index)[0] if cfg.use_impressions else None
 
-        def train_rows() -> RowTensors:  # fresh negatives every epoch
+        def train_rows() -> RowTensors:  # fresh negatives (and rewrites) every epoch
             rows = history_rows(catalog, fu.users, train_sampler, cfg.negatives, rng, cfg.min_history)
             if imp is not None and len(imp):
                 rows.extend(imp)
-            return tensors(rows, fu)
+            t = tensors(rows, fu)
+            if cfg.rewrite_fraction > 0:
+                t.rewrite(rewrite_ids, cfg.rewrite_fraction, rng)
+            return t
 
         net = RewardNet(cfg.model)
         n_pos = sum(max(0, len(catalog.users[u].history) - cfg.min_history) for u in fu.users)
@@ -329,6 +345,7 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
     )
     calib = fit_baseline_calibration(calib_rows, fu.counts, ad_ids)
     results: dict[str, Any] = {}
+    rewrites_seen: dict[str, float] | None = None  # the uniform test rows with rewritten titles
     for kind in cfg.eval_samplings:
         rows = history_rows(
             catalog,
@@ -347,9 +364,12 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
             if kind == "uniform"
             else None
         )
+        rt = tensors(rows, fu)
         results[f"sampled_{kind}"] = evaluate(
-            kind, net, tensors(rows, fu), calib, fu.counts, ad_ids, ads, user_model=user_model, penalties=pens
+            kind, net, rt, calib, fu.counts, ad_ids, ads, user_model=user_model, penalties=pens
         )
+        if kind == "uniform":
+            rewrites_seen = rewrite_report(net, rt, rewrite_ids, np.random.default_rng(cfg.seed + 4))
     if cfg.use_impressions and catalog.impressions:
         imp_rows, _ = impression_rows(catalog, set(by_split["test"]), ad_index)
         if len(imp_rows) and 0 < sum(imp_rows.label) < len(imp_rows):
@@ -358,6 +378,7 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
             )
     metrics = {
         "results": results,
+        "rewrites": rewrites_seen,
         "best_val_auc": res.best_auc,
         "validation": validation,
         "refit": {"epochs": res.best_epoch, "users": len(fu.users)} if cfg.refit else None,
