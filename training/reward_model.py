@@ -312,6 +312,7 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
         validation["auc_unknown_ids"] = auc(val.rows.label, val.logits(net, unknown_ids=True))
     if cfg.model.cooccurrence:
         validation["auc_cold_ads"] = auc(val.rows.label, val.logits(net, unknown_ids=True, no_collab=True))
+    validation["rewrites"] = rewrite_report(net, val, rewrite_ids, np.random.default_rng(cfg.seed + 4))
     logger.info("validation: %s", validation)
     train_seconds = res.seconds
     if cfg.refit:  # again on training + validation users, for the epochs the validation run chose
