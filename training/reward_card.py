@@ -51,6 +51,15 @@ def model_card(cfg: RewardTrainConfig, metrics: dict[str, Any]) -> str:
         )
         if val.get(k) is not None
     )
+    rw = metrics.get("rewrites")
+    rewrites = (
+        f"- **Rewritten titles** ({cfg.rewrite_fraction:.0%} of the training titles were rule-based rewrites): on "
+        f"the uniform test rows, AUC {rw['auc_own_titles']:.4f} with the ads' own titles and "
+        f"{rw['auc_rewritten_titles']:.4f} with rewrites; a positive's rewrite scores above its real title "
+        f"{rw['positives_rewrite_above_own']:.1%} of the time (50% = the wording is no signal).\n"
+        if rw
+        else ""
+    )
     return f"""# Reward model (CTR judge) card
 
 - **What it predicts**: p(click | user history, ad title text{points}).
@@ -67,7 +76,7 @@ def model_card(cfg: RewardTrainConfig, metrics: dict[str, Any]) -> str:
 - **Training**: {metrics["train_seconds"]:.0f} s on {cfg.threads} CPU threads; best validation AUC{
   " (of the run before the refit)" if metrics.get("refit") else ""}
   {metrics["best_val_auc"]:.4f}{f" (weights averaged, decay {cfg.ema_decay})" if cfg.ema_decay else ""}{probes}.
-- **Anti-gaming**: `score()` subtracts the `creator.gaming` penalties (history copy, repetition, history-only
+{rewrites}- **Anti-gaming**: `score()` subtracts the `creator.gaming` penalties (history copy, repetition, history-only
   keywords, length) unless `raw=True`; ungrounded claims are the guard's job (reject before scoring).
 - **Baselines**: popularity and zero-shot cosine are Platt-scaled on training users; the match head is
   {"included" if cfg.user_model_dir else "omitted (no user_model_dir given)"}.
@@ -80,6 +89,6 @@ def model_card(cfg: RewardTrainConfig, metrics: dict[str, Any]) -> str:
 
 - Sampled negatives are easier than real impressions: uniform-negative AUC overstates live ranking quality;
   the popularity and same-category rows show how much.
-- The model has only seen catalog titles: scores for rewritten titles are an extrapolation, which is why
-  the gaming penalties and the guard exist.
+- Beyond the rule-based rewrites above, the model has only seen catalog titles: scores for freely written
+  titles are an extrapolation, which is why the gaming penalties and the guard exist.
 """
