@@ -48,3 +48,16 @@ def minilm(tmp_path_factory):
     from creator.modeling.item_encoder import SentenceItemEncoder
 
     return SentenceItemEncoder(cache_dir=tmp_path_factory.mktemp("emb-cache"))
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models run ~10x faster on one thread than on two when the machine is shared: the per-op
+    thread hand-off dominates such small matmuls (measured, see docs/generator.md). Use it with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

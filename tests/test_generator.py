@@ -12,15 +12,7 @@ import torch
 from creator.io.records import write_records
 from tests.generator_world import ADS, D_USER, make_ad, tiny_generator, user_vectors
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run ~10x faster on one thread than on two when the machine is shared: the per-op
-    thread hand-off dominates such small matmuls (measured, see docs/generator.md)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 

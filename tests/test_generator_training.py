@@ -11,15 +11,7 @@ import torch
 
 from tests.generator_world import make_ad, sft_config, user_vectors, write_world
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run ~10x faster on one thread than on two when the machine is shared: the per-op
-    thread hand-off dominates such small matmuls (measured, see docs/generator.md)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
