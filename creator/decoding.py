@@ -13,9 +13,9 @@ and brands included) or a connective, and no word pair is written twice (no "Bla
 loops). A weak LM then cannot invent "Canon PC-240" for a Brother printer; what it can still do is
 put ad words in a misleading order ("8.9 x 8.9"), which the guard catches afterwards.
 
-The transformers backend applies ``WordConstraint`` exactly. vLLM takes the union of the
-vocabulary's tokens (``SamplingParams(allowed_token_ids=...)``), a weaker token-level form of the same
-idea; the guard is the same after both.
+The transformers backend applies ``WordConstraint`` exactly; vLLM runs it in a logits processor
+(``creator.backends.vllm_grounding``), rebuilding the vocabulary from ``AdVocabulary.spec``, and also gets
+the vocabulary's token set (``SamplingParams(allowed_token_ids=...)``). The guard is the same after both.
 
     >>> from creator.modeling.builders import train_tokenizer
     >>> tok = train_tokenizer(["Gel pens, 12 colors for school", "Stapler with 20 sheet capacity"] * 40,
@@ -107,6 +107,8 @@ class AdVocabulary:
     topic: frozenset[str] = frozenset()
     covers: dict[str, frozenset[str]] = field(default_factory=dict)
     min_topic_share: float = 0.0
+    # what it was built from, as plain data: a serving engine in another process rebuilds it with ``from_spec``
+    spec: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def build(cls, tokenizer: Any, ad: Ad, *, glue: tuple[str, ...] = GLUE,
@@ -137,12 +139,22 @@ class AdVocabulary:
         for t, src in enumerate(sources):
             for i, key in enumerate(src):
                 occurrences.setdefault(key, []).append((t, i))
+        spec = {"title": ad.title, "brand": ad.brand, "selling_points": list(ad.selling_points), "glue": list(glue),
+                "min_topic_share": min_topic_share}
         topic = frozenset(topic_words(ad))
         covers = {key: frozenset(kept) for key in {word_key(w) for w in words} if (kept := topic_kept(key, topic))}
         return cls(spaced=spaced, first=first, eos_ids=(int(eos),), token_ids=tuple(sorted(tokens)),
                    words=len(words), glue=frozenset(word_key(g) for g in glue), sources=sources,
                    occurrences={k: tuple(v) for k, v in occurrences.items()}, topic=topic, covers=covers,
-                   min_topic_share=min_topic_share if topic else 0.0)
+                   min_topic_share=min_topic_share if topic else 0.0, spec=spec)
+
+    @classmethod
+    def from_spec(cls, tokenizer: Any, spec: dict[str, Any]) -> AdVocabulary:
+        """The vocabulary ``build`` made from ``spec`` (its ``.spec``), with the same tokenizer."""
+        ad = Ad(ad_id="", title=spec["title"], brand=spec.get("brand", ""),
+                selling_points=list(spec.get("selling_points", [])))
+        return cls.build(tokenizer, ad, glue=tuple(spec.get("glue", GLUE)),
+                         min_topic_share=float(spec.get("min_topic_share", 0.0)))
 
     def on_topic(self, written: list[str]) -> bool:
         """Whether a title of these word_keys keeps enough of the ad's topic words to pass ``off_topic``."""
@@ -319,6 +331,25 @@ def allowed_mask(allowed: list[set[int] | None], vocab: int, device: torch.devic
             mask[b] = False
             mask[b, torch.as_tensor(sorted(ids), dtype=torch.long, device=device)] = True
     return mask
+
+
+class RowConstraint:
+    """One sequence's constraint as a function of (tokens written so far, logits row) -> masked row: the form
+    serving engines call per request (vLLM's request-level logits processors). It advances by the tokens
+    written since its last call, so the engine may hand it the same growing list every step."""
+
+    def __init__(self, constraint: WordConstraint) -> None:
+        self.constraint = constraint
+        self.seen = 0
+
+    def __call__(self, output_ids: list[int], logits: torch.Tensor) -> torch.Tensor:
+        for t in output_ids[self.seen:]:
+            self.constraint.advance(int(t))
+        self.seen = len(output_ids)
+        allowed = torch.tensor(sorted(self.constraint.allowed()), dtype=torch.long, device=logits.device)
+        masked = torch.full_like(logits, float("-inf"))
+        masked[allowed] = logits[allowed]
+        return masked
 
 
 class GroundedLogitsProcessor:

