@@ -140,6 +140,22 @@ def judge_win_rate(reward_dir: str | None, users: list[Any], titles: list[str], 
     return {"good": res.good, "same": res.same, "bad": res.bad, "n": res.n, "adv": res.adv}
 
 
+def history_similarity(users: list[Any], titles: list[str], encoder: Any) -> np.ndarray:
+    """Per row: cosine of the title's MiniLM vector and the mean MiniLM vector of the user's history."""
+    vecs = encoder.encode(titles)
+    means = np.stack([encoder.encode([h.title for h in u.history]).mean(0) for u in users])
+    means /= np.linalg.norm(means, axis=1, keepdims=True).clip(1e-8)
+    return (vecs * means).sum(1)
+
+
+def paired_ci(diff: np.ndarray, n_boot: int = 2000, seed: int = 0) -> list[float]:
+    """Mean of a paired difference and its 95% bootstrap interval."""
+    rng = np.random.default_rng(seed)
+    boots = [float(diff[rng.integers(0, len(diff), len(diff))].mean()) for _ in range(n_boot)]
+    return [round(float(diff.mean()), 4), round(float(np.percentile(boots, 2.5)), 4),
+            round(float(np.percentile(boots, 97.5)), 4)]
+
+
 _JUDGES: dict[str, Any] = {}
 
 
@@ -291,6 +307,13 @@ def evaluate(out: Path, cot: Path, data: Path, args: argparse.Namespace) -> dict
     res["judge_teacher_vs_original"] = judge_win_rate(args.reward, users, refs, [a.title for a in ads], ads)
     res["judge_own_vs_zero_vector"] = judge_win_rate(args.reward, users, titles, titles_zero, ads)
     res["judge_own_vs_other_users_vector"] = judge_win_rate(args.reward, users, titles, titles_other, ads)
+    from creator.modeling.item_encoder import SentenceItemEncoder
+
+    encoder = SentenceItemEncoder("minilm")
+    sim_own, sim_zero, sim_other = (history_similarity(users, t, encoder) for t in (titles, titles_zero, titles_other))
+    res["history_similarity_own_zero_other"] = [round(float(x.mean()), 4) for x in (sim_own, sim_zero, sim_other)]
+    res["history_similarity_own_minus_zero_ci"] = paired_ci(sim_own - sim_zero)
+    res["history_similarity_own_minus_other_ci"] = paired_ci(sim_own - sim_other)
     res["fact_fail_examples"] = [
         {"original": a.title, "generated": t, "rules": sorted(rules)}
         for a, t, rules in zip(ads, titles, fact_failures(titles, ads), strict=True) if rules
@@ -341,6 +364,9 @@ def print_table(r: dict[str, Any]) -> None:
             "judge_teacher_vs_original",
             "judge_own_vs_zero_vector",
             "judge_own_vs_other_users_vector",
+            "history_similarity_own_zero_other",
+            "history_similarity_own_minus_zero_ci",
+            "history_similarity_own_minus_other_ci",
             "generate_seconds_per_title",
         ):
             value = h.get(key)
