@@ -43,6 +43,7 @@ from typing import Any
 
 import torch
 
+from creator.grounding import flat_words, unstated_claims
 from creator.guard import GuardConfig, topic_kept, topic_words
 from creator.types import Ad
 
@@ -107,14 +108,20 @@ class AdVocabulary:
     topic: frozenset[str] = frozenset()
     covers: dict[str, frozenset[str]] = field(default_factory=dict)
     min_topic_share: float = 0.0
+    # claims the ad never states that its words could spell across spans ("for" + "FREE"), as the claim rule
+    # reads text (``creator.grounding.flat_words``), and the flat words of each word_key
+    blocked: tuple[tuple[str, ...], ...] = ()
+    flat: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # what it was built from, as plain data: a serving engine in another process rebuilds it with ``from_spec``
     spec: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def build(cls, tokenizer: Any, ad: Ad, *, glue: tuple[str, ...] = GLUE,
-              min_topic_share: float = GuardConfig.min_title_overlap) -> AdVocabulary:
+              min_topic_share: float = GuardConfig.min_title_overlap,
+              blocked_claims: list[str] | None = None) -> AdVocabulary:
         """``min_topic_share``: the share of ``topic_words(ad)`` a title keeps before EOS is allowed (the
-        guard's ``min_title_overlap``, 0.2 by default; 0 turns the rule off)."""
+        guard's ``min_title_overlap``, 0.2 by default; 0 turns the rule off). ``blocked_claims``: the claims
+        the ad never states (default ``creator.grounding.unstated_claims(ad)``, description included)."""
         if not 0.0 <= min_topic_share <= 1.0:
             raise ValueError(f"min_topic_share must be in [0, 1], got {min_topic_share}; use 0 to turn it off")
         words = ad_words(ad, glue)
@@ -139,14 +146,19 @@ class AdVocabulary:
         for t, src in enumerate(sources):
             for i, key in enumerate(src):
                 occurrences.setdefault(key, []).append((t, i))
+        flat = {key: tuple(flat_words(key)) for key in {word_key(w) for w in words}}
+        spellable = {f for fw in flat.values() for f in fw}
+        claims = unstated_claims(ad) if blocked_claims is None else list(blocked_claims)
+        blocked = [c for c in claims if len(c.split()) > 1 and set(c.split()) <= spellable]
         spec = {"title": ad.title, "brand": ad.brand, "selling_points": list(ad.selling_points), "glue": list(glue),
-                "min_topic_share": min_topic_share}
+                "min_topic_share": min_topic_share, "blocked_claims": blocked}
         topic = frozenset(topic_words(ad))
         covers = {key: frozenset(kept) for key in {word_key(w) for w in words} if (kept := topic_kept(key, topic))}
         return cls(spaced=spaced, first=first, eos_ids=(int(eos),), token_ids=tuple(sorted(tokens)),
                    words=len(words), glue=frozenset(word_key(g) for g in glue), sources=sources,
                    occurrences={k: tuple(v) for k, v in occurrences.items()}, topic=topic, covers=covers,
-                   min_topic_share=min_topic_share if topic else 0.0, spec=spec)
+                   min_topic_share=min_topic_share if topic else 0.0, spec=spec,
+                   blocked=tuple(tuple(c.split()) for c in blocked), flat=flat)
 
     @classmethod
     def from_spec(cls, tokenizer: Any, spec: dict[str, Any]) -> AdVocabulary:
@@ -154,7 +166,25 @@ class AdVocabulary:
         ad = Ad(ad_id="", title=spec["title"], brand=spec.get("brand", ""),
                 selling_points=list(spec.get("selling_points", [])))
         return cls.build(tokenizer, ad, glue=tuple(spec.get("glue", GLUE)),
-                         min_topic_share=float(spec.get("min_topic_share", 0.0)))
+                         min_topic_share=float(spec.get("min_topic_share", 0.0)),
+                         blocked_claims=list(spec.get("blocked_claims", [])))
+
+    def claim_completions(self, written: list[str]) -> set[str]:
+        """Words that would complete, after ``written``, a claim the ad never states."""
+        out: set[str] = set()
+        if not self.blocked:
+            return out
+        tail = [f for w in written[-4:] for f in self.flat.get(w, (w,))]
+        for phrase in self.blocked:
+            n = len(phrase)
+            for key, fw in self.flat.items():
+                if not set(fw) & set(phrase):
+                    continue
+                seq = tail + list(fw)
+                # an occurrence that uses at least one of the new word's flat words
+                if any(tuple(seq[i:i + n]) == phrase for i in range(max(0, len(tail) - n + 1), len(seq) - n + 1)):
+                    out.add(key)
+        return out
 
     def on_topic(self, written: list[str]) -> bool:
         """Whether a title of these word_keys keeps enough of the ad's topic words to pass ``off_topic``."""
@@ -171,7 +201,8 @@ class WordConstraint:
 
     Rules: every word is a word of the vocabulary; at least ``min_words`` words before EOS; no word (compared
     by ``word_key``) more than ``max_repeats`` times, nor twice in a row; no word pair twice; no connective
-    right after a connective or a function word; no new span that starts with a function word ("and the",
+    right after a connective or a function word; no word that would complete a claim the ad never states
+    ("for" + "FREE" = "for free"); no new span that starts with a function word ("and the",
     "for a"), and no title that ends on one or on a connective; no EOS before the title keeps the share of
     the ad title's words that the guard's ``off_topic`` rule asks for (``AdVocabulary.min_topic_share``),
     and once a title has ``steer_after`` words without it, a new span must start on a word that names more
@@ -219,6 +250,7 @@ class WordConstraint:
         starts with a function word (a connective at the very start neither, unless a text of the ad starts
         with it)."""
         banned, eligible = self._banned(written), self._after(state)
+        banned |= self.vocab.claim_completions(written)
         if self.spans and eligible is None:  # the next word may start a new span
             starters = FUNCTION_WORDS - self.vocab.glue if written else FUNCTION_WORDS | self.vocab.glue
             keep = self._continuations(state[0]) | {src[0] for src in self.vocab.sources if src and not written}

@@ -112,6 +112,18 @@ class _AdEvidence:
         return f" {_flat(phrase)} " in self.flat_text
 
 
+def unstated_claims(ad: Ad, *, include_description: bool = True) -> list[str]:
+    """The ``CLAIM_TERMS`` (flattened: lower-case, hyphens as spaces) that ``ad`` never states: the claims the
+    guard's ``ungrounded_claim`` rule rejects in a title of this ad."""
+    ev = _AdEvidence.of(ad, include_description)
+    return [_flat(t) for t in CLAIM_TERMS if not ev.mentions(t)]
+
+
+def flat_words(text: str) -> list[str]:
+    """``text`` as the claim rule reads it: lower-case words, punctuation and hyphens as separators."""
+    return _flat(text).split()
+
+
 class RuleFactChecker:
     """Rule-based grounding of numbers, units, model numbers, brands and product claims (see module doc).
 

@@ -206,3 +206,21 @@ def test_vocabulary_spec_rebuilds_it_and_a_row_constraint_masks_like_the_word_co
         assert t in ref.allowed()
         ref.advance(t)
         written.append(t)
+
+
+def test_no_claim_the_ad_never_states_is_spelled_across_spans(bpe):
+    """"for" (a connective) + "FREE" (from "Make FREE unlimited calls") spells "for free", a claim the ad never
+    makes: the decoder will not write it, and the guard would have rejected it."""
+    from creator.guard import Guard
+
+    ad = Ad(ad_id="m", title="magicJack Digital Phone Service", brand="magicJack",
+            selling_points=["Setup is easy", "Make FREE unlimited calls"])
+    vocab = AdVocabulary.build(bpe, ad)
+    assert ("for", "free") in vocab.blocked and ("free", "shipping") not in vocab.blocked  # "shipping": no word
+    bad, good = "Setup is easy for FREE: magicJack Digital Phone Service", "Make FREE unlimited calls - magicJack"
+    assert [f.rule for f in Guard().check(bad, ad).failures] == ["ungrounded_claim"]
+    assert Guard().check(good, ad).passed
+    assert not fits(bpe, vocab, bad) and fits(bpe, vocab, good)
+    assert fits(bpe, AdVocabulary.build(bpe, ad, blocked_claims=[]), bad)  # the rule is what stops it
+    again = AdVocabulary.from_spec(bpe, vocab.spec)
+    assert again.blocked == vocab.blocked
