@@ -8,7 +8,8 @@ from tiny_lm import build_model, build_tokenizer, prompt_embeds
 
 from creator.backends import GenerationRequest, SamplingConfig
 from creator.backends.hf import HFBackend
-from creator.decoding import GLUE, AdVocabulary, WordConstraint, ad_words, allowed_mask
+from creator.decoding import GLUE, AdVocabulary, WordConstraint, ad_words
+from creator.grounded_logits import allowed_mask
 from creator.modeling.builders import train_tokenizer
 from creator.types import Ad
 
@@ -192,7 +193,7 @@ def test_vocabulary_spec_rebuilds_it_and_a_row_constraint_masks_like_the_word_co
     tokens ``WordConstraint.allowed()`` allows."""
     import json
 
-    from creator.decoding import RowConstraint
+    from creator.grounded_logits import RowConstraint
 
     vocab = AdVocabulary.build(bpe, AD, min_topic_share=0.3)
     again = AdVocabulary.from_spec(bpe, json.loads(json.dumps(vocab.spec)))

@@ -19,7 +19,8 @@ from typing import Any
 import torch
 from vllm.v1.sample.logits_processor import AdapterLogitsProcessor
 
-from creator.decoding import AdVocabulary, RowConstraint, WordConstraint
+from creator.decoding import AdVocabulary, WordConstraint
+from creator.grounded_logits import RowConstraint
 
 GROUNDING_KEY = "hllm_grounding"
 

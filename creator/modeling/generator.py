@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 from creator.backends.base import SamplingConfig
-from creator.decoding import AdVocabulary, GroundedLogitsProcessor
+from creator.decoding import AdVocabulary
+from creator.grounded_logits import GroundedLogitsProcessor
 from creator.modeling.builders import ensure_vocab, placeholder_ids, placeholder_tokens
 from creator.modeling.soft_prompt import UserProjector, attach_user_tokens, build_prompt_embeds
 from creator.prompts import GENERATOR_PROMPTS
