@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from training.reward_model import RewardTrainConfig
+    from training.reward_config import RewardTrainConfig
 
 
 def metrics_table(results: dict[str, Any]) -> str:

@@ -19,7 +19,7 @@ import json
 import logging
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,9 @@ import numpy as np
 import torch
 import yaml
 
-from creator.reward import RewardConfig, RewardModel, RewardNet, load_user_model, points_text
+from creator.reward import RewardModel, RewardNet, load_user_model, points_text
 from training.reward_card import metrics_table, model_card
+from training.reward_config import RewardTrainConfig, load_config
 from training.reward_data import (
     SAMPLINGS,
     NegativeSampler,
@@ -51,96 +52,6 @@ EXAMPLE = (
     "hllm-creator train-reward --config training/configs/reward.yaml "
     "--data ../shared/data/amazon_office_products --out runs/reward"
 )
-
-
-@dataclass
-class RewardTrainConfig:
-    """Everything ``train-reward`` does; defaults -> ``--config`` YAML -> flags (``--set key=value``)."""
-
-    data: str = ""
-    format: str = "auto"
-    out: str = "runs/reward"
-    negatives: int = 8  # sampled negatives per positive (training)
-    sampling: str = "uniform"  # uniform | popularity | same-category
-    popularity_alpha: float = 0.75
-    eval_negatives: int = 8
-    eval_samplings: list[str] = field(default_factory=lambda: ["uniform", "popularity", "same-category"])
-    min_history: int = 1
-    val_fraction: float = 0.1  # users for early stopping
-    test_fraction: float = 0.1  # users for the reported metrics
-    max_users: int | None = None
-    use_impressions: bool = True
-    epochs: int = 8
-    patience: int = 2
-    batch_size: int = 512
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    ema_decay: float = 0.0  # > 0: validate and keep an exponential moving average of the weights
-    refit: bool = False  # then train again on training + validation users for the epochs validation chose
-    # share of training rows (positives and negatives alike) whose title is one of its ad's rule-based rewrites
-    # (training.reward_data.title_rewrites), so that a rewrite is not read as "not the real item"; 0 = off
-    rewrite_fraction: float = 0.0
-    rewrites_per_ad: int = 4
-    seed: int = 0
-    threads: int = 1
-    cache_dir: str | None = ".cache/embeddings"
-    user_model_dir: str | None = None
-    model: RewardConfig = field(default_factory=RewardConfig)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.model, dict):
-            self.model = RewardConfig(**self.model)
-        if not self.data:
-            raise ValueError("no data given: pass --data DIR (e.g. ../shared/data/amazon_office_products)")
-        for s in [self.sampling, *self.eval_samplings]:
-            if s not in SAMPLINGS:
-                raise ValueError(f"unknown sampling {s!r}; use one of {', '.join(SAMPLINGS)}")
-        if self.negatives < 1 or self.eval_negatives < 1:
-            raise ValueError("negatives and eval_negatives must be >= 1 (8 is the reported setting)")
-        if not (
-            0 < self.test_fraction < 1
-            and 0 < self.val_fraction < 1
-            and self.val_fraction + self.test_fraction < 1
-        ):
-            raise ValueError(
-                "val_fraction and test_fraction must be in (0, 1) and sum below 1, "
-                f"got {self.val_fraction} and {self.test_fraction}"
-            )
-        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
-            raise ValueError("epochs and batch_size must be >= 1 and lr > 0")
-        if not 0 <= self.rewrite_fraction <= 1 or self.rewrites_per_ad < 1:
-            raise ValueError(f"rewrite_fraction must be in [0, 1] (0 = off) and rewrites_per_ad >= 1, got "
-                             f"{self.rewrite_fraction} and {self.rewrites_per_ad}")
-        if not 0 <= self.ema_decay < 1:
-            raise ValueError(f"ema_decay must be in [0, 1) (0 turns the weight average off), got {self.ema_decay}")
-        if self.user_model_dir:
-            # stored in the saved model: absolute, so it loads from any working folder
-            self.user_model_dir = str(Path(self.user_model_dir).resolve())
-            self.model.user_model_dir = self.user_model_dir
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["model"] = self.model.to_dict()
-        return d
-
-
-def load_config(path: str | None, overrides: dict[str, Any]) -> RewardTrainConfig:
-    """Defaults, then the YAML file, then ``overrides`` (dotted keys reach ``model.``, ``model.gaming.``)."""
-    raw: dict[str, Any] = {}
-    if path:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-        if not isinstance(raw, dict):
-            raise ValueError(f"{path}: a reward config must be a YAML mapping, got {type(raw).__name__}")
-    known = {f.name for f in fields(RewardTrainConfig)}
-    for key, value in overrides.items():
-        node, parts = raw, key.split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-        node[parts[-1]] = value
-    unknown = set(raw) - known
-    if unknown:
-        raise ValueError(f"unknown reward config keys {sorted(unknown)}; known: {sorted(known)}")
-    return RewardTrainConfig(**raw)
 
 
 def _texts(cfg: RewardTrainConfig, catalog, ads, rewrites: list[list[str]]) -> list[str]:
