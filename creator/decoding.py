@@ -164,7 +164,7 @@ class AdVocabulary:
         ad = Ad(ad_id="", title=spec["title"], brand=spec.get("brand", ""),
                 selling_points=list(spec.get("selling_points", [])))
         return cls.build(tokenizer, ad, glue=tuple(spec.get("glue", GLUE)),
-                         min_topic_share=float(spec.get("min_topic_share", 0.0)),
+                         min_topic_share=float(spec.get("min_topic_share", GuardConfig.min_title_overlap)),
                          blocked_claims=list(spec.get("blocked_claims", [])))
 
     def claim_completions(self, written: list[str]) -> set[str]:
@@ -184,13 +184,15 @@ class AdVocabulary:
                     out.add(key)
         return out
 
+    def kept(self, written: list[str]) -> set[str]:
+        """The ad's topic words that a title of these word_keys keeps."""
+        return set().union(*(self.covers.get(w, frozenset()) for w in written))
+
     def on_topic(self, written: list[str]) -> bool:
         """Whether a title of these word_keys keeps enough of the ad's topic words to pass ``off_topic``."""
         if self.min_topic_share <= 0:
             return True
-        kept: set[str] = set()
-        for w in written:
-            kept |= self.covers.get(w, frozenset())
+        kept = self.kept(written)
         return bool(kept) and len(kept) / len(self.topic) >= self.min_topic_share  # the guard's own comparison
 
 
@@ -256,7 +258,7 @@ class WordConstraint:
         if (eligible is None and self.steer_after is not None and len(written) >= self.steer_after
                 and not self.vocab.on_topic(written)):
             # long and still off topic: a new span must start on a word that names more of the product
-            kept = set().union(*(self.vocab.covers.get(w, frozenset()) for w in written))
+            kept = self.vocab.kept(written)
             eligible = {w for w, c in self.vocab.covers.items() if c - kept}
         return banned, eligible
 

@@ -40,29 +40,21 @@ class RowConstraint:
         for t in output_ids[self.seen:]:
             self.constraint.advance(int(t))
         self.seen = len(output_ids)
-        allowed = torch.tensor(sorted(self.constraint.allowed()), dtype=torch.long, device=logits.device)
-        masked = torch.full_like(logits, float("-inf"))
-        masked[allowed] = logits[allowed]
-        return masked
+        allowed = allowed_mask([self.constraint.allowed()], logits.shape[-1], logits.device)[0]
+        return logits.masked_fill(~allowed, float("-inf"))
 
 
 class GroundedLogitsProcessor:
     """A transformers ``LogitsProcessor``: row b of the batch decodes under ``WordConstraint(vocabs[b])``.
 
     ``prompt_len``: prompt ids at the start of ``input_ids`` (0 with ``inputs_embeds``, where transformers
-    passes only the generated ids); each call advances every row's constraint by the tokens it emitted since."""
+    passes only the generated ids); each row's ``RowConstraint`` sees the ids written after them."""
 
     def __init__(self, vocabs: list[AdVocabulary | None], prompt_len: int = 0) -> None:
-        self.constraints = [WordConstraint(v) if v is not None else None for v in vocabs]
-        self.seen = prompt_len
+        self.rows = [RowConstraint(WordConstraint(v)) if v is not None else None for v in vocabs]
+        self.prompt_len = prompt_len
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        new = input_ids[:, self.seen:] if input_ids.shape[1] > self.seen else input_ids[:, :0]
-        for b, c in enumerate(self.constraints):
-            if c is not None:
-                for t in new[b].tolist():
-                    c.advance(int(t))
-        self.seen = input_ids.shape[1]
-        mask = allowed_mask([c.allowed() if c is not None else None for c in self.constraints], scores.shape[-1],
-                            scores.device)
-        return scores.masked_fill(~mask, float("-inf"))
+        written = input_ids[:, self.prompt_len:].tolist()
+        return torch.stack([row(written[b], scores[b]) if row is not None else scores[b]
+                            for b, row in enumerate(self.rows)])
