@@ -106,15 +106,15 @@ def fact_failures(titles: list[str], ads: list[Any]) -> list[set[str]]:
             for t, a in zip(titles, ads, strict=True)]
 
 
-def fact_fail_rate(titles: list[str], ads: list[Any]) -> float:
-    """Share of titles failing the guard's fact rules (raw output, no guard applied)."""
-    return sum(bool(f) for f in fact_failures(titles, ads)) / max(len(titles), 1)
+def fail_rate(fails: list[set[str]]) -> float:
+    """Share of titles breaking at least one fact rule (``fails`` from ``fact_failures``)."""
+    return sum(bool(f) for f in fails) / max(len(fails), 1)
 
 
-def rule_counts(titles: list[str], ads: list[Any]) -> dict[str, int]:
+def rule_counts(fails: list[set[str]]) -> dict[str, int]:
     """How many titles break each fact rule (a title may break several)."""
     counts: dict[str, int] = {}
-    for rules in fact_failures(titles, ads):
+    for rules in fails:
         for rule in rules:
             counts[rule] = counts.get(rule, 0) + 1
     return dict(sorted(counts.items()))
@@ -140,12 +140,15 @@ def judge_win_rate(reward_dir: str | None, users: list[Any], titles: list[str], 
     return {"good": res.good, "same": res.same, "bad": res.bad, "n": res.n, "adv": res.adv}
 
 
-def history_similarity(users: list[Any], titles: list[str], encoder: Any) -> np.ndarray:
-    """Per row: cosine of the title's MiniLM vector and the mean MiniLM vector of the user's history."""
-    vecs = encoder.encode(titles)
+def history_means(users: list[Any], encoder: Any) -> np.ndarray:
+    """(N, d): the normalised mean MiniLM vector of each user's history."""
     means = np.stack([encoder.encode([h.title for h in u.history]).mean(0) for u in users])
-    means /= np.linalg.norm(means, axis=1, keepdims=True).clip(1e-8)
-    return (vecs * means).sum(1)
+    return means / np.linalg.norm(means, axis=1, keepdims=True).clip(1e-8)
+
+
+def history_similarity(means: np.ndarray, titles: list[str], encoder: Any) -> np.ndarray:
+    """Per row: cosine of the title's MiniLM vector and its user's history mean (``history_means``)."""
+    return (encoder.encode(titles) * means).sum(1)
 
 
 def paired_ci(diff: np.ndarray, n_boot: int = 2000, seed: int = 0) -> list[float]:
@@ -272,11 +275,12 @@ def evaluate(out: Path, cot: Path, data: Path, args: argparse.Namespace) -> dict
     res["nll_zero_vector"] = round(heldout_nll(gen, test.rows, test.ads, zero), 4)
     ads = [test.ads[r["ad_id"]] for r in test.rows]
     greedy = SamplingConfig(greedy=True, max_new_tokens=40)
+    share = gen.config.min_topic_share  # the model's own setting (the guard's topic share by default)
     gen.config.grounded = False  # first the raw model: what the LM writes with an open vocabulary
     open_titles = [t[0] for t in gen.generate(ads, own, greedy)]
     gen.config.grounded, gen.config.min_topic_share = True, 0.0  # grounded words, but titles may end off topic
     no_topic_titles = [t[0] for t in gen.generate(ads, own, greedy)]
-    gen.config.min_topic_share = 0.2  # the default: grounded decoding with the guard's topic share
+    gen.config.min_topic_share = share  # then grounded decoding as the model ships
     t0 = time.perf_counter()
     titles = [t[0] for t in gen.generate(ads, own, greedy)]
     res["generate_seconds_per_title"] = round((time.perf_counter() - t0) / len(ads), 3)
@@ -292,15 +296,17 @@ def evaluate(out: Path, cot: Path, data: Path, args: argparse.Namespace) -> dict
     res["differs_from_other_users_vector"] = round(
         float(np.mean([a != b for a, b in zip(titles, titles_other, strict=True)])), 3
     )
-    res["fact_fail_rate_open_vocabulary"] = fact_fail_rate(open_titles, ads)
-    res["fact_fail_rate_grounded_without_topic_rule"] = fact_fail_rate(no_topic_titles, ads)
-    res["fact_fail_rules_grounded_without_topic_rule"] = rule_counts(no_topic_titles, ads)
-    res["fact_fail_rate_before_guard"] = fact_fail_rate(titles, ads)
-    res["fact_fail_rules_before_guard"] = rule_counts(titles, ads)
+    fails = fact_failures(titles, ads)
+    no_topic_fails = fact_failures(no_topic_titles, ads)
+    res["fact_fail_rate_open_vocabulary"] = fail_rate(fact_failures(open_titles, ads))
+    res["fact_fail_rate_grounded_without_topic_rule"] = fail_rate(no_topic_fails)
+    res["fact_fail_rules_grounded_without_topic_rule"] = rule_counts(no_topic_fails)
+    res["fact_fail_rate_before_guard"] = fail_rate(fails)
+    res["fact_fail_rules_before_guard"] = rule_counts(fails)
     res["chrf_grounded_without_topic_rule"] = chrf(no_topic_titles, refs)
     res["mean_words"] = round(float(np.mean([len(t.split()) for t in titles])), 2)
     res["mean_words_teacher"] = round(float(np.mean([len(r.split()) for r in refs])), 2)
-    res["fact_fail_rate_before_guard_zero_vector"] = fact_fail_rate(titles_zero, ads)
+    res["fact_fail_rate_before_guard_zero_vector"] = fail_rate(fact_failures(titles_zero, ads))
     res["guard_pass_rate"] = guard_pass_rate(titles, ads)
     res["judge_vs_original"] = judge_win_rate(args.reward, users, titles, [a.title for a in ads], ads)
     res["judge_zero_vector_vs_original"] = judge_win_rate(args.reward, users, titles_zero, [a.title for a in ads], ads)
@@ -310,13 +316,14 @@ def evaluate(out: Path, cot: Path, data: Path, args: argparse.Namespace) -> dict
     from creator.modeling.item_encoder import SentenceItemEncoder
 
     encoder = SentenceItemEncoder("minilm")
-    sim_own, sim_zero, sim_other = (history_similarity(users, t, encoder) for t in (titles, titles_zero, titles_other))
+    means = history_means(users, encoder)
+    sim_own, sim_zero, sim_other = (history_similarity(means, t, encoder) for t in (titles, titles_zero, titles_other))
     res["history_similarity_own_zero_other"] = [round(float(x.mean()), 4) for x in (sim_own, sim_zero, sim_other)]
     res["history_similarity_own_minus_zero_ci"] = paired_ci(sim_own - sim_zero)
     res["history_similarity_own_minus_other_ci"] = paired_ci(sim_own - sim_other)
     res["fact_fail_examples"] = [
         {"original": a.title, "generated": t, "rules": sorted(rules)}
-        for a, t, rules in zip(ads, titles, fact_failures(titles, ads), strict=True) if rules
+        for a, t, rules in zip(ads, titles, fails, strict=True) if rules
     ][:10]
     res["examples"] = [
         {"original": a.title, "teacher": r, "generated": t, "zero_vector": z, "open_vocabulary": o}
