@@ -80,3 +80,14 @@ def compose(title: str, lead: str, budget: int, *, hook_first: bool = False, joi
         return f"{lead}: {core}" if core else lead
     return f"{core}{joiner}{lead}" if core else lead
 
+
+
+def variants(title: str, hooks: list[str], *, max_chars: int = 120, max_added_chars: int = 40) -> list[str]:
+    """The title trimmed to its length budget, then ``title - hook`` and ``hook: title`` for each hook, in order
+    (duplicates kept). The budget is ``min(max_chars, len(title) + max_added_chars)``."""
+    title = " ".join(title.split())
+    budget = min(max_chars, len(title) + max_added_chars)
+    out = [fit_core(title, budget)]
+    for h in hooks:
+        out += [compose(title, h, budget), compose(title, h, budget, hook_first=True)]
+    return out

@@ -110,16 +110,12 @@ def task_examples(catalog: Any, per_ad: int, num_user_tokens: int, *, max_chars:
     Targets, in order, up to ``per_ad``: the title trimmed to the length budget, then ``title - hook`` and
     ``hook: title`` for each hook the prompt lists. Every word of a target is in its prompt."""
     from creator.modeling.generator import GeneratorConfig, prompt_content, prompt_points
-    from creator.rewrite import compose, fit_core
+    from creator.rewrite import variants
 
     config = GeneratorConfig(num_user_tokens=num_user_tokens)
     pairs: list[tuple[str, str]] = []
     for ad in catalog.ads.values():
-        title = " ".join(ad.title.split())
-        budget = min(max_chars, len(title) + max_added_chars)
-        targets = [fit_core(title, budget)]
-        for h in prompt_points(ad, config):
-            targets += [compose(title, h, budget), compose(title, h, budget, hook_first=True)]
+        targets = variants(ad.title, prompt_points(ad, config), max_chars=max_chars, max_added_chars=max_added_chars)
         content = prompt_content(ad, config)
         pairs += [(content, " ".join(t.split())) for t in dict.fromkeys(targets[:per_ad]) if t.strip()]
     return pairs

@@ -21,7 +21,7 @@ import yaml
 
 from creator.cooccurrence import N_COLLAB_FEATURES, ItemCooccurrence
 from creator.io.catalog import Catalog
-from creator.rewrite import compose, fit_core, good_hook, hook
+from creator.rewrite import good_hook, hook, variants
 from creator.types import Ad, User
 
 logger = logging.getLogger(__name__)
@@ -265,10 +265,6 @@ def title_rewrites(ad: Ad, per_ad: int, *, max_chars: int = 120, max_added_chars
     trimmed, then ``title - hook`` and ``hook: title`` for each selling point with a benefit-like hook. They
     are the kind of title the teacher and the generator write, so the judge sees rewrites in training."""
     title = " ".join(ad.title.split())
-    budget = min(max_chars, len(title) + max_added_chars)
-    out = [fit_core(title, budget)]
-    for point in ad.selling_points:
-        h = hook(point)
-        if h and good_hook(h, title):
-            out += [compose(title, h, budget), compose(title, h, budget, hook_first=True)]
+    hooks = [h for h in map(hook, ad.selling_points) if h and good_hook(h, title)]
+    out = variants(title, hooks, max_chars=max_chars, max_added_chars=max_added_chars)
     return [t for t in dict.fromkeys(" ".join(x.split()) for x in out) if t and t != title][:per_ad]
