@@ -25,11 +25,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from creator.guard import known_brands_from_ads
+from creator.guard import Guard, GuardConfig, known_brands_from_ads
 from creator.io import load_catalog
-from data_pipelines.cot_builder import CoTBuilder, make_teacher
+from data_pipelines.cot_builder import CoTBuilder
 from data_pipelines.cot_config import TEACHERS, CoTConfig
 from data_pipelines.preference import load_scorer
+from data_pipelines.teachers import Teacher
 
 
 def print_table(summary: dict[str, Any]) -> None:
@@ -109,6 +110,34 @@ def parse_args(argv: list[str] | None) -> CoTConfig:
         if not values.get(name):
             p.error(f"--{name} is required (or set it in --config)")
     return CoTConfig(**values)
+
+
+def make_teacher(cfg: CoTConfig, known_brands: list[str], encoder: Any = None) -> Teacher:
+    """The teacher ``cfg.teacher`` names: offline (MiniLM, with the guard), openai (HTTP) or hf (local)."""
+    if cfg.teacher == "offline":
+        from data_pipelines.teachers.offline import OfflineTeacher
+
+        guard = Guard(
+            GuardConfig(max_chars=cfg.max_chars, max_added_chars=cfg.max_added_chars, flag_unchanged=True),
+            known_brands=known_brands,
+        )
+        return OfflineTeacher(encoder, known_brands=known_brands, guard=guard)
+    if cfg.teacher == "openai":
+        from data_pipelines.teachers.openai_http import OpenAIConfig, OpenAITeacher
+
+        return OpenAITeacher(
+            OpenAIConfig(
+                model=cfg.teacher_model,
+                base_url=cfg.base_url,
+                api_key=cfg.api_key,
+                concurrency=cfg.concurrency,
+                timeout_s=cfg.timeout_s,
+                max_retries=cfg.max_retries,
+            )
+        )
+    from data_pipelines.teachers.hf_local import HFConfig, HFTeacher
+
+    return HFTeacher(HFConfig(model=cfg.teacher_model, batch_size=cfg.hf_batch_size))
 
 
 def main(argv: list[str] | None = None) -> int:

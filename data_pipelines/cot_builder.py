@@ -46,33 +46,6 @@ from data_pipelines.teachers import (
 logger = logging.getLogger(__name__)
 
 
-def make_teacher(cfg: CoTConfig, known_brands: list[str], encoder: Any = None) -> Teacher:
-    if cfg.teacher == "offline":
-        from data_pipelines.teachers.offline import OfflineTeacher
-
-        guard = Guard(
-            GuardConfig(max_chars=cfg.max_chars, max_added_chars=cfg.max_added_chars, flag_unchanged=True),
-            known_brands=known_brands,
-        )
-        return OfflineTeacher(encoder, known_brands=known_brands, guard=guard)
-    if cfg.teacher == "openai":
-        from data_pipelines.teachers.openai_http import OpenAIConfig, OpenAITeacher
-
-        return OpenAITeacher(
-            OpenAIConfig(
-                model=cfg.teacher_model,
-                base_url=cfg.base_url,
-                api_key=cfg.api_key,
-                concurrency=cfg.concurrency,
-                timeout_s=cfg.timeout_s,
-                max_retries=cfg.max_retries,
-            )
-        )
-    from data_pipelines.teachers.hf_local import HFConfig, HFTeacher
-
-    return HFTeacher(HFConfig(model=cfg.teacher_model, batch_size=cfg.hf_batch_size))
-
-
 def _ad_view(ad: Ad) -> dict[str, Any]:
     return {
         "ad_id": ad.ad_id,
