@@ -116,7 +116,12 @@ def test_training_learns_and_writes_the_artefacts(run):
     rw = metrics["rewrites"]  # the same uniform test rows with rule-based rewrites of the titles
     assert rw["rows_rewritten"] > 0.5 and rw["auc_own_titles"] == pytest.approx(res["reward"]["auc"])
     assert 0 <= rw["positives_rewrite_above_own"] <= 1 and rw["auc_rewritten_titles"] > 0.5
-    assert "## Held-out metrics" in (out / "README.md").read_text()
+    seg = metrics["segments"]  # each split covers every uniform test request (1 positive + 4 negatives) once
+    for split in seg.values():
+        assert sum(m["requests"] for m in split.values()) * 5 == res["reward"]["n"]
+        assert sum(m["share"] for m in split.values()) == pytest.approx(1.0)
+    card = (out / "README.md").read_text()
+    assert "## Held-out metrics" in card and "## Where the AUC is won and lost" in card
 
 
 def test_planted_better_title_wins_for_the_user_it_speaks_to(run):

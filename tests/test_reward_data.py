@@ -178,3 +178,32 @@ def test_rows_get_their_own_ads_rewrites_at_the_asked_share():
     rt.rewrite(rewrites, 1.0, np.random.default_rng(1))
     assert set(rt.cand_text.numpy()[0::2]) == {2, 3}
     assert rt.batch(torch.arange(4))["lengths"].tolist()[0] == [2.0, 1.0]  # len("a1"), 1 word
+
+
+def test_segment_report_splits_requests_and_scores_each_segment_on_its_own_rows():
+    from creator.types import HistoryItem, User
+    from training.reward_data import ClickRows
+    from training.reward_eval import segment_report
+
+    h = [HistoryItem(f"h{i}", f"item {i}") for i in range(8)]
+    rows = ClickRows(prefixes=[User("u", h[:1]), User("v", h[:7]), User("w", [HistoryItem("a", "A")])])
+    # request 0: positive "a" (25 training positives), history 1, ranked above both negatives
+    # request 1: positive "b" (2), history 7, ranked between its negatives
+    # request 2: positive "a", a repeat of the history, history 1, ranked last
+    for g, (p, cands, labels) in enumerate(
+        [(0, [0, 2, 3], [1, 0, 0]), (1, [1, 2, 3], [1, 0, 0]), (2, [0, 2, 3], [1, 0, 0])]
+    ):
+        for c, y in zip(cands, labels, strict=True):
+            rows.prefix.append(p)
+            rows.cand.append(c)
+            rows.label.append(float(y))
+            rows.group.append(g)
+    scores = np.array([0.9, 0.1, 0.2, 0.5, 0.3, 0.7, 0.0, 0.4, 0.6])
+    rep = segment_report(rows, scores, Counter({"a": 25, "b": 2}), ["a", "b", "c", "d"])
+    pop = rep["by_positive_popularity"]
+    assert pop["20+"] == {"requests": 2, "share": pytest.approx(2 / 3), "auc": pytest.approx(2 / 4)}
+    assert pop["1-4"] == {"requests": 1, "share": pytest.approx(1 / 3), "auc": pytest.approx(1 / 2)}
+    assert pop["0"] == {"requests": 0, "share": 0.0, "auc": None}
+    assert rep["by_history_length"]["7+"]["requests"] == 1 and rep["by_history_length"]["1"]["requests"] == 2
+    assert rep["by_repeat"]["repeat"] == {"requests": 1, "share": pytest.approx(1 / 3), "auc": 0.0}
+    assert rep["by_repeat"]["new"]["auc"] == pytest.approx(7 / 8)  # pooled: 0.9 beats 4 negatives, 0.5 beats 3

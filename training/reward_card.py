@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from training.reward_eval import segment_table
+
 if TYPE_CHECKING:
     from training.reward_config import RewardTrainConfig
 
@@ -60,6 +62,12 @@ def model_card(cfg: RewardTrainConfig, metrics: dict[str, Any]) -> str:
         if rw
         else ""
     )
+    segments = (
+        "## Where the AUC is won and lost (uniform negatives, test users)\n\n"
+        f"{segment_table(metrics['segments'])}\n\n"
+        if metrics.get("segments")
+        else ""
+    )
     return f"""# Reward model (CTR judge) card
 
 - **What it predicts**: p(click | user history, ad title text{points}).
@@ -85,7 +93,7 @@ def model_card(cfg: RewardTrainConfig, metrics: dict[str, Any]) -> str:
 
 {metrics_table(metrics["results"])}
 
-## Limits
+{segments}## Limits
 
 - Sampled negatives are easier than real impressions: uniform-negative AUC overstates live ranking quality;
   the popularity and same-category rows show how much.

@@ -220,6 +220,80 @@ def fit_baseline_calibration(
     }
 
 
+POPULARITY_BUCKETS = ((0, 0), (1, 4), (5, 9), (10, 19), (20, None))
+HISTORY_BUCKETS = ((1, 1), (2, 3), (4, 6), (7, None))
+
+
+def _bucket_name(lo: int, hi: int | None) -> str:
+    return f"{lo}+" if hi is None else str(lo) if lo == hi else f"{lo}-{hi}"
+
+
+def segment_report(rows: ClickRows, scores: np.ndarray, counts: Counter, ad_ids: list[str]) -> dict[str, Any]:
+    """Where the AUC is won and lost: the rows of sampled requests (a positive and its negatives) split by
+    how many training positives the positive ad has, by history length, and by whether the positive
+    repeats an item already in the history. Each entry: requests, share of requests and AUC of ``scores``
+    on their rows (None when a segment has no requests). Impression groups (several positives) are skipped.
+    """
+    from creator.click_metrics import auc
+
+    y = np.asarray(rows.label)
+    group = np.asarray(rows.group)
+    scores = np.asarray(scores)
+    pos_rows = np.flatnonzero(y == 1)
+    first = {}
+    for r in pos_rows.tolist():
+        first.setdefault(int(group[r]), []).append(r)
+    single = {g: rs[0] for g, rs in first.items() if len(rs) == 1}
+    n_req = len(single)
+
+    def seg(keep: list[int]) -> dict[str, Any]:
+        mask = np.isin(group, np.asarray(keep, dtype=group.dtype))
+        return {
+            "requests": len(keep),
+            "share": len(keep) / n_req if n_req else 0.0,
+            "auc": auc(y[mask], scores[mask]) if keep else None,
+        }
+
+    pop = {g: counts.get(ad_ids[rows.cand[r]], 0) for g, r in single.items()}
+    hist = {g: len(rows.prefixes[rows.prefix[r]].history) for g, r in single.items()}
+    repeat = {
+        g: ad_ids[rows.cand[r]] in {h.item_id for h in rows.prefixes[rows.prefix[r]].history}
+        for g, r in single.items()
+    }
+
+    def within(v: int, lo: int, hi: int | None) -> bool:
+        return v >= lo and (hi is None or v <= hi)
+
+    return {
+        "by_positive_popularity": {
+            _bucket_name(lo, hi): seg([g for g, v in pop.items() if within(v, lo, hi)])
+            for lo, hi in POPULARITY_BUCKETS
+        },
+        "by_history_length": {
+            _bucket_name(lo, hi): seg([g for g, v in hist.items() if within(v, lo, hi)]) for lo, hi in HISTORY_BUCKETS
+        },
+        "by_repeat": {
+            "repeat": seg([g for g, v in repeat.items() if v]),
+            "new": seg([g for g, v in repeat.items() if not v]),
+        },
+    }
+
+
+def segment_table(segments: dict[str, Any]) -> str:
+    """Markdown: one row per segment of ``segment_report``."""
+    titles = {
+        "by_positive_popularity": "training positives of the clicked ad",
+        "by_history_length": "history length",
+        "by_repeat": "clicked ad already in the history",
+    }
+    lines = ["| split by | segment | requests | share | AUC |", "|---|---|---|---|---|"]
+    for key, segs in segments.items():
+        for name, m in segs.items():
+            a = "n/a" if m["auc"] is None else f"{m['auc']:.4f}"
+            lines.append(f"| {titles.get(key, key)} | {name} | {m['requests']} | {m['share']:.1%} | {a} |")
+    return "\n".join(lines)
+
+
 def rewrite_report(net: RewardNet, rows: RowTensors, rewrites: list[np.ndarray], rng: np.random.Generator
                    ) -> dict[str, float]:
     """The same rows scored with each candidate's own title and with one of its ad's rewrites: AUC both ways,

@@ -41,7 +41,7 @@ from training.reward_data import (
     train_cooccurrence,
     user_model_split,
 )
-from training.reward_eval import RowTensors, evaluate, fit_baseline_calibration, rewrite_report
+from training.reward_eval import RowTensors, evaluate, fit_baseline_calibration, rewrite_report, segment_report
 from training.reward_fit import ema_update, fit
 
 logger = logging.getLogger(__name__)
@@ -258,6 +258,7 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
     calib = fit_baseline_calibration(calib_rows, fu.counts, ad_ids)
     results: dict[str, Any] = {}
     rewrites_seen: dict[str, float] | None = None  # the uniform test rows with rewritten titles
+    segments: dict[str, Any] | None = None  # the uniform test rows' AUC by segment
     for kind in cfg.eval_samplings:
         rows = history_rows(
             catalog,
@@ -282,6 +283,7 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
         )
         if kind == "uniform":
             rewrites_seen = rewrite_report(net, rt, rewrite_ids, np.random.default_rng(cfg.seed + 4))
+            segments = segment_report(rows, rt.logits(net), fu.counts, ad_ids)
     if cfg.use_impressions and catalog.impressions:
         imp_rows, _ = impression_rows(catalog, set(by_split["test"]), ad_index)
         if len(imp_rows) and 0 < sum(imp_rows.label) < len(imp_rows):
@@ -291,6 +293,7 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
     metrics = {
         "results": results,
         "rewrites": rewrites_seen,
+        "segments": segments,
         "best_val_auc": res.best_auc,
         "validation": validation,
         "refit": {"epochs": res.best_epoch, "users": len(fu.users)} if cfg.refit else None,
