@@ -3,7 +3,8 @@
 Per chunk of rows: profile requests -> ``candidates`` CoT-title requests per row -> the guard on
 every candidate (and, optionally, a teacher fact check) -> scores -> the best grounded candidate
 becomes the row, the others feed preference pairs; every row that cannot be built is kept with
-its reason.
+its reason. The requests themselves (prompts, payloads, sampling) are built by
+``data_pipelines.cot_requests.CoTRequests``.
 """
 
 from __future__ import annotations
@@ -22,17 +23,10 @@ from creator.guard import Guard, GuardConfig, known_brands_from_ads
 from creator.io.catalog import Catalog
 from creator.io.hllm import write_hllm_parquet
 from creator.io.records import write_records
-from creator.prompts import (
-    COT_TITLE_V1,
-    CREATIVE_PROMPT1_V1,
-    CREATIVE_PROMPT2_V1,
-    FACT_CHECK_V1,
-    PROFILE_V1,
-    bullets,
-    numbered,
-)
+from creator.prompts import CREATIVE_PROMPT1_V1, CREATIVE_PROMPT2_V1, bullets
 from creator.types import Ad, User
 from data_pipelines.cot_config import CoTConfig, split_of
+from data_pipelines.cot_requests import CoTRequests
 from data_pipelines.preference import Candidate, Scorer, load_scorer, pick_pair
 from data_pipelines.teachers import (
     CachedTeacher,
@@ -40,20 +34,9 @@ from data_pipelines.teachers import (
     Teacher,
     TeacherRequest,
     TeacherResult,
-    TeacherSampling,
 )
 
 logger = logging.getLogger(__name__)
-
-
-def _ad_view(ad: Ad) -> dict[str, Any]:
-    return {
-        "ad_id": ad.ad_id,
-        "title": ad.title,
-        "brand": ad.brand,
-        "selling_points": ad.selling_points,
-        "facts": [f.text for f in ad.facts if f.kind != "brand"],
-    }
 
 
 class CoTBuilder:
@@ -75,6 +58,7 @@ class CoTBuilder:
             GuardConfig(max_chars=cfg.max_chars, max_added_chars=cfg.max_added_chars, flag_unchanged=True),
             known_brands=brands,
         )
+        self.requests = CoTRequests(cfg, catalog)
         self.cache = ResponseCache(cfg.cache_path)
         self.teacher = CachedTeacher(teacher, self.cache)
         self.scorer = scorer or load_scorer(cfg.scorer)
@@ -84,80 +68,6 @@ class CoTBuilder:
         self.failures: list[dict[str, Any]] = []
         self.failed_requests = 0
         self._seen: set[tuple[str, str, tuple[str, ...]]] = set()
-
-    # ---- requests -----------------------------------------------------------------------------
-    def _sampling(self, k: int = 0) -> TeacherSampling:
-        return TeacherSampling(
-            temperature=self.cfg.temperature,
-            top_p=self.cfg.top_p,
-            max_tokens=self.cfg.max_tokens,
-            seed=self.cfg.seed + k,
-        )
-
-    def _history(self, user: User) -> list[str]:
-        return [h.title for h in user.recent(self.cfg.history_len)]
-
-    def profile_request(self, i: int, user: User) -> TeacherRequest:
-        titles = self._history(user)
-        brands = [
-            self.catalog.ads[h.item_id].brand
-            for h in user.recent(self.cfg.history_len)
-            if h.item_id in self.catalog.ads
-        ]
-        return TeacherRequest(
-            key=f"profile:{i}",
-            task="profile",
-            messages=PROFILE_V1.render(history=numbered(titles)),
-            payload={"history": titles, "history_brands": brands},
-            sampling=self._sampling(),
-        )
-
-    def cot_request(self, i: int, k: int, user: User, ad: Ad, profile: dict[str, Any]) -> TeacherRequest:
-        view = _ad_view(ad)
-        titles = self._history(user)
-        added = self.cfg.max_added_chars
-        messages = COT_TITLE_V1.render(
-            profile=json.dumps(profile, ensure_ascii=False),
-            history=numbered(titles, limit=10),
-            title=ad.title,
-            brand=ad.brand or "(none)",
-            selling_points=bullets(ad.selling_points),
-            facts=", ".join(view["facts"]) or "(none)",
-            max_chars=str(self.cfg.max_chars),
-            max_added_chars=str(added) if added is not None else "any number of",
-        )
-        payload = {
-            "ad": view,
-            "history": titles,
-            "profile": profile,
-            "candidate": k,
-            "max_chars": self.cfg.max_chars,
-            "max_added_chars": added,
-        }
-        return TeacherRequest(
-            key=f"cot:{i}:{k}",
-            task="cot_title",
-            messages=messages,
-            payload=payload,
-            sampling=self._sampling(k),
-        )
-
-    def check_request(self, i: int, k: int, ad: Ad, title: str) -> TeacherRequest:
-        view = _ad_view(ad)
-        messages = FACT_CHECK_V1.render(
-            title=ad.title,
-            brand=ad.brand or "(none)",
-            selling_points=bullets(ad.selling_points),
-            facts=", ".join(view["facts"]) or "(none)",
-            candidate=title,
-        )
-        return TeacherRequest(
-            key=f"check:{i}:{k}",
-            task="fact_check",
-            messages=messages,
-            payload={"ad": view, "candidate": title},
-            sampling=TeacherSampling(temperature=0.0, top_p=1.0, max_tokens=self.cfg.max_tokens),
-        )
 
     # ---- the flow -----------------------------------------------------------------------------
     async def _ask(self, requests: list[TeacherRequest], bar: tqdm) -> dict[str, TeacherResult]:
@@ -182,7 +92,7 @@ class CoTBuilder:
 
     async def run_chunk(self, rows: list[tuple[int, User, str]], bar: tqdm) -> None:
         ads = self.catalog.ads
-        prof = await self._ask([self.profile_request(i, u) for i, u, _ in rows], bar)
+        prof = await self._ask([self.requests.profile(i, u) for i, u, _ in rows], bar)
         profiles: dict[int, dict[str, Any]] = {}
         for i, user, ad_id in rows:
             res = prof[f"profile:{i}"]
@@ -191,7 +101,7 @@ class CoTBuilder:
             else:
                 self._reject(i, user, ads[ad_id], "teacher_failed", f"profile: {res.error}", [])
         cot_reqs = [
-            self.cot_request(i, k, u, ads[a], profiles[i])
+            self.requests.cot(i, k, u, ads[a], profiles[i])
             for i, u, a in rows
             if i in profiles
             for k in range(self.cfg.candidates)
@@ -234,7 +144,7 @@ class CoTBuilder:
         for i, _, ad_id in rows:
             for c in cands.get(i, []):
                 if c.get("verdict", {}).get("passed"):
-                    reqs[(i, c["k"])] = self.check_request(i, c["k"], ads[ad_id], c["title"])
+                    reqs[(i, c["k"])] = self.requests.check(i, c["k"], ads[ad_id], c["title"])
         answers = await self._ask(list(reqs.values()), bar)
         for (i, k), req in reqs.items():
             res = answers[req.key]
