@@ -49,7 +49,8 @@ def _profile_terms(users: Iterable[User]) -> Counter:
 
 def history_word_counts(users: Iterable[User]) -> Counter:
     """In how many (user, history item) pairs each content word occurs: the baseline for personas."""
-    return Counter(w for u in users for h in u.history for w in set(words(h.title)))
+    # dict.fromkeys, not set: the order breaks most_common's ties, and a set's order changes per process
+    return Counter(w for u in users for h in u.history for w in dict.fromkeys(words(h.title)))
 
 
 def segment_persona(members: list[User], overall: Counter, *, n_terms: int = 3) -> str:

@@ -111,3 +111,45 @@ def test_last_resort_adds_no_claim_or_brand(teacher: OfflineTeacher) -> None:
     profile = {"long_term_interests": ["wireless co presenters"], "short_term_interests": []}
     out = ask(teacher, "cot_title", {"ad": ad, "history": HISTORY, "profile": profile, "candidate": 0})
     assert out["title"] == "Acme Gray Ink Cartridge - Picked for You"
+
+
+PROFILE_IN_A_FRESH_PROCESS = """
+import json, sys
+import numpy as np
+from data_pipelines.teachers.offline import OfflineTeacher
+
+class Lengths:  # any fixed encoder: the test is about ranking words, not about embeddings
+    def encode(self, texts):
+        return np.array([[len(t), 1.0] for t in texts], dtype=np.float32)
+
+history = json.loads(sys.argv[1])
+print(json.dumps(OfflineTeacher(Lengths()).profile(history)["preferences"]))
+"""
+
+
+def test_profile_is_the_same_in_every_process():
+    """Six words tie at two titles each and only three are kept: the tie must not be broken by a set's order,
+    which changes with each process's string hashing (and would change every model trained on the CoT)."""
+    import subprocess
+    import sys
+
+    history = [
+        "Canvas Ledger Folder Marker",
+        "Canvas Ledger Folder Marker",
+        "Velvet Sketch Binder Crayon",
+        "Velvet Sketch Binder Crayon",
+        "Ribbon Journal Tablet Eraser",
+        "Ribbon Journal Tablet Eraser",
+    ]
+    outs = set()
+    for hash_seed in ("1", "2", "3"):
+        run = subprocess.run(
+            [sys.executable, "-c", PROFILE_IN_A_FRESH_PROCESS, json.dumps(history)],
+            capture_output=True,
+            text=True,
+            env={**__import__("os").environ, "PYTHONHASHSEED": hash_seed},
+            check=True,
+        )
+        outs.add(run.stdout.strip())
+    assert len(outs) == 1, outs
+    assert len(json.loads(outs.pop())) == 3

@@ -148,7 +148,9 @@ class OfflineTeacher:
             phrase = self._phrase(t, brands)
             if phrase and phrase not in short_term:
                 short_term.append(phrase)
-        counts = Counter(w.lower() for t in history for w in set(_words(t)))
+        # dict.fromkeys, not set: a set's order changes with each process's string hashing, and the order
+        # decides how most_common breaks ties, so the profile (and everything trained on it) would too
+        counts = Counter(w.lower() for t in history for w in dict.fromkeys(_words(t)))
         banned = (
             self._brand_words | {w.lower() for w in brands} | set(" ".join(long_term + short_term).split())
         )
