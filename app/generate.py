@@ -179,7 +179,11 @@ def load_components(args: argparse.Namespace, ads: list) -> Components:
         # a judge trained on this very user model (train-reward --user-model-dir) shares it: one copy, one cache
         stored = json.loads((judge_dir / "config.json").read_text()).get("user_model_dir") \
             if (judge_dir / "config.json").exists() else None
-        same = stored and user_dir.resolve() in (Path(stored).resolve(), (Path(stored) / "user_model").resolve())
+        stored_dir = judge_dir / stored if stored else None  # saved relative to the judge's folder (or absolute)
+        same = stored_dir is not None and user_dir.resolve() in (
+            stored_dir.resolve(),
+            (stored_dir / "user_model").resolve(),
+        )
         judge = RewardModel.from_pretrained(judge_dir, cache_dir=cache, user_model=user_model if same else None)
     grounding = getattr(args, "grounding", "auto")
     if grounding != "auto":

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -120,7 +121,10 @@ class RewardModel:
 
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        (path / "config.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+        saved = self.config.to_dict()
+        if saved.get("user_model_dir"):  # relative to this folder, so the run's folder can move as a whole
+            saved["user_model_dir"] = os.path.relpath(Path(saved["user_model_dir"]).resolve(), path.resolve())
+        (path / "config.json").write_text(json.dumps(saved, indent=2) + "\n")
         save_file(
             {k: v.contiguous() for k, v in self.net.state_dict().items()}, str(path / "model.safetensors")
         )
@@ -168,6 +172,8 @@ class RewardModel:
                 f"{path} holds a reward model whose weights do not fit this version of the network "
                 f"({str(exc).splitlines()[-1].strip()[:160]}); retrain it with `hllm-creator train-reward`"
             ) from None
+        if config.user_model_dir:
+            config.user_model_dir = str(_saved_user_model_dir(path, config.user_model_dir, user_model is not None))
         if user_model is None and config.user_model_dir:
             user_model = load_user_model(config.user_model_dir)
         cooc = ItemCooccurrence.load(path / COOCCURRENCE_FILE) if config.cooccurrence else None
@@ -335,6 +341,22 @@ class RewardModel:
             **{f"penalty_{k}": v for k, v in pen.items()},
             "score": float(1 / (1 + np.exp(-z))),
         }
+
+
+def _saved_user_model_dir(model_dir: Path, saved: str, given: bool) -> Path:
+    """Where the user model a saved reward model names is: relative to the reward model's folder (how it is
+    saved), or as written (absolute, or saved by an older version). Raises with the fix when it is in neither
+    place and no user model was passed."""
+    for candidate in (model_dir / saved, Path(saved)):
+        if candidate.exists():
+            return candidate.resolve()
+    if given:
+        return Path(saved)
+    raise FileNotFoundError(
+        f"{model_dir} was trained with the user model in {saved!r} (relative to that folder), which is not there; "
+        "copy the train-encoders output along with the reward model (keep the run's folder layout), or pass "
+        "RewardModel.from_pretrained(..., user_model=UserModel.from_pretrained(DIR))"
+    )
 
 
 def load_user_model(path: str | Path) -> UserVectorSource:

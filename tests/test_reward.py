@@ -317,12 +317,41 @@ def test_train_with_a_user_model_dir_uses_its_vectors(tmp_path, minilm, monkeypa
     trm.train(cfg, encoder=minilm)
     assert seen and len(seen) == len(set(seen))  # each history prefix embedded once, not once per epoch
     saved = json.loads((tmp_path / "out" / "reward_model" / "config.json").read_text())
-    assert saved["user_dim"] == 4 and saved["user_model_dir"] == str(tmp_path / "um")
+    assert saved["user_dim"] == 4 and saved["user_model_dir"] == "../../um"  # relative to the saved folder
     rm = RewardModel.from_pretrained(
         tmp_path / "out" / "reward_model", encoder=minilm, user_model=FakeUserModel()
     )
     assert rm.net.user_in[0].in_features == 4
     assert np.isfinite(rm.score([fountain_user()], ["Pen"])).all()
+
+
+def test_a_moved_run_folder_still_finds_its_user_model(tmp_path, monkeypatch):
+    import shutil
+
+    import creator.reward as cr
+
+    loaded: list[Path] = []
+
+    class FakeUserModel:  # isolates the unit: where the saved reward model looks for its user model
+        dim = 4
+
+    def fake_load(path):
+        loaded.append(Path(path))
+        return FakeUserModel()
+
+    monkeypatch.setattr(cr, "load_user_model", fake_load)
+    run = tmp_path / "run"
+    (run / "encoders").mkdir(parents=True)
+    cfg = RewardConfig(item_dim=12, user_dim=4, user_model_dir=str(run / "encoders"), **TINY_MODEL)
+    RewardModel(cfg).save_pretrained(run / "reward")
+    shutil.move(run, tmp_path / "moved")  # the whole run folder goes elsewhere (another machine, say)
+    rm = RewardModel.from_pretrained(tmp_path / "moved" / "reward")
+    assert loaded == [(tmp_path / "moved" / "encoders").resolve()] and isinstance(rm.user_model, FakeUserModel)
+    shutil.rmtree(tmp_path / "moved" / "encoders")
+    with pytest.raises(FileNotFoundError, match="copy the train-encoders output"):
+        RewardModel.from_pretrained(tmp_path / "moved" / "reward")
+    # a user model passed in needs no folder
+    assert RewardModel.from_pretrained(tmp_path / "moved" / "reward", user_model=FakeUserModel()).user_model
 
 
 def test_missing_user_model_dir_is_a_clear_error(tmp_path):
