@@ -324,6 +324,22 @@ def test_train_with_a_user_model_dir_uses_its_vectors(tmp_path, minilm, monkeypa
     assert rm.net.user_in[0].in_features == 4
     assert np.isfinite(rm.score([fountain_user()], ["Pen"])).all()
 
+    # user_vectors: false keeps the user model's split but not its vector: nothing is embedded, nothing saved
+    seen.clear()
+    off = tiny_config(
+        data,
+        tmp_path / "off",
+        epochs=2,
+        user_model_dir=str(tmp_path / "um"),
+        user_vectors=False,
+        eval_samplings=["uniform"],
+    )
+    metrics = trm.train(off, encoder=minilm)
+    saved = json.loads((tmp_path / "off" / "reward_model" / "config.json").read_text())
+    assert not seen and not saved["user_dim"] and saved["user_model_dir"] is None
+    assert metrics["users"] == json.loads((tmp_path / "out" / "metrics.json").read_text())["users"]
+    assert RewardModel.from_pretrained(tmp_path / "off" / "reward_model", encoder=minilm).user_model is None
+
 
 def test_a_moved_run_folder_still_finds_its_user_model(tmp_path, monkeypatch):
     import shutil

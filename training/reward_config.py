@@ -44,6 +44,9 @@ class RewardTrainConfig:
     threads: int = 1
     cache_dir: str | None = ".cache/embeddings"
     user_model_dir: str | None = None
+    # with user_model_dir: false keeps its user split and match-head baseline, but the judge pools the history
+    # itself instead of reading the user model's vector (the with/without comparison on the same users)
+    user_vectors: bool = True
     model: RewardConfig = field(default_factory=RewardConfig)
 
     def __post_init__(self) -> None:
@@ -73,9 +76,9 @@ class RewardTrainConfig:
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1) (0 turns the weight average off), got {self.ema_decay}")
         if self.user_model_dir:
-            # stored in the saved model: absolute, so it loads from any working folder
+            # absolute here, so it resolves from any working folder; saved relative to the model's folder
             self.user_model_dir = str(Path(self.user_model_dir).resolve())
-            self.model.user_model_dir = self.user_model_dir
+            self.model.user_model_dir = self.user_model_dir if self.user_vectors else None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -137,9 +137,10 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
         if cfg.model.use_selling_points
         else None
     )
-    user_model = load_user_model(cfg.user_model_dir) if cfg.user_model_dir else None
-    if user_model is not None:
-        cfg.model.user_dim = int(user_model.dim)
+    user_model = load_user_model(cfg.user_model_dir) if cfg.user_model_dir else None  # match-head baseline
+    vec_model = user_model if cfg.user_vectors else None  # the judge's user vector
+    if vec_model is not None:
+        cfg.model.user_dim = int(vec_model.dim)
     categories = [a.category for a in ads]
 
     def sampler(kind: str, counts: Counter) -> NegativeSampler:
@@ -160,11 +161,11 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
         keys = [(u.user_id, len(u.history)) for u in prefixes]
         todo = {k: u for k, u in zip(keys, prefixes, strict=True) if k not in uv_cache}
         if todo:
-            uv_cache.update(zip(todo, user_model.embed_users(list(todo.values())), strict=True))
-        return np.stack([uv_cache[k] for k in keys]) if keys else np.zeros((0, user_model.dim), np.float32)
+            uv_cache.update(zip(todo, vec_model.embed_users(list(todo.values())), strict=True))
+        return np.stack([uv_cache[k] for k in keys]) if keys else np.zeros((0, vec_model.dim), np.float32)
 
     def tensors(rows: Any, fu: FitUsers) -> RowTensors:
-        uv = user_vectors(rows.prefixes) if user_model is not None else None
+        uv = user_vectors(rows.prefixes) if vec_model is not None else None
         co = collab_rows(fu.cooc, rows, ad_ids, fu.own, cfg.model.max_history) if cfg.model.cooccurrence else None
         ids = fu.id_index if cfg.model.item_ids else None
         return RowTensors(rows, table, text_index, ads, cfg.model, ad_vec, ad_pts, uv, co, ids)
@@ -235,7 +236,7 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
         cfg.model,
         net,
         encoder=encoder,
-        user_model=user_model,
+        user_model=vec_model,
         cache_dir=cfg.cache_dir,
         cooccurrence=fu.cooc,
         item_ids=fu.item_ids if cfg.model.item_ids else None,
