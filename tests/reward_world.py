@@ -3,7 +3,7 @@
 Each topic has a handful of products; a user's history and next item come from their topics,
 so a click model that reads title text can learn who clicks what. Written as our own JSONL
 records (``ads.jsonl``, ``users.jsonl``, optional ``impressions.jsonl``) so training goes through
-``load_catalog`` like any real catalog.
+``load_catalog`` like any real catalog. Also the tiny training config, users and ad the reward tests share.
 """
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+
+from creator.types import Ad, HistoryItem, User
+from training.reward_model import load_config
 
 TOPICS: dict[str, list[str]] = {
     "fountain pens": [
@@ -100,3 +103,66 @@ def write_world(out: Path, *, n_users: int = 240, seed: int = 0, impressions: bo
         if rows:
             (out / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return out
+
+
+TINY_MODEL = {
+    "proj_dim": 16,
+    "attn_hidden": 16,
+    "mlp_hidden": [32],
+    "dropout": 0.0,
+    "max_history": 8,
+    "token_buckets": 4096,
+}
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny_config(data: Path, out: Path, **kw):
+    overrides = {
+        "data": str(data),
+        "format": "jsonl",
+        "out": str(out),
+        "epochs": 8,
+        "patience": 8,
+        "batch_size": 256,
+        "lr": 1e-2,
+        "negatives": 4,
+        "eval_negatives": 4,
+        "threads": 1,
+        "val_fraction": 0.15,
+        "test_fraction": 0.2,
+        "cache_dir": None,
+        "model": dict(TINY_MODEL),
+        **kw,
+    }
+    return load_config(str(REPO / "training" / "configs" / "reward_tiny.yaml"), overrides)
+
+
+def fountain_user() -> User:
+    return User(
+        "fan",
+        [
+            HistoryItem("h1", "Fountain Pen, Fine Nib, Blue Ink"),
+            HistoryItem("h2", "Calligraphy Fountain Pen Set with 3 Nibs"),
+            HistoryItem("h3", "Fountain Pen Ink Bottle, Royal Blue, 50 ml"),
+        ],
+    )
+
+
+def shipper() -> User:
+    return User(
+        "ship",
+        [
+            HistoryItem("s1", "Packing Tape, Clear, 6 Rolls"),
+            HistoryItem("s2", "Bubble Mailers, 6 x 10 in, 50-Pack"),
+            HistoryItem("s3", "Corrugated Shipping Boxes, 25-Pack"),
+        ],
+    )
+
+
+NOTEBOOK = Ad(
+    "nb",
+    "Spiral Notebook, 100 Sheets, College Ruled",
+    description="Spiral notebook with 100 sheets of smooth paper that does not bleed with fountain pen "
+    "ink. College ruled.",
+    selling_points=["smooth paper, no bleed with fountain pen ink"],
+)

@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from creator.reward import RewardModel
-from tests.reward_world import write_world
-from tests.test_reward import NOTEBOOK, fountain_user, tiny_config
+from tests.reward_world import NOTEBOOK, fountain_user, tiny_config, write_world
 from training.reward_model import train
 
 

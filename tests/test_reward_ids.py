@@ -11,8 +11,7 @@ import torch
 from creator.modeling.reward_net import id_features
 from creator.reward import RewardConfig, RewardModel, RewardNet
 from creator.types import Ad, HistoryItem, User
-from tests.reward_world import write_world
-from tests.test_reward import TINY_MODEL, tiny_config
+from tests.reward_world import TINY_MODEL, tiny_config, write_world
 from training.reward_model import train
 
 
