@@ -174,16 +174,13 @@ def load_components(args: argparse.Namespace, ads: list) -> Components:
     generator = PersonalizedGenerator.from_pretrained(generator_dir)
     judge = None
     if judge_dir is not None:
-        from creator.reward import RewardModel
+        from creator.reward import RewardModel, find_user_model_dir
 
         # a judge trained on this very user model (train-reward --user-model-dir) shares it: one copy, one cache
         stored = json.loads((judge_dir / "config.json").read_text()).get("user_model_dir") \
             if (judge_dir / "config.json").exists() else None
-        stored_dir = judge_dir / stored if stored else None  # saved relative to the judge's folder (or absolute)
-        same = stored_dir is not None and user_dir.resolve() in (
-            stored_dir.resolve(),
-            (stored_dir / "user_model").resolve(),
-        )
+        found = find_user_model_dir(judge_dir, stored) if stored else None
+        same = found is not None and user_dir.resolve() in (found, found / "user_model")
         judge = RewardModel.from_pretrained(judge_dir, cache_dir=cache, user_model=user_model if same else None)
     grounding = getattr(args, "grounding", "auto")
     if grounding != "auto":

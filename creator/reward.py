@@ -42,6 +42,7 @@ __all__ = [
     "RewardModel",
     "RewardNet",
     "UserVectorSource",
+    "find_user_model_dir",
     "load_user_model",
     "points_text",
 ]
@@ -173,7 +174,15 @@ class RewardModel:
                 f"({str(exc).splitlines()[-1].strip()[:160]}); retrain it with `hllm-creator train-reward`"
             ) from None
         if config.user_model_dir:
-            config.user_model_dir = str(_saved_user_model_dir(path, config.user_model_dir, user_model is not None))
+            found = find_user_model_dir(path, config.user_model_dir)
+            if found is None and user_model is None:
+                raise FileNotFoundError(
+                    f"{path} was trained with the user model in {config.user_model_dir!r} (relative to that "
+                    "folder), which is not there; copy the train-encoders output along with the reward model "
+                    "(keep the run's folder layout), or pass "
+                    "RewardModel.from_pretrained(..., user_model=UserModel.from_pretrained(DIR))"
+                )
+            config.user_model_dir = str(found or config.user_model_dir)
         if user_model is None and config.user_model_dir:
             user_model = load_user_model(config.user_model_dir)
         cooc = ItemCooccurrence.load(path / COOCCURRENCE_FILE) if config.cooccurrence else None
@@ -343,20 +352,14 @@ class RewardModel:
         }
 
 
-def _saved_user_model_dir(model_dir: Path, saved: str, given: bool) -> Path:
-    """Where the user model a saved reward model names is: relative to the reward model's folder (how it is
-    saved), or as written (absolute, or saved by an older version). Raises with the fix when it is in neither
-    place and no user model was passed."""
-    for candidate in (model_dir / saved, Path(saved)):
+def find_user_model_dir(model_dir: str | Path, saved: str) -> Path | None:
+    """The user model folder a saved reward model names (``config.json``'s ``user_model_dir``), resolved:
+    relative to the reward model's folder (how it is saved) or as written (absolute, or saved by an older
+    version); None when it is in neither place."""
+    for candidate in (Path(model_dir) / saved, Path(saved)):
         if candidate.exists():
             return candidate.resolve()
-    if given:
-        return Path(saved)
-    raise FileNotFoundError(
-        f"{model_dir} was trained with the user model in {saved!r} (relative to that folder), which is not there; "
-        "copy the train-encoders output along with the reward model (keep the run's folder layout), or pass "
-        "RewardModel.from_pretrained(..., user_model=UserModel.from_pretrained(DIR))"
-    )
+    return None
 
 
 def load_user_model(path: str | Path) -> UserVectorSource:
