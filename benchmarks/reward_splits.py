@@ -36,8 +36,7 @@ def same_run(path: Path, cfg_dict: dict[str, Any]) -> bool:
     if not (path / "metrics.json").exists() or not (path / "resolved_config.yaml").exists():
         return False
     saved = yaml.safe_load((path / "resolved_config.yaml").read_text()) or {}
-    strip = lambda d: {k: v for k, v in d.items() if k not in IGNORED_KEYS}  # noqa: E731
-    return strip(saved) == strip(cfg_dict)
+    return all(saved.get(k) == cfg_dict.get(k) for k in (saved.keys() | cfg_dict.keys()) - set(IGNORED_KEYS))
 
 
 def summary(values: list[float]) -> str:

@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from training.run_config import check_split_fractions
+
 
 @dataclass
 class EncodersConfig:
@@ -75,15 +77,7 @@ class EncodersConfig:
         for name in ("dropout", "history_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if not (
-            0 < self.validation_fraction < 1
-            and 0 < self.test_fraction < 1
-            and self.validation_fraction + self.test_fraction < 1
-        ):
-            raise ValueError(
-                "validation_fraction and test_fraction must be in (0, 1) and sum below 1, got "
-                f"{self.validation_fraction} and {self.test_fraction}; e.g. 0.1 and 0.1"
-            )
+        check_split_fractions(self.validation_fraction, self.test_fraction, ("validation_fraction", "test_fraction"))
         if self.backbone is None and self.hidden % self.heads:
             raise ValueError(f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
 

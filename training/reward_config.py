@@ -10,6 +10,7 @@ import yaml
 
 from creator.reward import RewardConfig
 from training.reward_data import SAMPLINGS
+from training.run_config import check_split_fractions
 
 
 @dataclass
@@ -59,15 +60,7 @@ class RewardTrainConfig:
                 raise ValueError(f"unknown sampling {s!r}; use one of {', '.join(SAMPLINGS)}")
         if self.negatives < 1 or self.eval_negatives < 1:
             raise ValueError("negatives and eval_negatives must be >= 1 (8 is the reported setting)")
-        if not (
-            0 < self.test_fraction < 1
-            and 0 < self.val_fraction < 1
-            and self.val_fraction + self.test_fraction < 1
-        ):
-            raise ValueError(
-                "val_fraction and test_fraction must be in (0, 1) and sum below 1, "
-                f"got {self.val_fraction} and {self.test_fraction}"
-            )
+        check_split_fractions(self.val_fraction, self.test_fraction, ("val_fraction", "test_fraction"))
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError("epochs and batch_size must be >= 1 and lr > 0")
         if not 0 <= self.rewrite_fraction <= 1 or self.rewrites_per_ad < 1:

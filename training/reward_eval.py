@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from creator.click_metrics import click_report, platt_apply, platt_fit
+from creator.click_metrics import auc, click_report, platt_apply, platt_fit
 from creator.modeling.reward_net import RewardConfig, RewardNet, title_lengths, token_matrix
 from creator.types import Ad
 from training.reward_data import ClickRows
@@ -182,12 +182,14 @@ def evaluate(
     *,
     user_model: Any = None,
     penalties: np.ndarray | None = None,
+    logits: np.ndarray | None = None,
 ) -> dict[str, dict[str, float | None]]:
-    """Metrics of the reward model and each baseline on one evaluation set, keyed by scorer."""
+    """Metrics of the reward model and each baseline on one evaluation set, keyed by scorer; ``logits``: the
+    reward model's, when the caller has them already."""
     rows = tensors.rows
     y = np.asarray(rows.label)
     groups = np.asarray(rows.group)
-    z = tensors.logits(net)
+    z = tensors.logits(net) if logits is None else logits
     table: dict[str, dict[str, float | None]] = {"reward": click_report(y, sigmoid(z), groups)}
     if penalties is not None:
         table["reward+penalties"] = click_report(y, sigmoid(z - penalties), groups)
@@ -234,16 +236,13 @@ def segment_report(rows: ClickRows, scores: np.ndarray, counts: Counter, ad_ids:
     repeats an item already in the history. Each entry: requests, share of requests and AUC of ``scores``
     on their rows (None when a segment has no requests). Impression groups (several positives) are skipped.
     """
-    from creator.click_metrics import auc
-
     y = np.asarray(rows.label)
     group = np.asarray(rows.group)
     scores = np.asarray(scores)
-    pos_rows = np.flatnonzero(y == 1)
-    first = {}
-    for r in pos_rows.tolist():
-        first.setdefault(int(group[r]), []).append(r)
-    single = {g: rs[0] for g, rs in first.items() if len(rs) == 1}
+    positives: dict[int, list[int]] = {}  # group -> its positive rows
+    for r in np.flatnonzero(y == 1).tolist():
+        positives.setdefault(int(group[r]), []).append(r)
+    single = {g: rs[0] for g, rs in positives.items() if len(rs) == 1}
     n_req = len(single)
 
     def seg(keep: list[int]) -> dict[str, Any]:
@@ -294,14 +293,13 @@ def segment_table(segments: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def rewrite_report(net: RewardNet, rows: RowTensors, rewrites: list[np.ndarray], rng: np.random.Generator
-                   ) -> dict[str, float]:
+def rewrite_report(net: RewardNet, rows: RowTensors, rewrites: list[np.ndarray], rng: np.random.Generator,
+                   own: np.ndarray | None = None) -> dict[str, float]:
     """The same rows scored with each candidate's own title and with one of its ad's rewrites: AUC both ways,
-    and on the positives how often the rewrite scores above the real title (0.5 = the wording is no signal)."""
-    from creator.click_metrics import auc
-
+    and on the positives how often the rewrite scores above the real title (0.5 = the wording is no signal).
+    ``own``: the logits with the own titles, when the caller has them already."""
     label = np.asarray(rows.rows.label)
-    own = rows.logits(net)
+    own = rows.logits(net) if own is None else own
     kept = rows.cand_text
     rows.rewrite(rewrites, 1.0, rng)
     changed = (rows.cand_text != kept).numpy()

@@ -279,12 +279,13 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
             else None
         )
         rt = tensors(rows, fu)
+        z = rt.logits(net)  # scored once: the metrics, the rewrite report and the segments all read it
         results[f"sampled_{kind}"] = evaluate(
-            kind, net, rt, calib, fu.counts, ad_ids, ads, user_model=user_model, penalties=pens
+            kind, net, rt, calib, fu.counts, ad_ids, ads, user_model=user_model, penalties=pens, logits=z
         )
         if kind == "uniform":
-            rewrites_seen = rewrite_report(net, rt, rewrite_ids, np.random.default_rng(cfg.seed + 4))
-            segments = segment_report(rows, rt.logits(net), fu.counts, ad_ids)
+            rewrites_seen = rewrite_report(net, rt, rewrite_ids, np.random.default_rng(cfg.seed + 4), own=z)
+            segments = segment_report(rows, z, fu.counts, ad_ids)
     if cfg.use_impressions and catalog.impressions:
         imp_rows, _ = impression_rows(catalog, set(by_split["test"]), ad_index)
         if len(imp_rows) and 0 < sum(imp_rows.label) < len(imp_rows):

@@ -78,3 +78,12 @@ def write_resolved(config: Any, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
     return path
+
+
+def check_split_fractions(validation: float, test: float, names: tuple[str, str]) -> None:
+    """Held-out user shares: each in (0, 1), together below 1 (someone must be left to train on)."""
+    if not (0 < validation < 1 and 0 < test < 1 and validation + test < 1):
+        raise ValueError(
+            f"{names[0]} and {names[1]} must be in (0, 1) and sum below 1, got {validation} and {test}; "
+            "e.g. 0.1 and 0.1"
+        )
