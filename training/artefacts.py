@@ -116,4 +116,19 @@ def write_model_card(out: Path, stage: str, run: Any, metrics: dict[str, Any]) -
         "",
         "Files: resolved_config.yaml (options), metrics.json (training log).",
     ]
+    from creator.modeling.bases import licence_of
+
+    base = getattr(run, "base", None) or _base_of_artefact(getattr(run, "sft", None))
+    licence = licence_of(base) if base else None
+    if licence:
+        lines += ["", f"Licence of the base weights: {licence}. This folder holds only the adapter and the "
+                      "projector; the base weights are not redistributed."]
     (out / "README.md").write_text("\n".join(lines) + "\n")
+
+
+def _base_of_artefact(folder: str | None) -> str | None:
+    """The ``base`` recorded in a generator artefact's config (DPO starts from an SFT folder)."""
+    import json
+
+    cfg = Path(folder) / "generator_config.json" if folder else None
+    return json.loads(cfg.read_text()).get("base") if cfg and cfg.exists() else None

@@ -25,6 +25,7 @@ from trl import DPOConfig, DPOTrainer
 
 from training.artefacts import UserHeadsCheckpoints, start_run, summarize, use_bf16, write_model_card
 from training.collators import UserPreferenceCollator
+from training.completion_logits import compact_on_cpu
 from training.run_config import parse_config
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,8 @@ class DPORunConfig:
     seed: int = 0
     bf16: str = "auto"
     resume: bool = True
+    # project only the titles' positions through the LM head on the CPU too (training.completion_logits)
+    completion_only_logits: bool = True
 
     def __post_init__(self) -> None:
         if self.beta <= 0:
@@ -135,6 +138,8 @@ def run_dpo(run: DPORunConfig) -> dict[str, Any]:
     from training.cot_data import load_training_data
 
     out, catalog = start_run(run, "dpo", ("pairs", "sft", "user_vectors"))
+    if run.completion_only_logits:
+        compact_on_cpu()
     train = load_training_data(
         run.pairs,
         kind="pairs",

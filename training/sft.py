@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from trl import SFTConfig, SFTTrainer
 
+from creator.modeling.bases import is_named
 from creator.modeling.builders import add_placeholders, ensure_vocab, load_base
 from creator.modeling.generator import GeneratorConfig, PersonalizedGenerator
 from creator.modeling.soft_prompt import (
@@ -31,6 +32,7 @@ from creator.modeling.soft_prompt import (
     attach_user_tokens,
     backbone_of,
     embed_with_user_tokens,
+    input_embedding_rms,
 )
 from training.artefacts import (
     HEAD_PREFIXES,
@@ -41,6 +43,7 @@ from training.artefacts import (
     write_model_card,
 )
 from training.collators import AUX_PREFIXES, UserSFTCollator, sft_example
+from training.completion_logits import compact_on_cpu
 from training.losses import AuxHeads, masked_mean, pairwise_match_bce, symmetric_info_nce
 from training.run_config import parse_config
 
@@ -91,6 +94,11 @@ class SFTRunConfig:
     seed: int = 0
     bf16: str = field(default="auto", metadata={"help": "auto (on for CUDA with bf16), true or false"})
     resume: bool = True
+    completion_only_logits: bool = field(
+        default=True,
+        metadata={"help": "project only the completion positions through the LM head on the CPU too "
+                          "(same loss; Gemma's 262k-row head makes it most of a step)"},
+    )
     ddp_find_unused_parameters: bool | None = field(
         default=None, metadata={"help": "multi-GPU: true when the aux losses leave a head unused on a rank"}
     )
@@ -213,7 +221,7 @@ def build_generator(
     ph = add_placeholders(tok, run.num_user_tokens)
     ensure_vocab(model, tok)
     hidden = model.config.get_text_config().hidden_size
-    emb_rms = float(model.get_input_embeddings().weight.detach().float().pow(2).mean().sqrt())
+    emb_rms = input_embedding_rms(model)  # after the embedding's own scale (Gemma multiplies by sqrt(hidden))
     torch.manual_seed(run.seed)
     projector = UserProjector(d_user, hidden, run.num_user_tokens, init_std=emb_rms).to(model.dtype)
     attach_user_tokens(model, projector, ph)
@@ -223,7 +231,9 @@ def build_generator(
             model.dtype
         )
     n_params = sum(p.numel() for n, p in model.named_parameters() if not n.startswith(HEAD_PREFIXES))
-    save_base = n_params < 300e6 if run.save_base == "auto" else str(run.save_base).lower() == "true"
+    # a named base (gemma-270m) is rebuilt from its package on load: never copied into the artefact
+    small = n_params < 300e6 and not is_named(run.base)
+    save_base = small if run.save_base == "auto" else str(run.save_base).lower() == "true"
     peft_model = get_peft_model(
         model,
         LoraConfig(
@@ -302,6 +312,8 @@ def build_trainer(run: SFTRunConfig) -> tuple[UserSFTTrainer, PersonalizedGenera
     from training.cot_data import load_training_data
 
     out, catalog = start_run(run, "sft", ("cot", "user_vectors", "base"))
+    if run.completion_only_logits:
+        compact_on_cpu()
     train = load_training_data(run.cot, split=run.train_split, catalog=catalog, max_rows=run.max_rows)
     evald = None
     if run.eval_split:

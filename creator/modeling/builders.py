@@ -121,8 +121,18 @@ def ensure_vocab(model: Any, tokenizer: Any) -> None:
     ``add_placeholders`` on a model without spare rows); Qwen-style padded vocabularies need nothing."""
     rows = model.get_input_embeddings().weight.shape[0]
     if len(tokenizer) > rows:
+        import torch
+
         logger.info("resizing token embeddings %d -> %d for the user placeholders", rows, len(tokenizer))
-        model.resize_token_embeddings(len(tokenizer))
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+        # The new rows are never read as inputs (the soft tokens overwrite them), but a tied or grown LM head
+        # scores them: zeros make those logits the same at training and at every later load (a random init
+        # would differ between the run that trained and the process that serves).
+        with torch.no_grad():
+            model.get_input_embeddings().weight[rows:] = 0
+            head = model.get_output_embeddings()
+            if head is not None and head.weight.shape[0] > rows:
+                head.weight[rows:] = 0
 
 
 @dataclass(frozen=True)
@@ -149,7 +159,7 @@ PRESETS: dict[str, LMPreset] = {
 
 
 def build_tiny_lm(tokenizer: Any, preset: str = "tiny", *, arch: str = "llama", seed: int = 0) -> Any:
-    """A randomly initialised causal LM of ``PRESETS[preset]`` sized to ``tokenizer`` (llama or qwen2)."""
+    """A randomly initialised causal LM of ``PRESETS[preset]`` sized to ``tokenizer`` (llama, qwen2 or gemma3)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
@@ -176,8 +186,17 @@ def build_tiny_lm(tokenizer: Any, preset: str = "tiny", *, arch: str = "llama", 
         model = LlamaForCausalLM(LlamaConfig(**common))
     elif arch == "qwen2":
         model = Qwen2ForCausalLM(Qwen2Config(**common))
+    elif arch == "gemma3":
+        # Gemma 3's own quirks at test size: scaled embeddings (x sqrt(hidden)), sliding + full attention
+        # layers, query scaling by query_pre_attn_scalar, logit soft-capping off as in the 270M model
+        from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+        head_dim = p.hidden // p.heads
+        model = Gemma3ForCausalLM(Gemma3TextConfig(
+            **common, head_dim=head_dim, query_pre_attn_scalar=head_dim, sliding_window=64,
+            layer_types=["sliding_attention" if i % 2 == 0 else "full_attention" for i in range(p.layers)]))
     else:
-        raise ValueError(f"unknown arch {arch!r}; use 'llama' or 'qwen2'")
+        raise ValueError(f"unknown arch {arch!r}; use 'llama', 'qwen2' or 'gemma3'")
     n = sum(p.numel() for p in model.parameters())
     logger.info("built a %s %s LM with %.2fM parameters", preset, arch, n / 1e6)
     return model
@@ -186,7 +205,8 @@ def build_tiny_lm(tokenizer: Any, preset: str = "tiny", *, arch: str = "llama", 
 def load_base(
     name_or_path: str, *, dtype: str = "float32", local_files_only: bool | None = None
 ) -> tuple[Any, Any]:
-    """(model, tokenizer) for any HF causal LM id or folder. ``dtype`` float32|bfloat16|float16|auto.
+    """(model, tokenizer) for any HF causal LM id or folder, or a named base (``gemma-270m``, see
+    ``creator.modeling.bases``). ``dtype`` float32|bfloat16|float16|auto.
 
     Nothing is downloaded when ``HF_HUB_OFFLINE=1`` (or ``local_files_only=True``): an id whose weights
     are not in the local cache then fails with the hub's own message."""
@@ -196,6 +216,9 @@ def load_base(
     torch_dtype = "auto" if dtype == "auto" else getattr(torch, dtype, None)
     if torch_dtype is None:
         raise ValueError(f"unknown dtype {dtype!r}; use float32, bfloat16, float16 or auto")
+    from creator.modeling.bases import resolve_base
+
+    name_or_path = resolve_base(name_or_path)  # a named base (gemma-270m) -> its converted folder
     kw: dict[str, Any] = {} if local_files_only is None else {"local_files_only": local_files_only}
     tok = AutoTokenizer.from_pretrained(name_or_path, **kw)
     model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=torch_dtype, **kw)

@@ -29,6 +29,7 @@ import torch
 from creator.backends.base import SamplingConfig
 from creator.decoding import AdVocabulary
 from creator.grounded_logits import GroundedLogitsProcessor
+from creator.modeling.bases import resolve_base
 from creator.modeling.builders import ensure_vocab, placeholder_ids, placeholder_tokens
 from creator.modeling.soft_prompt import UserProjector, attach_user_tokens, build_prompt_embeds
 from creator.prompts import GENERATOR_PROMPTS
@@ -266,7 +267,7 @@ class PersonalizedGenerator:
         config = GeneratorConfig.from_dict(json.loads((path / CONFIG_FILE).read_text()))
         tok = AutoTokenizer.from_pretrained(path / "tokenizer")
         base_ref = base_override or config.base
-        base_path = path / "base" if base_ref == "base" else base_ref
+        base_path = path / "base" if base_ref == "base" else resolve_base(base_ref)
         dtype = getattr(torch, config.dtype)
         model = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype)
         ensure_vocab(model, tok)

@@ -93,6 +93,20 @@ def embed_with_user_tokens(
     return embeds.masked_scatter(slots.unsqueeze(-1), soft.reshape(-1, soft.shape[-1]))
 
 
+@torch.no_grad()
+def input_embedding_rms(model: nn.Module, sample: int = 4096) -> float:
+    """RMS of what the embedding *module* outputs, over up to ``sample`` evenly spaced token ids.
+
+    Not the RMS of the weight: Gemma's ``Gemma3TextScaledWordEmbedding`` multiplies the rows by sqrt(hidden)
+    (25.3 for the 270M model) in its forward, and the soft tokens replace that output, so the projector must
+    start at the scale of the output or the user's tokens begin 25x quieter than every word of the prompt."""
+    emb = model.get_input_embeddings()
+    rows = emb.weight.shape[0]
+    ids = torch.arange(rows) if rows <= sample else torch.linspace(0, rows - 1, steps=sample).long()
+    ids = ids.to(emb.weight.device)
+    return float(emb(ids).float().pow(2).mean().sqrt())
+
+
 def backbone_of(model: nn.Module) -> nn.Module:
     """The transformer stack under a causal LM (the module TRL's fused head calls): ``model.base_model``."""
     from peft import PeftModel
