@@ -67,27 +67,37 @@ class HFBackend:
 
     @torch.no_grad()
     def _generate_batch(self, requests: list[GenerationRequest], sampling: SamplingConfig) -> list[list[str]]:
-        rows = [(r, j) for r in requests for j in range(sampling.n)]  # each request repeated n times
-        lengths = [r.prompt_embeds.shape[0] for r, _ in rows]
+        n = sampling.n
+        rows = [(r, j) for r in requests for j in range(n)]  # each request repeated n times
+        lengths = [r.prompt_embeds.shape[0] for r in requests]
         b, t = len(rows), max(lengths)
-        hidden = rows[0][0].prompt_embeds.shape[1]
+        hidden = requests[0].prompt_embeds.shape[1]
         dtype = next(self.model.parameters()).dtype
-        embeds = torch.zeros(b, t, hidden, dtype=dtype, device=self.device)  # (B, T, H), left padded
-        mask = torch.zeros(b, t, dtype=torch.long, device=self.device)  # (B, T), 1 = real
-        for i, ((req, _), n) in enumerate(zip(rows, lengths, strict=True)):
+        embeds = torch.zeros(len(requests), t, hidden, dtype=dtype, device=self.device)  # (R, T, H), left padded
+        mask = torch.zeros(len(requests), t, dtype=torch.long, device=self.device)  # (R, T), 1 = real
+        for i, (req, length) in enumerate(zip(requests, lengths, strict=True)):
             if req.prompt_embeds.shape[1] != hidden:
                 raise ValueError(f"request {req.key!r} has hidden size {req.prompt_embeds.shape[1]}, "
                                  f"others {hidden}; all requests must come from one generator")
-            embeds[i, t - n:] = req.prompt_embeds.to(self.device, dtype)
-            mask[i, t - n:] = 1
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # (B, T): real tokens count from 0
+            embeds[i, t - length:] = req.prompt_embeds.to(self.device, dtype)
+            mask[i, t - length:] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # (R, T): real tokens count from 0
         gens = [torch.Generator().manual_seed(request_seed(sampling.seed, req.key, j)) for req, j in rows]
         eos = torch.tensor(self.eos_ids, device=self.device)
         constraints = [WordConstraint(req.grounding) if req.grounding is not None else None for req, _ in rows]
         grounded = any(c is not None for c in constraints)
 
-        out = self.model(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True)
+        # The prompt is read once per request, not once per candidate: the n candidates share its KV cache
+        # (repeated after the prefill), so 4 candidates cost one prompt pass, not four. logits_to_keep=1: only
+        # the last position is projected; a 262k-row LM head (Gemma 3) would otherwise make (R, T, V) floats.
+        out = self.model(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True,
+                         logits_to_keep=1)
         past, logits = out.past_key_values, out.logits[:, -1, :]
+        if n > 1:
+            past.batch_repeat_interleave(n)
+            logits = logits.repeat_interleave(n, dim=0)
+            mask = mask.repeat_interleave(n, dim=0)
+            positions = positions.repeat_interleave(n, dim=0)
         next_pos = positions[:, -1:] + 1  # (B, 1)
         finished = torch.zeros(b, dtype=torch.bool, device=self.device)
         steps: list[torch.Tensor] = []
@@ -112,7 +122,6 @@ class HFBackend:
             past, logits = out.past_key_values, out.logits[:, -1, :]
             next_pos = next_pos + 1
         texts = self._decode(torch.stack(steps, dim=1))
-        n = sampling.n
         return [texts[i * n:(i + 1) * n] for i in range(len(requests))]
 
     @staticmethod
