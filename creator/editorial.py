@@ -111,11 +111,13 @@ def _repetition(title: str, ad_text: str) -> list[GuardFailure]:
     out: list[GuardFailure] = []
     for a, b in zip(words, words[1:], strict=False):
         if a == b and (a, b) not in ad_pairs:
-            out.append(GuardFailure("word_repetition", f"{a} {b}",
+            m = re.search(rf"(?<!\w){re.escape(a)}\W+{re.escape(b)}(?!\w)", title, re.IGNORECASE)
+            out.append(GuardFailure("word_repetition", m.group(0) if m else f"{a} {b}",
                                     f"{a!r} is written twice in a row; Google rejects gimmicky repetition"))
     for w in dict.fromkeys(words):
         if w not in _COMMON and words.count(w) >= 3 and ad_words.count(w) < 3:
-            out.append(GuardFailure("word_repetition", w,
+            m = re.search(rf"(?<!\w){re.escape(w)}(?!\w)", title, re.IGNORECASE)
+            out.append(GuardFailure("word_repetition", m.group(0) if m else w,
                                     f"{w!r} appears {words.count(w)} times; say it once"))
     return out
 
@@ -149,7 +151,7 @@ META_ATTRIBUTE_PATTERNS: dict[str, list[str]] = {
 _META_COMPILED = {cat: re.compile(r"(?<![\w-])(?:" + "|".join(p) + r")(?![\w-])", re.IGNORECASE)
                   for cat, p in META_ATTRIBUTE_PATTERNS.items()}
 # addressing a person by name: "Hi Sarah", "Dear John,", "Sarah, ..." with a common given name
-_GREETING_NAME = re.compile(r"(?<![\w-])(?:hi|hey|hello|dear)\s+([A-Z][a-z]+)")
+_GREETING_NAME = re.compile(r"(?<![\w-])(?i:hi|hey|hello|dear)\s+([A-Z][a-z]+)")
 _GIVEN_NAMES = frozenset(
     "james john robert michael william david richard joseph thomas charles mary patricia jennifer linda "
     "elizabeth barbara susan jessica sarah karen emma olivia ava sophia mia noah liam lucas ethan mason".split())
