@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channel", required=True, help="google-rsa-headline, google-rsa-description, meta-headline, "
                    "merchant-title or generic")
     p.add_argument("--ads", required=True, help="the catalog with the ads the titles are for (folder or file)")
-    p.add_argument("--format", default="auto", help="format of --ads: auto, amazon2018, mind, hllm, jsonl, csv, parquet")
+    p.add_argument("--format", default="auto",
+                   help="format of --ads: auto, amazon2018, mind, hllm, jsonl, csv or parquet")
     p.add_argument("--titles", required=True, help="JSONL, CSV or Parquet with the columns ad_id,title")
     p.add_argument("--out", required=True, help="folder for verdicts.jsonl and summary.json")
     p.add_argument("--quiet", action="store_true", help="print only failing rows and the summary")

@@ -40,7 +40,7 @@ EDITORIAL_RULES = ("exclamation", "repeated_punctuation", "ellipsis", "emoji_or_
 META_RULES = ("personal_attribute", "personal_attribute_question")
 
 _ELLIPSIS = re.compile(r"\.{2,}|\u2026")
-_REPEATED = re.compile(r"([^\w\s.])\1+")
+_REPEATED = re.compile(r"(?<!\d)''|([^\w\s.'])\1+")  # '' after a digit is an inch mark, not repetition
 # symbols Google accepts in ad text: trademark signs and the degree sign (So) besides ordinary punctuation
 _ALLOWED_SYMBOLS = frozenset("\u00a9\u00ae\u2122\u00b0")
 _SYMBOL_WORDS = re.compile(

@@ -41,7 +41,8 @@ def _head_words(ad: Ad) -> list[str]:
 
 
 def _strongest_fact(ad: Ad) -> str | None:
-    facts = [f for f in extract_facts(ad.title) if f.kind in _FACT_ORDER]
+    # a fact with its unit or noun ("0.7 mm", "12-Pack", "500 Sheets"); a bare number says nothing on its own
+    facts = [f for f in extract_facts(ad.title) if f.kind in _FACT_ORDER and (f.kind == "size" or " " in f.norm)]
     if not facts:
         return None
     return min(facts, key=lambda f: _FACT_ORDER[f.kind]).text.strip()

@@ -76,7 +76,8 @@ def test_google_editorial_rules(rule, passing, failing):
 def test_exclamation_one_in_a_description_and_caps_the_ad_writes_itself():
     assert "exclamation" not in rules("google-rsa-description", "Pilot G2 Gel Pens, smooth writing!")
     assert "exclamation" in rules("google-rsa-description", "Pilot G2 Gel Pens! Smooth writing!")
-    assert rules("google-rsa-headline", "HP 74 Ink Cartridge CB335WN", HP) == []  # brand and model as the ad writes them
+    # brand and model number as the ad writes them
+    assert rules("google-rsa-headline", "HP 74 Ink Cartridge CB335WN", HP) == []
 
 
 @pytest.mark.parametrize(("passing", "failing"), [
@@ -167,7 +168,8 @@ def _check(tmp_path, titles: str, name: str = "titles.csv", channel: str = "goog
 
 
 def test_checker_prints_verdicts_writes_them_and_fails_on_any_bad_title(tmp_path, capsys):
-    rc = _check(tmp_path, "ad_id,title\np,\"Pilot G2 Gel Pens, 12-Pack\"\nh,HP 74 Ink!!\np,Pilot Gel Pens... CLICK HERE\n")
+    rc = _check(tmp_path, "ad_id,title\np,\"Pilot G2 Gel Pens, 12-Pack\"\nh,HP 74 Ink!!\n"
+                          "p,Pilot Gel Pens... CLICK HERE\n")
     printed = capsys.readouterr().out
     assert rc == 1
     assert "PASS  line 2  ad p" in printed and "FAIL  line 3  ad h  exclamation" in printed
