@@ -196,3 +196,13 @@ def test_checker_bad_input_is_one_line_data_error(tmp_path, capsys, titles, name
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and message in err and "Fix:" in err and len(err.splitlines()) == 1
     assert "Traceback" not in err
+
+
+def test_demo_constraints_take_a_channel_and_generic_stays_as_it_was():
+    from app.demo_session import Constraints
+
+    assert Constraints(max_chars=120).guard() == GuardConfig(max_chars=120)
+    cfg = Constraints(max_chars=120, channel="google-rsa-headline").guard()
+    assert (cfg.max_chars, cfg.channel) == (30, "google-rsa-headline")
+    with pytest.raises(DataError, match="unknown channel"):
+        Constraints(channel="tiktok")
