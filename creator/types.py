@@ -282,7 +282,8 @@ class Creative:
     def __post_init__(self) -> None:
         if self.source not in self.SOURCES:
             raise DataError("unknown creative source", field="source", expected=" | ".join(self.SOURCES),
-                            got=repr(self.source), fix="use one of those")
+                            got=repr(self.source),
+                            fix="use personalized, original or fallback (under a channel also shortened or withheld)")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
