@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sft": ("training.sft:main", "LoRA SFT of the generator with soft user tokens and aux losses"),
     "dpo": ("training.dpo:main", "DPO of the SFT generator on preference pairs (same user vector for both)"),
     "generate": ("app.generate:main", "personalized titles for a catalog per audience segment (resumable)"),
+    "check": ("app.check:main", "check your own titles against a channel's rules with the serving guard"),
     "judge": ("eval.judge:main", "compare two systems' titles per (user, ad): Good/Same/Bad and Adv"),
     "eval": ("eval.report:main", "compare systems' titles: factuality, compliance, personalization, report"),
     "demo": ("app.demo:main", "open the Gradio demo for marketers (segments, titles, constraints, export)"),

@@ -180,10 +180,16 @@ class ArtifactParts:
         return self._loaded
 
     def components(self, guard: GuardConfig, known_brands: list[str]) -> Any:
+        import functools
+
+        from creator.channels import get_channel
         from creator.pipeline import Components
 
         parts = self._load()
+        grounding, channel = parts["grounding"], get_channel(guard.channel)
+        if channel.budget is not None and grounding is not None:  # decode within the channel's budget
+            grounding = functools.partial(grounding, max_chars=guard.max_chars, wide=channel.wide_counts_double)
         return Components(user_model=parts["user_model"], match=parts["match"],
                           prompt_embeds=parts["prompt_embeds"], backend=parts["backend"],
-                          grounding=parts["grounding"],
+                          grounding=grounding,
                           guard=Guard(guard, known_brands=known_brands), judge=parts["judge"])

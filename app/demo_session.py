@@ -54,8 +54,12 @@ class Constraints:
     clusters: int = 6
     match_threshold: float = 0.0
     candidates: int = 4
+    channel: str = "generic"  # a creator.channels preset; its max_chars caps max_chars and its rules apply
 
     def __post_init__(self) -> None:
+        from creator.channels import get_channel
+
+        self.channel = get_channel(self.channel).name
         self.banned_words = [w.strip() for w in self.banned_words if w and w.strip()]
         if not 10 <= self.max_chars <= 300:
             raise ValueError(f"max length must be between 10 and 300 characters, got {self.max_chars}")
@@ -75,12 +79,16 @@ class Constraints:
         return cls(int(max_chars), words, int(clusters), float(threshold or 0.0), int(candidates))
 
     def guard(self) -> GuardConfig:
-        return GuardConfig(max_chars=self.max_chars, banned_words=list(self.banned_words))
+        from creator.channels import get_channel
+
+        cap = get_channel(self.channel).max_chars if self.channel != "generic" else self.max_chars
+        return GuardConfig.for_channel(self.channel, max_chars=min(self.max_chars, cap),
+                                       banned_words=list(self.banned_words))
 
     def pipeline(self, clusters: int) -> Any:
         from creator.pipeline import PipelineConfig
 
-        return PipelineConfig(clusters=clusters, match_threshold=self.match_threshold or None)
+        return PipelineConfig(clusters=clusters, match_threshold=self.match_threshold or None, channel=self.channel)
 
 
 @dataclass

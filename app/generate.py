@@ -76,6 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--num-actors", type=int, default=1, help="ray: actors, each holding one hf backend")
     e.add_argument("--max-lora-rank", type=int, default=16, help="vllm: the adapter's LoRA rank or more")
     e.add_argument("--shard-size", type=int, help="kept pairs per shard (default 256; 4096 with ray)")
+    ch = p.add_argument_group("channel")
+    ch.add_argument("--channel", default="generic",
+                    help="where the titles run: google-rsa-headline (<=30), google-rsa-description (<=90), "
+                         "meta-headline (<=27), merchant-title (<=150) or generic (default, <=120)")
+    ch.add_argument("--export", choices=("google-ads",),
+                    help="also write google_ads.csv for Google Ads Editor (the Google Ads channels)")
+    ch.add_argument("--campaign", default="hllm-creator", help="google-ads export: the campaign name")
+    ch.add_argument("--final-url", default="", help="google-ads export: the final URL, {ad_id} filled in")
     o = p.add_argument_group("output")
     o.add_argument("--out", required=True, help="output folder (also the resume state)")
     o.add_argument("--output-format", choices=("parquet", "jsonl", "csv"), default="parquet")
@@ -185,10 +193,17 @@ def load_components(args: argparse.Namespace, ads: list) -> Components:
     grounding = getattr(args, "grounding", "auto")
     if grounding != "auto":
         generator.config.grounded = grounding == "on"
+    import functools
+
+    from creator.channels import get_channel
+    from creator.guard import GuardConfig
+
+    channel = get_channel(getattr(args, "channel", "generic"))
     return Components(user_model=user_model, match=lambda u, a: match_scores(user_model, u, a),
                       prompt_embeds=generator.prompt_embeds, backend=build_backend(args, generator),
-                      guard=Guard(known_brands=known_brands_from_ads(ads)), judge=judge,
-                      grounding=generator.grounding)
+                      guard=Guard(GuardConfig.for_channel(channel), known_brands=known_brands_from_ads(ads)),
+                      judge=judge, grounding=functools.partial(generator.grounding, max_chars=channel.budget,
+                                                               wide=channel.wide_counts_double))
 
 
 def model_dirs(args: argparse.Namespace) -> tuple[Path, Path, Path | None]:
@@ -255,11 +270,37 @@ def summary_table(summary: dict[str, Any], notes: dict[str, Any]) -> str:
     return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
 
 
+def _check_channel(args: argparse.Namespace) -> None:
+    """An unknown channel, or --export google-ads for a non-Google channel: a one-line DataError."""
+    from creator.channels import get_channel
+
+    ch = get_channel(getattr(args, "channel", "generic"))
+    if getattr(args, "export", None) == "google-ads" and ch.export is None:
+        raise DataError("--export google-ads needs a Google Ads channel", field="channel",
+                        expected="google-rsa-headline or google-rsa-description", got=repr(ch.name),
+                        fix="add --channel google-rsa-headline")
+
+
+def export_google_ads(result: Any, parts: Components, ads: list, args: argparse.Namespace, out: Path) -> Path:
+    """``google_ads.csv``: the served titles per segment (ad group) and ad, plus each ad's own compliant title."""
+    from creator.io.google_ads import write_google_ads_csv
+    from creator.shortening import channel_fallback
+
+    extra = {}
+    for ad in ads:
+        title, source = channel_fallback(ad, parts.guard)
+        if source != "withheld":
+            extra[ad.ad_id] = title
+    return write_google_ads_csv(result.creatives, out / "google_ads.csv", channel=args.channel,
+                                campaign=args.campaign, final_url=args.final_url, extra_titles=extra)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         config = PipelineConfig(clusters=args.clusters, representative=args.representative,
                                 match_threshold=args.match_threshold, top_m=args.top_m,
+                                channel=getattr(args, "channel", "generic"),
                                 shard_size=args.shard_size or (4096 if args.backend == "ray" else 256))
         sampling = SamplingConfig(n=1 if args.greedy else args.candidates, temperature=args.temperature,
                                   top_p=args.top_p, top_k=args.top_k, max_new_tokens=args.max_new_tokens,
@@ -276,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             elif target.exists():
                 target.unlink()
     model_dirs(args)  # fail before the (long) data loading when a model folder is missing
+    _check_channel(args)
     ads, users, notes = load_inputs(args)
     parts = load_components(args, ads)
     out.mkdir(parents=True, exist_ok=True)
@@ -297,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = result.summary.to_dict()
     (out / "summary.json").write_text(json.dumps({**summary, **notes}, indent=1))
     print(f"\ngenerate: {out}\n{summary_table(summary, notes)}")
+    if getattr(args, "export", None) == "google-ads":
+        paths["google_ads"] = export_google_ads(result, parts, ads, args, out)
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 

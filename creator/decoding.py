@@ -41,6 +41,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from creator.channels import display_width
 from creator.grounding import flat_words, unstated_claims
 from creator.guard import GuardConfig, topic_kept, topic_words
 from creator.types import Ad
@@ -83,6 +84,7 @@ class _Node:
     children: dict[int, _Node] = field(default_factory=dict)
     word: str | None = None  # set where a word ends: its word_key
     closes: bool = False  # the word ends in ":" "," ";" or ".": a new span may start after it
+    width: int = 0  # where a word ends: its characters as the channel counts them (no leading space)
 
     @property
     def word_end(self) -> bool:
@@ -110,18 +112,28 @@ class AdVocabulary:
     # reads text (``creator.grounding.flat_words``), and the flat words of each word_key
     blocked: tuple[tuple[str, ...], ...] = ()
     flat: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # the channel's character budget (``creator.channels.Channel.budget``): no word is started that would take
+    # the title past it, so every title the decoder lets end fits; ``wide``: double-width characters count 2
+    max_chars: int | None = None
+    wide: bool = False
     # what it was built from, as plain data: a serving engine in another process rebuilds it with ``from_spec``
     spec: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def build(cls, tokenizer: Any, ad: Ad, *, glue: tuple[str, ...] = GLUE,
               min_topic_share: float = GuardConfig.min_title_overlap,
-              blocked_claims: list[str] | None = None) -> AdVocabulary:
+              blocked_claims: list[str] | None = None, max_chars: int | None = None,
+              wide: bool = False) -> AdVocabulary:
         """``min_topic_share``: the share of ``topic_words(ad)`` a title keeps before EOS is allowed (the
         guard's ``min_title_overlap``, 0.2 by default; 0 turns the rule off). ``blocked_claims``: the claims
-        the ad never states (default ``creator.grounding.unstated_claims(ad)``, description included)."""
+        the ad never states (default ``creator.grounding.unstated_claims(ad)``, description included).
+        ``max_chars``/``wide``: the channel's budget and how it counts (``Channel.budget``,
+        ``Channel.wide_counts_double``); None leaves titles unbounded, as the generic channel does."""
         if not 0.0 <= min_topic_share <= 1.0:
             raise ValueError(f"min_topic_share must be in [0, 1], got {min_topic_share}; use 0 to turn it off")
+        if max_chars is not None and max_chars < 1:
+            raise ValueError(f"max_chars must be >= 1 or None, got {max_chars}; use None for no budget")
+        count = display_width if wide else len
         words = ad_words(ad, glue)
         eos = tokenizer.eos_token_id
         if eos is None:
@@ -138,6 +150,7 @@ class AdVocabulary:
             surface = words[i % len(words)]
             node.word = word_key(surface)
             node.closes = node.closes or surface[-1] in ":,;."
+            node.width = max(node.width, count(surface))
             tokens.update(int(t) for t in ids)
         sources = tuple(tuple(word_key(w) for w in t.split()) for t in (ad.title, ad.brand, *ad.selling_points) if t)
         occurrences: dict[str, list[tuple[int, int]]] = {}
@@ -150,13 +163,15 @@ class AdVocabulary:
         blocked = [c for c in claims if len(c.split()) > 1 and set(c.split()) <= spellable]
         spec = {"title": ad.title, "brand": ad.brand, "selling_points": list(ad.selling_points), "glue": list(glue),
                 "min_topic_share": min_topic_share, "blocked_claims": blocked}
+        if max_chars is not None:  # only then, so specs (and vLLM's cache keys) of unbounded runs stay as they were
+            spec |= {"max_chars": max_chars, "wide": wide}
         topic = frozenset(topic_words(ad))
         covers = {key: frozenset(kept) for key in {word_key(w) for w in words} if (kept := topic_kept(key, topic))}
         return cls(spaced=spaced, first=first, eos_ids=(int(eos),), token_ids=tuple(sorted(tokens)),
                    words=len(words), glue=frozenset(word_key(g) for g in glue), sources=sources,
                    occurrences={k: tuple(v) for k, v in occurrences.items()}, topic=topic, covers=covers,
                    min_topic_share=min_topic_share if topic else 0.0, spec=spec,
-                   blocked=tuple(tuple(c.split()) for c in blocked), flat=flat)
+                   blocked=tuple(tuple(c.split()) for c in blocked), flat=flat, max_chars=max_chars, wide=wide)
 
     @classmethod
     def from_spec(cls, tokenizer: Any, spec: dict[str, Any]) -> AdVocabulary:
@@ -165,7 +180,8 @@ class AdVocabulary:
                 selling_points=list(spec.get("selling_points", [])))
         return cls.build(tokenizer, ad, glue=tuple(spec.get("glue", GLUE)),
                          min_topic_share=float(spec.get("min_topic_share", GuardConfig.min_title_overlap)),
-                         blocked_claims=list(spec.get("blocked_claims", [])))
+                         blocked_claims=list(spec.get("blocked_claims", [])), max_chars=spec.get("max_chars"),
+                         wide=bool(spec.get("wide", False)))
 
     def claim_completions(self, written: list[str]) -> set[str]:
         """Words that would complete, after ``written``, a claim the ad never states."""
@@ -234,6 +250,14 @@ class WordConstraint:
         self.banned: set[str] = set()  # words the current word may not be
         self.eligible: set[str] | None = None  # words the current word may be (None: any)
         self.done = False
+        self.used = 0  # characters of the words written so far, with the spaces between them
+        self.room: int | None = None  # characters the current word may take (None: no budget)
+
+    def _room(self, written: list[str], used: int) -> int | None:
+        """Characters the next word may take: the budget minus what is written and the space before it."""
+        if self.vocab.max_chars is None:
+            return None
+        return self.vocab.max_chars - used - (1 if written else 0)
 
     def _banned(self, written: list[str]) -> set[str]:
         banned = {w for w in set(written) if written.count(w) >= self.max_repeats}
@@ -289,11 +313,14 @@ class WordConstraint:
             return self.positions, True, self.n_spans
         return frozenset(self.vocab.occurrences.get(word, ())), closes, self.n_spans + 1
 
-    def _starts(self, written: list[str], state: tuple[frozenset[tuple[int, int]], bool, int]) -> set[int]:
-        """First tokens of the words that may follow ``written``, and EOS once there are enough words."""
+    def _starts(self, written: list[str], state: tuple[frozenset[tuple[int, int]], bool, int], used: int
+                ) -> set[int]:
+        """First tokens of the words that may follow ``written`` (and still fit the budget), and EOS once there
+        are enough words; EOS also when no word may follow, so a title never runs past its budget."""
         root = self.vocab.spaced if written else self.vocab.first
         banned, eligible = self._rules(written, state)
-        out = {t for t, child in root.children.items() if _any_word(child, banned, eligible)}
+        room = self._room(written, used)
+        out = {t for t, child in root.children.items() if _any_word(child, banned, eligible, room)}
         may_end = (len(written) >= self.min_words and self.vocab.on_topic(written)
                    and written[-1] not in FUNCTION_WORDS | self.vocab.glue)
         if may_end or not out:
@@ -304,16 +331,20 @@ class WordConstraint:
         if self.done:
             return set(self.vocab.eos_ids)
         if self.node is None:  # at a word boundary
-            return self._starts(self.words, (self.positions, self.jump, self.n_spans))
-        out = {t for t, child in self.node.children.items() if _any_word(child, self.banned, self.eligible)}
+            return self._starts(self.words, (self.positions, self.jump, self.n_spans), self.used)
+        out = {t for t, child in self.node.children.items()
+               if _any_word(child, self.banned, self.eligible, self.room)}
         node = self.node
-        if node.word_end and node.word not in self.banned and (self.eligible is None or node.word in self.eligible):
-            out |= self._starts([*self.words, node.word], self._next_state(node.word, node.closes))  # may stop here
+        if (node.word_end and node.word not in self.banned and (self.eligible is None or node.word in self.eligible)
+                and (self.room is None or node.width <= self.room)):  # may stop here
+            out |= self._starts([*self.words, node.word], self._next_state(node.word, node.closes),
+                                self.used + (1 if self.words else 0) + node.width)
         return out
 
     def _finish_word(self) -> None:
         assert self.node is not None and self.node.word is not None
         self.positions, self.jump, self.n_spans = self._next_state(self.node.word, self.node.closes)
+        self.used += (1 if self.words else 0) + self.node.width
         self.words.append(self.node.word)
 
     def advance(self, token: int) -> None:
@@ -331,6 +362,7 @@ class WordConstraint:
                 self._finish_word()
             root = self.vocab.spaced if self.words else self.vocab.first
             self.banned, self.eligible = self._rules(self.words, (self.positions, self.jump, self.n_spans))
+            self.room = self._room(self.words, self.used)
             self.node = root.children.get(token)
             if self.node is None:  # outside the vocabulary: the caller did not mask; stop constraining
                 self.done = True
@@ -340,12 +372,14 @@ class WordConstraint:
             self.node = None
 
 
-def _any_word(node: _Node, banned: set[str], eligible: set[str] | None = None) -> bool:
-    """Whether some word in the subtree of ``node`` (itself included) is eligible and not banned."""
+def _any_word(node: _Node, banned: set[str], eligible: set[str] | None = None, room: int | None = None) -> bool:
+    """Whether some word in the subtree of ``node`` (itself included) is eligible, not banned, and at most
+    ``room`` characters wide (None: any width)."""
     stack = [node]
     while stack:
         n = stack.pop()
-        if n.word is not None and n.word not in banned and (eligible is None or n.word in eligible):
+        if (n.word is not None and n.word not in banned and (eligible is None or n.word in eligible)
+                and (room is None or n.width <= room)):
             return True
         stack.extend(n.children.values())
     return False

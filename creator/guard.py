@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from creator.banned_attributes import BANNED_CATEGORIES, find_banned_attributes
+from creator.channels import CHANNELS, DEFAULT_CHANNEL, Channel, get_channel
+from creator.editorial import EDITORIAL_RULES, META_RULES, google_editorial, meta_personal_attributes
 from creator.grounding import CLAIM_TERMS, RuleFactChecker, _squash, known_brands_from_ads
 from creator.types import Ad, GuardFailure, GuardVerdict
 
@@ -49,14 +51,17 @@ logger = logging.getLogger(__name__)
 RULES = (
     "empty", "off_topic", "too_long", "too_many_words", "too_many_added_chars", "ungrounded_number", "changed_unit",
     "ungrounded_model_number", "wrong_brand", "ungrounded_claim", "banned_attribute", "banned_word",
-    "unchanged",
+    "unchanged", *EDITORIAL_RULES, *META_RULES,
 )
 
 
 @dataclass
 class GuardConfig:
     """Hard limits on a title. ``None`` disables a limit; ``max_added_chars`` is measured against the
-    original title (the ad's title unless ``original_title`` is given to ``Guard.check``)."""
+    original title (the ad's title unless ``original_title`` is given to ``Guard.check``).
+
+    ``channel`` (``creator.channels``) adds the platform's rules and counts length as the platform does;
+    ``GuardConfig.for_channel(name)`` also takes ``max_chars`` from it. ``generic`` is the guard as it was."""
 
     max_chars: int = 120
     max_words: int | None = None
@@ -70,8 +75,17 @@ class GuardConfig:
     # least this share of the ad title's content words (brand included), and at least one of them.
     min_words: int = 2
     min_title_overlap: float = 0.2
+    channel: str = DEFAULT_CHANNEL
+
+    @classmethod
+    def for_channel(cls, channel: str | Channel, **overrides: object) -> GuardConfig:
+        """The guard config of a channel preset: its ``max_chars`` and rules; ``overrides`` set any field."""
+        ch = get_channel(channel)
+        return cls(**{"max_chars": ch.max_chars, "channel": ch.name, **overrides})  # type: ignore[arg-type]
 
     def __post_init__(self) -> None:
+        if self.channel not in CHANNELS:
+            get_channel(self.channel)  # raises the one-line error that lists the presets
         if self.max_chars < 1:
             raise ValueError(f"GuardConfig.max_chars must be >= 1, got {self.max_chars}; use e.g. 120")
         if self.max_words is not None and self.max_words < 1:
@@ -186,6 +200,7 @@ class Guard:
         known_brands: Iterable[str] = (),
     ) -> None:
         self.config = config or GuardConfig()
+        self.channel = get_channel(self.config.channel)
         self.fact_checker = fact_checker or RuleFactChecker(
             known_brands, include_description=self.config.ground_in_description
         )
@@ -224,10 +239,13 @@ class Guard:
                         "another product",
                     )
                 )
-        if len(text) > cfg.max_chars:
+        width = self.channel.width(text)
+        if width > cfg.max_chars:
             failures.append(
                 GuardFailure(
-                    "too_long", text[cfg.max_chars :], f"{len(text)} characters > max_chars {cfg.max_chars}"
+                    "too_long", _overflow(text, cfg.max_chars, self.channel),
+                    f"{width} characters > max_chars {cfg.max_chars}"
+                    + (f" ({self.channel.name}); shorten it" if self.channel.name != DEFAULT_CHANNEL else ""),
                 )
             )
         n_words = len(text.split())
@@ -265,6 +283,13 @@ class Guard:
                         "banned_attribute", hit.span, f"{hit.span!r} refers to the reader's {hit.category}"
                     )
                 )
+        if self.channel.editorial or self.channel.meta_attributes:
+            ad_text = " ".join([ad.title, ad.brand, *ad.selling_points, ad.description])
+            raw = (title or "").strip()  # editorial rules see the title as written (doubled spaces included)
+            if self.channel.editorial:
+                failures.extend(google_editorial(raw, ad_text, max_exclamations=self.channel.max_exclamations))
+            if self.channel.meta_attributes:
+                failures.extend(meta_personal_attributes(raw, ad_text))
         try:
             failures.extend(self.fact_checker.check(text, ad))
         except Exception as exc:  # a model-based checker failing must not pass the title silently
@@ -278,3 +303,13 @@ class Guard:
                 )
             )
         return GuardVerdict(failures=failures, checker=self.fact_checker.name)
+
+
+def _overflow(text: str, max_chars: int, channel: Channel) -> str:
+    """The part of ``text`` past the channel's budget, as the platform counts it."""
+    used = 0
+    for i, ch in enumerate(text):
+        used += channel.width(ch)
+        if used > max_chars:
+            return text[i:]
+    return ""

@@ -6,6 +6,8 @@ The flow, one stage per block of ``generate_for_catalog``::
           -> prune (threshold and/or top-m ads per segment) -> prompt embeddings per kept pair
           -> n candidates per pair -> guard each -> best survivor by the judge
           -> original title where the pair was pruned, fallback where nothing passed
+             (under a platform channel, ``PipelineConfig.channel``, the fallback and the pruned pairs' title
+             must pass the channel's guard too: original, else a shortened title, ``creator.shortening``)
           -> segments mapped back to users
 
 Generator calls scale with (segments x kept ads), never with users. Every model is injected
@@ -90,8 +92,15 @@ class PipelineConfig:
     shard_size: int = 256
     user_batch_size: int = 256
     per_user: bool = False
+    # the channel the titles are for (``creator.channels``); ``generic`` serves fallbacks as before. The guard
+    # (``GuardConfig.for_channel``) and grounding (``PersonalizedGenerator.grounding(ad, max_chars=...)``) in
+    # ``Components`` should be built for the same channel
+    channel: str = "generic"
 
     def __post_init__(self) -> None:
+        from creator.channels import get_channel
+
+        get_channel(self.channel)  # an unknown name: one line that lists the presets
         if self.per_user and self.clusters is not None:
             raise ValueError(f"per_user=True gives every user its own segment; leave clusters unset "
                              f"(got clusters={self.clusters})")
@@ -145,6 +154,12 @@ class RunSummary:
     rejected_by_rule: dict[str, int] = field(default_factory=dict)
     personalized: int = 0
     fallbacks: int = 0
+    # under a platform channel: kept pairs served a shortened title / nothing (no compliant title), and
+    # pruned pairs whose original title was shortened / withheld
+    shortened: int = 0
+    withheld: int = 0
+    pruned_shortened: int = 0
+    pruned_withheld: int = 0
     shards: int = 0
     shards_resumed: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
@@ -280,11 +295,15 @@ def generate_for_catalog(ads: list[Ad], users: list[User], parts: Components,
 
     # 4. assemble: every (live segment, ad); pruned pairs keep the original title
     by_pair = {(r["segment_id"], r["ad_id"]): r for r in rows}
+    fallback = _fallbacks(ads, parts, config)
     creatives = []
     for k in live:
         for m, ad in enumerate(ads):
             r = by_pair.get((int(k), ad.ad_id))
-            creatives.append(_creative(int(k), ad, float(scores[k, m]), r))
+            creatives.append(_creative(int(k), ad, float(scores[k, m]), r, fallback.get(ad.ad_id)))
+            if r is None and ad.ad_id in fallback:
+                summary.pruned_shortened += creatives[-1].source == "shortened"
+                summary.pruned_withheld += creatives[-1].source == "withheld"
     for r in rows:
         summary.candidates += len(r["candidates"])
         for rules in r["failed_rules"]:
@@ -292,7 +311,10 @@ def generate_for_catalog(ads: list[Ad], users: list[User], parts: Components,
             for rule in rules:
                 summary.rejected_by_rule[rule] = summary.rejected_by_rule.get(rule, 0) + 1
         summary.personalized += r["source"] == "personalized"
-        summary.fallbacks += r["source"] == "fallback"
+        source = r["source"] if r["source"] != "fallback" else fallback.get(r["ad_id"], ("", "fallback"))[1]
+        summary.fallbacks += source in ("fallback", "original")
+        summary.shortened += source == "shortened"
+        summary.withheld += source == "withheld"
     summary.pairs_generated = summary.generator_requests = len(rows)
     summary.rejected_by_rule = dict(sorted(summary.rejected_by_rule.items()))
     user_segments = {u.user_id: int(plan["labels"][i]) for i, u in enumerate(users)}
@@ -353,11 +375,26 @@ def _run_shard(pairs: list[tuple[int, int]], ads: list[Ad], users: list[User], p
     return rows
 
 
-def _creative(segment: int, ad: Ad, match: float, row: dict[str, Any] | None) -> Creative:
+def _fallbacks(ads: list[Ad], parts: Components, config: PipelineConfig) -> dict[str, tuple[str, str]]:
+    """Under a platform channel: ad_id -> (title, source) served where nothing generated passes or the pair
+    was pruned (``creator.shortening.channel_fallback``, once per ad); empty for ``generic``."""
+    if config.channel == "generic":
+        return {}
+    from creator.shortening import channel_fallback
+
+    return {ad.ad_id: channel_fallback(ad, parts.guard) for ad in ads}
+
+
+def _creative(segment: int, ad: Ad, match: float, row: dict[str, Any] | None,
+              fallback: tuple[str, str] | None = None) -> Creative:
     if row is None:
-        return Creative(ad_id=ad.ad_id, title=ad.title, source="original", segment_id=segment,
+        title, source = fallback or (ad.title, "original")
+        return Creative(ad_id=ad.ad_id, title=title, source=source, segment_id=segment,
                         scores={"match": match})
     scores = {"match": match} | ({"judge": row["judge"]} if row["judge"] is not None else {})
+    if row["source"] == "fallback" and fallback is not None:  # "original" under a channel is "fallback" here
+        title, source = fallback
+        row = {**row, "title": title, "source": "fallback" if source == "original" else source}
     return Creative(ad_id=ad.ad_id, title=row["title"], source=row["source"], segment_id=segment,
                     scores=scores, verdict=GuardVerdict.from_dict(row["verdict"]) if row["verdict"] else None)
 

@@ -16,7 +16,8 @@ from typing import Any, ClassVar, Literal
 
 from creator.errors import DataError
 
-CreativeSource = Literal["personalized", "original", "fallback"]
+# shortened / withheld: under a platform channel, a short title of the ad's own words / no compliant title
+CreativeSource = Literal["personalized", "original", "fallback", "shortened", "withheld"]
 FactKind = Literal["quantity", "model_number", "brand", "count", "size"]
 
 
@@ -276,12 +277,13 @@ class Creative:
     verdict: GuardVerdict | None = None
     selling_points_used: list[str] = field(default_factory=list)
 
-    SOURCES: ClassVar[tuple[str, ...]] = ("personalized", "original", "fallback")
+    SOURCES: ClassVar[tuple[str, ...]] = ("personalized", "original", "fallback", "shortened", "withheld")
 
     def __post_init__(self) -> None:
         if self.source not in self.SOURCES:
             raise DataError("unknown creative source", field="source", expected=" | ".join(self.SOURCES),
-                            got=repr(self.source), fix="use personalized, original or fallback")
+                            got=repr(self.source),
+                            fix="use personalized, original or fallback (under a channel also shortened or withheld)")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -88,6 +88,8 @@ def parse_args(argv: list[str] | None) -> CoTConfig:
     c.add_argument("--candidates", type=int, help="CoT titles per (user, ad); >= 2 gives preference pairs")
     c.add_argument("--history-len", dest="history_len", type=int)
     c.add_argument("--max-chars", dest="max_chars", type=int)
+    c.add_argument("--channel", help="channel preset (google-rsa-headline, meta-headline, ...): its length and "
+                   "rules for the teacher's titles; default generic")
     c.add_argument("--max-added-chars", dest="max_added_chars", type=int)
     c.add_argument("--llm-fact-check", dest="llm_fact_check", action="store_const", const=True)
     c.add_argument("--scorer", help="lexical | minilm | reward:DIR")
@@ -118,7 +120,8 @@ def make_teacher(cfg: CoTConfig, known_brands: list[str], encoder: Any = None) -
         from data_pipelines.teachers.offline import OfflineTeacher
 
         guard = Guard(
-            GuardConfig(max_chars=cfg.max_chars, max_added_chars=cfg.max_added_chars, flag_unchanged=True),
+            GuardConfig(max_chars=cfg.max_chars, max_added_chars=cfg.max_added_chars, flag_unchanged=True,
+                        channel=cfg.channel),
             known_brands=known_brands,
         )
         return OfflineTeacher(encoder, known_brands=known_brands, guard=guard)

@@ -55,7 +55,8 @@ class CoTBuilder:
         self.catalog = catalog
         brands = sorted(set(known_brands_from_ads(catalog.ads.values())) | set(cfg.known_brands))
         self.guard = guard or Guard(
-            GuardConfig(max_chars=cfg.max_chars, max_added_chars=cfg.max_added_chars, flag_unchanged=True),
+            GuardConfig(max_chars=cfg.max_chars, max_added_chars=cfg.max_added_chars, flag_unchanged=True,
+                        channel=cfg.channel),
             known_brands=brands,
         )
         self.requests = CoTRequests(cfg, catalog)

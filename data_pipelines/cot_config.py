@@ -35,6 +35,9 @@ class CoTConfig:
     history_len: int = 50
     candidates: int = 4
     max_chars: int = 120
+    # a creator.channels preset: the teacher is asked for, and the guard holds titles to, its length and rules
+    # (its max_chars replaces max_chars); generic keeps the settings above as they are
+    channel: str = "generic"
     max_added_chars: int | None = 40
     llm_fact_check: bool = False
     scorer: str = "lexical"
@@ -58,6 +61,11 @@ class CoTConfig:
                 "--llm-fact-check needs an LLM teacher (openai or hf); the offline teacher is checked "
                 "by the rule-based guard"
             )
+        from creator.channels import get_channel
+
+        ch = get_channel(self.channel)
+        if ch.name != "generic":
+            self.max_chars = ch.max_chars
         for name in ("concurrency", "candidates", "history_len", "chunk_rows", "max_chars", "hf_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

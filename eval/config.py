@@ -31,6 +31,8 @@ class EvalConfig:
     judge: str | None = None
     judge_margin: float = 0.01
     channels: list[str] = field(default_factory=lambda: ["title", "headline"])
+    # a creator.channels preset (google-rsa-headline, ...): made the primary channel of the compliance table
+    channel: str | None = None
     banned_words: list[str] = field(default_factory=list)
     calls: dict[str, float] = field(default_factory=dict)
     max_pairs: int | None = 2000
@@ -62,6 +64,11 @@ class EvalConfig:
         unknown = sorted(set(self.calls) - set(self.systems) - {"original"})
         if unknown:
             raise ValueError(f"--calls names unknown systems {unknown}; use names from --systems")
+        if self.channel is not None:
+            from creator.channels import get_channel
+
+            self.channel = get_channel(self.channel).name
+            self.channels = [self.channel, *(c for c in self.channels if c != self.channel)]
         for spec in self.channels:
             parse_channel(spec)  # raises with the fix
         if self.group_by not in GROUP_BY:

@@ -280,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--channels", nargs="+", help="length rules, first is primary: headline, title, name:CHARS[:WORDS]"
     )
+    p.add_argument("--channel", help="a channel preset made primary: google-rsa-headline, google-rsa-description, "
+                   "meta-headline, merchant-title or generic")
     p.add_argument(
         "--banned-words", nargs="+", dest="banned_words", help="words or phrases a title must not use"
     )

@@ -165,14 +165,16 @@ class PersonalizedGenerator:
         vec = torch.as_tensor(np.asarray(user_vec, dtype=np.float32))
         return build_prompt_embeds(self.model, self.projector, ids, vec, self.placeholder_ids)
 
-    def grounding(self, ad: Ad) -> AdVocabulary | None:
-        """The words a title of ``ad`` may use under grounded decoding; None when ``config.grounded`` is off."""
+    def grounding(self, ad: Ad, *, max_chars: int | None = None, wide: bool = False) -> AdVocabulary | None:
+        """The words a title of ``ad`` may use under grounded decoding; None when ``config.grounded`` is off.
+        ``max_chars``/``wide``: a channel's budget (``Channel.budget``, ``Channel.wide_counts_double``)."""
         if not self.config.grounded:
             return None
-        key = (ad.title, ad.brand, tuple(ad.selling_points), self.config.min_topic_share)
+        key = (ad.title, ad.brand, tuple(ad.selling_points), self.config.min_topic_share, max_chars, wide)
         if key not in self._grounding_cache:
             self._grounding_cache[key] = AdVocabulary.build(self.tokenizer, ad,
-                                                            min_topic_share=self.config.min_topic_share)
+                                                            min_topic_share=self.config.min_topic_share,
+                                                            max_chars=max_chars, wide=wide)
         return self._grounding_cache[key]
 
     @property

@@ -52,9 +52,14 @@ CHANNELS: dict[str, Channel] = {
 
 
 def parse_channel(spec: str) -> Channel:
-    """'headline' (a known channel) or 'name:CHARS[:WORDS]' such as 'push:40:6' or 'banner::5'."""
+    """'headline' (a known channel), a preset of ``creator.channels`` ('google-rsa-headline', ...) or
+    'name:CHARS[:WORDS]' such as 'push:40:6' or 'banner::5'."""
     if spec in CHANNELS:
         return CHANNELS[spec]
+    from creator.channels import CHANNELS as PRESETS
+
+    if spec in PRESETS:
+        return Channel(spec, max_chars=PRESETS[spec].max_chars)
     parts = spec.split(":")
     if len(parts) not in (2, 3) or not parts[0]:
         raise ValueError(
@@ -182,11 +187,16 @@ class Compliance:
     def __call__(self, titles: Sequence[str], ads: Sequence[Ad] | None = None) -> ComplianceResult:
         titles = [t or "" for t in titles]
         chars = np.array([len(t.strip()) for t in titles])
+        from creator.channels import CHANNELS as PRESETS  # a preset counts as its platform does (CJK = 2)
+
+        widths = {ch.name: np.array([PRESETS[ch.name].width(t.strip()) for t in titles])
+                  for ch in self.channels if ch.name in PRESETS}
         words = np.array([count_words(t) for t in titles])
         results = {}
         for ch in self.channels:
             # An empty title fits no channel: it would show nothing.
-            fits = (chars <= ch.max_chars) if ch.max_chars else np.ones(len(titles), dtype=bool)
+            counted = widths.get(ch.name, chars)
+            fits = (counted <= ch.max_chars) if ch.max_chars else np.ones(len(titles), dtype=bool)
             chars_ok = fits & (chars > 0)
             words_ok = (words <= ch.max_words) if ch.max_words else np.ones(len(titles), dtype=bool)
             results[ch.name] = ChannelResult(ch, chars_ok.astype(float), words_ok.astype(float))

@@ -1,0 +1,114 @@
+"""``hllm-creator check``: judge your own titles against a channel with the serving guard.
+
+    hllm-creator check --channel google-rsa-headline --ads examples/office_products_sample \\
+        --titles my_titles.csv --out runs/check
+
+``--titles`` is JSONL, CSV or Parquet with the columns ``ad_id,title``; ``--ads`` the catalog the ids refer
+to (its texts ground the facts). One verdict per row is printed (rule, span, reason) with a summary per
+rule; ``DIR/verdicts.jsonl`` holds one row per title with its ``passed`` flag and failures. The exit status
+is 1 when any title fails, 0 when all pass, 2 on bad input. The guard is the one ``generate --channel``
+serves with (``GuardConfig.for_channel`` and the catalog's brands), so what passes here is what serving
+would serve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from creator.errors import DataError, Problems
+
+EXAMPLE = """example:
+  hllm-creator check --channel google-rsa-headline --ads examples/office_products_sample \\
+      --titles my_titles.csv --out runs/check
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hllm-creator check", description=__doc__.split("\n")[0], epilog=EXAMPLE,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--channel", required=True, help="google-rsa-headline, google-rsa-description, meta-headline, "
+                   "merchant-title or generic")
+    p.add_argument("--ads", required=True, help="the catalog with the ads the titles are for (folder or file)")
+    p.add_argument("--format", default="auto",
+                   help="format of --ads: auto, amazon2018, mind, hllm, jsonl, csv or parquet")
+    p.add_argument("--titles", required=True, help="JSONL, CSV or Parquet with the columns ad_id,title")
+    p.add_argument("--out", required=True, help="folder for verdicts.jsonl and summary.json")
+    p.add_argument("--quiet", action="store_true", help="print only failing rows and the summary")
+    return p
+
+
+def read_titles(path: str) -> list[tuple[int, str, str]]:
+    """(line, ad_id, title) per row; a missing column or an empty id is a one-line DataError."""
+    from creator.io.records import iter_rows
+
+    if not Path(path).is_file():
+        raise DataError("titles file not found", file=path, expected="a JSONL, CSV or Parquet file",
+                        got="nothing there", fix="pass --titles PATH")
+    rows = []
+    for line, row in iter_rows(path, Problems("fail"), required=("ad_id", "title")):
+        missing = [c for c in ("ad_id", "title") if c not in row or row[c] is None]
+        if missing:
+            raise DataError("row lacks a required column", file=path, line=line, field=", ".join(missing),
+                            expected="the columns ad_id and title", got=f"columns {sorted(row)[:8]}",
+                            fix="add ad_id and title to every row")
+        rows.append((line, str(row["ad_id"]).strip(), str(row["title"])))
+    return rows
+
+
+def check_titles(rows: list[tuple[int, str, str]], ads: dict[str, Any], channel: str, titles_path: str
+                 ) -> list[dict[str, Any]]:
+    """One verdict row per title, judged by the serving guard of ``channel``."""
+    from creator.guard import Guard, GuardConfig, known_brands_from_ads
+
+    guard = Guard(GuardConfig.for_channel(channel), known_brands=known_brands_from_ads(ads.values()))
+    out = []
+    for line, ad_id, title in rows:
+        if ad_id not in ads:
+            raise DataError("unknown ad id", file=titles_path, line=line, field="ad_id",
+                            expected="an ad_id of the --ads catalog", got=repr(ad_id),
+                            fix="fix the id, or pass the catalog that holds this ad with --ads")
+        verdict = guard.check(title, ads[ad_id], original_title=ads[ad_id].title)
+        out.append({"line": line, "ad_id": ad_id, "title": title, "channel": guard.channel.name,
+                    "chars": guard.channel.width(title.strip()), **verdict.to_dict()})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from creator.channels import get_channel
+    from creator.io import load_catalog
+
+    channel = get_channel(args.channel)  # an unknown channel fails before anything is read
+    rows = read_titles(args.titles)
+    ads = load_catalog(args.ads, args.format).ads
+    verdicts = check_titles(rows, ads, channel.name, args.titles)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "verdicts.jsonl").open("w", encoding="utf-8") as fh:
+        for v in verdicts:
+            fh.write(json.dumps(v, ensure_ascii=False) + "\n")
+    by_rule = Counter(f["rule"] for v in verdicts for f in v["failures"])
+    failed = sum(not v["passed"] for v in verdicts)
+    summary = {"channel": channel.name, "max_chars": channel.max_chars, "titles": len(verdicts),
+               "passed": len(verdicts) - failed, "failed": failed, "failures_by_rule": dict(by_rule.most_common())}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    for v in verdicts:
+        if v["passed"] and not args.quiet:
+            print(f"PASS  line {v['line']}  ad {v['ad_id']}  ({v['chars']} chars)  {v['title']}")
+        for f in v["failures"]:
+            print(f"FAIL  line {v['line']}  ad {v['ad_id']}  {f['rule']}  {f['span']!r}: {f['reason']}")
+    print(f"\ncheck ({channel.name}, max {channel.max_chars} characters): {summary['passed']} of "
+          f"{len(verdicts)} titles pass")
+    for rule, n in by_rule.most_common():
+        print(f"  {rule:<28} {n}")
+    print(f"wrote {out / 'verdicts.jsonl'}, {out / 'summary.json'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
