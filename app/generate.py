@@ -84,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also write google_ads.csv for Google Ads Editor (the Google Ads channels)")
     ch.add_argument("--campaign", default="hllm-creator", help="google-ads export: the campaign name")
     ch.add_argument("--final-url", default="", help="google-ads export: the final URL, {ad_id} filled in")
+    fl = p.add_argument_group("fluency gate (docs/fluency.md)")
+    fl.add_argument("--fluency-gate", default="off",
+                    help="reject candidates that do not read as text (guard rule disfluent): off (default); auto "
+                         "(gemma-270m when installed, else MODEL/lm, the catalog's pretrained LM); or a named "
+                         "base / LM folder")
+    fl.add_argument("--fluency-percentile", type=float, default=95.0,
+                    help="threshold = this percentile of the catalog titles' NLL per token (default 95)")
     o = p.add_argument_group("output")
     o.add_argument("--out", required=True, help="output folder (also the resume state)")
     o.add_argument("--output-format", choices=("parquet", "jsonl", "csv"), default="parquet")
@@ -199,11 +206,26 @@ def load_components(args: argparse.Namespace, ads: list) -> Components:
     from creator.guard import GuardConfig
 
     channel = get_channel(getattr(args, "channel", "generic"))
+    guard = Guard(GuardConfig.for_channel(channel), known_brands=known_brands_from_ads(ads),
+                  fluency=fluency_gate(args, ads))
     return Components(user_model=user_model, match=lambda u, a: match_scores(user_model, u, a),
                       prompt_embeds=generator.prompt_embeds, backend=build_backend(args, generator),
-                      guard=Guard(GuardConfig.for_channel(channel), known_brands=known_brands_from_ads(ads)),
+                      guard=guard,
                       judge=judge, grounding=functools.partial(generator.grounding, max_chars=channel.budget,
                                                                wide=channel.wide_counts_double))
+
+
+def fluency_gate(args: argparse.Namespace, ads: list) -> Any:
+    """``--fluency-gate``: None when off; else a ``FluencyGate`` calibrated on these ads' own titles."""
+    from creator.fluency import calibrate, resolve_reference
+
+    reference = resolve_reference(getattr(args, "fluency_gate", "off"), catalog_lm=Path(args.model) / "lm")
+    if reference is None:
+        return None
+    from creator.fluency import FluencyScorer
+
+    return calibrate(FluencyScorer.from_pretrained(reference), [a.title for a in ads],
+                     getattr(args, "fluency_percentile", 95.0))
 
 
 def model_dirs(args: argparse.Namespace) -> tuple[Path, Path, Path | None]:
@@ -281,6 +303,17 @@ def _check_channel(args: argparse.Namespace) -> None:
                         fix="add --channel google-rsa-headline")
 
 
+def _check_fluency(args: argparse.Namespace) -> None:
+    """A --fluency-gate that names no LM, or a percentile out of range: a one-line DataError before loading."""
+    from creator.fluency import resolve_reference
+
+    resolve_reference(getattr(args, "fluency_gate", "off"), catalog_lm=Path(args.model) / "lm")
+    pct = getattr(args, "fluency_percentile", 95.0)
+    if not 0 < pct <= 100:
+        raise DataError("--fluency-percentile out of range", field="fluency_percentile", expected="(0, 100]",
+                        got=str(pct), fix="use e.g. --fluency-percentile 95")
+
+
 def export_google_ads(result: Any, parts: Components, ads: list, args: argparse.Namespace, out: Path) -> Path:
     """``google_ads.csv``: the served titles per segment (ad group) and ad, plus each ad's own compliant title."""
     from creator.io.google_ads import write_google_ads_csv
@@ -318,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
                 target.unlink()
     model_dirs(args)  # fail before the (long) data loading when a model folder is missing
     _check_channel(args)
+    _check_fluency(args)
     ads, users, notes = load_inputs(args)
     parts = load_components(args, ads)
     out.mkdir(parents=True, exist_ok=True)
@@ -329,6 +363,10 @@ def main(argv: list[str] | None = None) -> int:
                                                              sort_keys=False))
     models = [args.model, args.user_model, args.generator, args.judge_model, args.backend,
               getattr(args, "grounding", "auto")]
+    gate = getattr(parts.guard, "fluency", None)
+    if gate is not None:  # only a gated run changes the fingerprint: ungated runs resume as before
+        models.append(gate.to_dict())
+        (out / "fluency.json").write_text(json.dumps(gate.to_dict(), indent=1))
     try:
         result = generate_for_catalog(ads, users, parts, config, sampling, out_dir=out,
                                       fingerprint_extra=json.dumps(models), progress=not args.no_progress)

@@ -19,6 +19,10 @@ description). Where keys differ, numbers decide:
 * a product claim from ``CLAIM_TERMS`` ("waterproof", "lifetime warranty", "#1") that the ad never
   makes -> ``ungrounded_claim``.
 
+With a ``fluency`` gate (``creator.fluency.FluencyGate``, off by default) a title whose mean NLL per token
+under the reference LM is above the catalog-calibrated threshold fails with ``disfluent``; the NLL is in
+``verdict.scores["fluency_nll"]`` either way.
+
     >>> from creator.types import Ad
     >>> ad = Ad(ad_id="1", title="Pilot G2 Gel Pens, 0.7mm, Black, 12-Pack", brand="Pilot")
     >>> guard = Guard(known_brands=["Pilot", "BIC"])
@@ -34,13 +38,16 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from creator.banned_attributes import BANNED_CATEGORIES, find_banned_attributes
 from creator.channels import CHANNELS, DEFAULT_CHANNEL, Channel, get_channel
 from creator.editorial import EDITORIAL_RULES, META_RULES, google_editorial, meta_personal_attributes
 from creator.grounding import CLAIM_TERMS, RuleFactChecker, _squash, known_brands_from_ads
 from creator.types import Ad, GuardFailure, GuardVerdict
+
+if TYPE_CHECKING:
+    from creator.fluency import FluencyGate
 
 __all__ = ["CLAIM_TERMS", "RULES", "ChainedFactChecker", "FactChecker", "Guard", "GuardConfig",
            "NLIFactChecker", "RuleFactChecker", "known_brands_from_ads", "topic_kept",
@@ -51,7 +58,7 @@ logger = logging.getLogger(__name__)
 RULES = (
     "empty", "off_topic", "too_long", "too_many_words", "too_many_added_chars", "ungrounded_number", "changed_unit",
     "ungrounded_model_number", "wrong_brand", "ungrounded_claim", "banned_attribute", "banned_word",
-    "unchanged", *EDITORIAL_RULES, *META_RULES,
+    "unchanged", *EDITORIAL_RULES, *META_RULES, "disfluent",
 )
 
 
@@ -198,8 +205,10 @@ class Guard:
         fact_checker: FactChecker | None = None,
         *,
         known_brands: Iterable[str] = (),
+        fluency: FluencyGate | None = None,
     ) -> None:
         self.config = config or GuardConfig()
+        self.fluency = fluency
         self.channel = get_channel(self.config.channel)
         self.fact_checker = fact_checker or RuleFactChecker(
             known_brands, include_description=self.config.ground_in_description
@@ -210,6 +219,11 @@ class Guard:
             if words
             else None
         )
+
+    def prefetch(self, titles: Iterable[str]) -> None:
+        """Score many titles for the fluency gate in batches (a no-op without one); ``check`` then reads the cache."""
+        if self.fluency is not None:
+            self.fluency.prefetch(list(titles))
 
     def check(self, title: str, ad: Ad, *, original_title: str | None = None) -> GuardVerdict:
         cfg = self.config
@@ -302,7 +316,14 @@ class Guard:
                     "the title is not verified",
                 )
             )
-        return GuardVerdict(failures=failures, checker=self.fact_checker.name)
+        scores: dict[str, float] = {}
+        if self.fluency is not None:
+            nll = self.fluency.nll(text)
+            scores["fluency_nll"] = round(nll, 4)
+            # the ad's own title is the gate's calibration reference: scored, never rejected by it
+            if not self.fluency.passes(nll) and _squash(text) != _squash(original):
+                failures.append(GuardFailure("disfluent", text, self.fluency.reason(nll)))
+        return GuardVerdict(failures=failures, checker=self.fact_checker.name, scores=scores)
 
 
 def _overflow(text: str, max_chars: int, channel: Channel) -> str:

@@ -345,6 +345,9 @@ def _run_shard(pairs: list[tuple[int, int]], ads: list[Ad], users: list[User], p
     if len(texts) != len(requests):
         raise RuntimeError(f"backend returned {len(texts)} results for {len(requests)} requests")
     lap("generate")
+    prefetch = getattr(parts.guard, "prefetch", None)  # the fluency gate scores the shard's candidates in batches
+    if prefetch is not None:
+        prefetch([t for cands in texts for t in cands])
     verdicts = [[parts.guard.check(t, ads[m], original_title=ads[m].title) for t in cands]
                 for (_, m), cands in zip(pairs, texts, strict=True)]
     lap("guard")
@@ -359,7 +362,7 @@ def _run_shard(pairs: list[tuple[int, int]], ads: list[Ad], users: list[User], p
     lap("judge")
     rows = []
     for i, ((k, m), cands) in enumerate(zip(pairs, texts, strict=True)):
-        passing = [j for j, v in enumerate(verdicts[i]) if v.passed]
+        passing = [j for j, v in enumerate(verdicts[i]) if v.passed]  # every guard rule, the fluency gate included
         # best judge score wins, ties to the earlier candidate; without a judge the first survivor wins
         best = max(passing, key=lambda j: (judged.get((i, j), 0.0), -j)) if passing else None
         shown = best if best is not None else 0

