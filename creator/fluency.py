@@ -104,10 +104,11 @@ class FluencyScorer:
         head = self.model.get_output_embeddings()
         cap = getattr(self.model.config, "final_logit_softcapping", None)
         for s in range(0, len(targets), self.chunk):
-            logits = head(h[s:s + self.chunk]).float()  # (C, V): the only vocabulary-sized tensor
+            part = slice(s, s + self.chunk)
+            logits = head(h[part]).float()  # (C, V): the only vocabulary-sized tensor
             if cap:
                 logits = torch.tanh(logits / cap) * cap
-            nll[s:s + self.chunk] = torch.logsumexp(logits, -1) - logits.gather(1, targets[s:s + self.chunk, None])[:, 0]
+            nll[part] = torch.logsumexp(logits, -1) - logits.gather(1, targets[part, None])[:, 0]
         sums = torch.zeros(len(rows)).index_add_(0, owner, nll)
         counts = scored.sum(1)
         return [float(sums[b] / counts[b]) if counts[b] else math.nan for b in range(len(rows))]
