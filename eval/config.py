@@ -42,6 +42,9 @@ class EvalConfig:
     group_by: str = "category"
     encoder: str = "minilm"
     cache_dir: str | None = None
+    # fluency per system (creator.fluency): the reference LM (auto, gemma-270m or an LM folder); None = not measured
+    fluency: str | None = None
+    fluency_percentile: float = 95.0
 
     def __post_init__(self) -> None:
         if not self.systems:
@@ -79,6 +82,8 @@ class EvalConfig:
             raise ValueError(f"bootstrap must be >= 10 resamples (1000 is usual), got {self.bootstrap}")
         if not 0 <= self.judge_margin < 1:
             raise ValueError(f"judge_margin must be in [0, 1), got {self.judge_margin}; 0.01 is usual")
+        if not 0 < self.fluency_percentile <= 100:
+            raise ValueError(f"fluency_percentile must be in (0, 100], got {self.fluency_percentile}; 95 is usual")
         if self.worst_k < 1:
             raise ValueError(f"worst_k must be >= 1, got {self.worst_k}")
 

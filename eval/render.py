@@ -32,6 +32,7 @@ def headline_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         "calls",
         "changed %",
         "factual errors % [95% CI]",
+        *(["fluency NLL [95% CI]", "fluency pass % [95% CI]"] if report.get("fluency") else []),
         "compliant % [95% CI]",
         "history-sim lift [95% CI]",
     ]
@@ -44,6 +45,7 @@ def headline_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             f"{r['calls']:g}",
             f"{100 * r['changed_vs_original']:.1f}",
             _iv(r["factual_error_rate"], 100, 1),
+            *([_iv(r["fluency_nll"], digits=2), _iv(r["fluency_pass"], 100, 1)] if report.get("fluency") else []),
             _iv(r["compliant"], 100, 1),
             _iv(r["similarity_lift"]),
         ]

@@ -66,6 +66,17 @@ def load_judge(spec: str | None, encoder: Any) -> Judge | None:
     return RewardModel.from_pretrained(spec)
 
 
+def fluency_gate(cfg: EvalConfig, scorer: Any, catalog_titles: list[str]) -> Any:
+    """The fluency gate the report measures with: ``scorer`` (or the LM ``cfg.fluency`` names) calibrated on the
+    catalog's own titles at ``cfg.fluency_percentile``; None when fluency is not measured."""
+    from creator.fluency import FluencyScorer, calibrate, resolve_reference
+
+    if isinstance(scorer, str):  # "config"
+        reference = resolve_reference(cfg.fluency, flag="--fluency")
+        scorer = None if reference is None else FluencyScorer.from_pretrained(reference)
+    return None if scorer is None else calibrate(scorer, catalog_titles, cfg.fluency_percentile)
+
+
 def read_pairs(path: str | Path) -> list[Pair]:
     return [
         (str(r["user_id"]), str(r["ad_id"]))
@@ -102,11 +113,13 @@ def evaluate(
     checker: Any = None,
     attribute_checker: Any = "guard",
     judge: Any = "config",
+    fluency: Any = "config",
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run every metric. Returns (report, arrays): the JSON-able report and per-pair arrays for plots.
 
     ``encoder``/``checker``/``attribute_checker``/``judge`` default to MiniLM, the serving guard and
-    the judge named in the config; tests pass small stand-ins to isolate this unit.
+    the judge named in the config; tests pass small stand-ins to isolate this unit. ``fluency`` defaults to
+    the reference LM named by ``cfg.fluency`` (a ``creator.fluency.FluencyScorer``; None: not measured).
     """
     if encoder is None:
         from creator.modeling.item_encoder import SentenceItemEncoder
@@ -168,6 +181,7 @@ def evaluate(
     if judge is not None:
         for n in names:
             judge_scores[n] = np.asarray(judge.score(U, titles[n], A), dtype=float)
+    gate = fluency_gate(cfg, fluency, [a.title for a in ads.values()])
     worst: list[dict[str, Any]] = []
     for n in names:
         logger.info("scoring system %s", n)
@@ -194,6 +208,10 @@ def evaluate(
             "segment_spread": float(np.nanmean(spread)) if np.isfinite(spread).any() else float("nan"),
             "changed_vs_original": float(np.mean([a != b for a, b in zip(t, originals, strict=True)])),
         }
+        if gate is not None:  # mean NLL per token under the reference LM, and the share the gate passes
+            nll = gate.scorer.score(t)
+            r["fluency_nll"] = _ci(nll, cfg)
+            r["fluency_pass"] = _ci(np.array([gate.passes(v) for v in nll], dtype=float), cfg)
         if judge is not None:
             s = judge_scores[n]
             r["judge_score"] = _ci(s, cfg)
@@ -223,6 +241,7 @@ def evaluate(
         "n_ads": len(ad_ids),
         "coverage": coverage,
         "judge": None if judge is None else getattr(judge, "name", type(judge).__name__),
+        "fluency": None if gate is None else gate.to_dict(),
         "rouge_scorer": SCORER if ref_idx else None,
         "n_reference_pairs": len(ref_idx),
         "systems": results,
@@ -294,6 +313,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--worst-k", type=int, dest="worst_k")
     p.add_argument("--group-by", choices=("category", "brand"), dest="group_by")
     p.add_argument("--cache-dir", dest="cache_dir", help="embedding cache folder")
+    p.add_argument("--fluency", help="measure fluency under this reference LM: auto, gemma-270m or an LM folder "
+                   "(docs/fluency.md)")
+    p.add_argument("--fluency-percentile", type=float, dest="fluency_percentile",
+                   help="the gate's threshold: this percentile of the catalog titles' NLL (default 95)")
     return p
 
 

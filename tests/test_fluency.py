@@ -251,3 +251,40 @@ def test_real_gemma_prefers_the_samples_real_titles_to_their_shuffles(sample_dir
     assert scorer.name == "gemma-270m"
     real, broken = scorer.score(titles), scorer.score([shuffled(t, seed=i) for i, t in enumerate(titles)])
     assert np.mean(real < broken) >= 0.9, np.mean(real < broken)
+
+
+def test_eval_report_shows_fluency_per_system_next_to_factuality(tmp_path):
+    from test_eval_report import BagOfWords
+
+    from creator.io import write_records
+    from creator.types import Creative, HistoryItem, User
+    from eval.config import EvalConfig
+    from eval.render import headline_rows
+    from eval.report import evaluate
+
+    ads = [Ad(f"a{i}", t, brand="Acme") for i, t in enumerate(["Gel Pens", "Spiral Notebook", "Desk Stapler",
+                                                                  "Sticky Notes"])]
+    write_records(ads, tmp_path / "cat" / "ads.jsonl")
+    write_records([User(u, [HistoryItem("h", "sketch pad")]) for u in ("u1", "u2")], tmp_path / "cat" / "users.jsonl")
+    for name, fmt in (("fine", "{} for you"), ("broken", "for {} broken for")):
+        write_records([Creative(a.ad_id, fmt.format(a.title), "personalized", user_id=u)
+                       for u in ("u1", "u2") for a in ads], tmp_path / f"{name}.jsonl")
+    # the catalog's titles score 1, 2, 3, 4: p95 = 3 + 0.85 * (4 - 3) = 3.85, so "Sticky Notes" is above it
+    scorer = TableScorer({a.title: float(i + 1) for i, a in enumerate(ads)},
+                         rule=lambda text: 9.0 if "broken" in text else 2.0)
+    cfg = EvalConfig(systems={n: str(tmp_path / f"{n}.jsonl") for n in ("fine", "broken")},
+                     ads=str(tmp_path / "cat"), out=str(tmp_path / "out"), bootstrap=50)
+    report, _ = evaluate(cfg, encoder=BagOfWords(), judge=None, fluency=scorer)
+    s = report["systems"]
+    assert report["fluency"] == {"reference": "table-lm", "threshold": pytest.approx(3.85), "percentile": 95.0,
+                                 "calibrated_on": 4}
+    assert s["original"]["fluency_nll"]["estimate"] == 2.5 and s["original"]["fluency_pass"]["estimate"] == 0.75
+    assert s["fine"]["fluency_nll"]["estimate"] == 2.0 and s["fine"]["fluency_pass"]["estimate"] == 1.0
+    assert s["broken"]["fluency_nll"]["estimate"] == 9.0 and s["broken"]["fluency_pass"]["estimate"] == 0.0
+    head, rows = headline_rows(report)
+    at = head.index("fluency NLL [95% CI]")
+    assert head[at - 1].startswith("factual errors") and head[at + 1] == "fluency pass % [95% CI]"
+    assert rows[2][at + 1].startswith("0.0")
+    unmeasured, _ = evaluate(cfg, encoder=BagOfWords(), judge=None, fluency=None)
+    assert unmeasured["fluency"] is None and "fluency_nll" not in unmeasured["systems"]["fine"]
+    assert "fluency NLL [95% CI]" not in headline_rows(unmeasured)[0]
