@@ -288,3 +288,30 @@ def test_eval_report_shows_fluency_per_system_next_to_factuality(tmp_path):
     unmeasured, _ = evaluate(cfg, encoder=BagOfWords(), judge=None, fluency=None)
     assert unmeasured["fluency"] is None and "fluency_nll" not in unmeasured["systems"]["fine"]
     assert "fluency NLL [95% CI]" not in headline_rows(unmeasured)[0]
+
+
+def test_a_gated_generate_run_records_its_gate(tmp_path, monkeypatch):
+    from fake_parts import FakeJudge, FakeUserModel, fake_match, fake_prompt_embeds, make_ads, make_users
+
+    import app.generate as generate
+    from app.cli import main as cli_main
+    from creator.io import write_records
+    from creator.pipeline import Components
+
+    ads = make_ads()
+    write_records(ads, tmp_path / "ads.jsonl")
+    write_records(make_users(), tmp_path / "users.jsonl")
+    for part in ("user_model", "generator"):
+        (tmp_path / "models" / part).mkdir(parents=True)
+    gate = FluencyGate(TableScorer({}, rule=lambda text: 9.0 if text.startswith("for for") else 2.0), 4.0, 95.0, 6)
+    monkeypatch.setattr(generate, "load_components", lambda args, ads: Components(
+        FakeUserModel(), fake_match, fake_prompt_embeds, WordsBackend(ads), Guard(fluency=gate), FakeJudge()))
+    out = tmp_path / "run"
+    assert cli_main(["generate", "--ads", str(tmp_path / "ads.jsonl"), "--users", str(tmp_path / "users.jsonl"),
+                     "--model", str(tmp_path / "models"), "--out", str(out), "--clusters", "3", "--candidates", "3",
+                     "--no-progress", "--output-format", "jsonl"]) == 0
+    assert json.loads((out / "fluency.json").read_text()) == gate.to_dict()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["rejected_by_rule"]["disfluent"] == summary["pairs_generated"] > 0
+    served = [json.loads(line) for line in (out / "creatives.jsonl").read_text().splitlines()]
+    assert all(not c["title"].startswith("for for") for c in served)
