@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "base / LM folder")
     fl.add_argument("--fluency-percentile", type=float, default=95.0,
                     help="threshold = this percentile of the catalog titles' NLL per token (default 95)")
+    fl.add_argument("--fluency-normalize", choices=("none", "unigram"), default="unigram",
+                    help="gate the NLL in excess of the catalog's word frequencies (unigram, default: rare "
+                         "model numbers do not count as disfluent) or the raw NLL (none)")
     o = p.add_argument_group("output")
     o.add_argument("--out", required=True, help="output folder (also the resume state)")
     o.add_argument("--output-format", choices=("parquet", "jsonl", "csv"), default="parquet")
@@ -222,10 +225,11 @@ def fluency_gate(args: argparse.Namespace, ads: list) -> Any:
     reference = resolve_reference(getattr(args, "fluency_gate", "off"), catalog_lm=Path(args.model) / "lm")
     if reference is None:
         return None
-    from creator.fluency import FluencyScorer
+    from creator.fluency import FluencyScorer, catalog_unigram
 
-    return calibrate(FluencyScorer.from_pretrained(reference), [a.title for a in ads],
-                     getattr(args, "fluency_percentile", 95.0))
+    scorer = FluencyScorer.from_pretrained(reference)
+    unigram = catalog_unigram(scorer, ads) if getattr(args, "fluency_normalize", "unigram") == "unigram" else None
+    return calibrate(scorer, [a.title for a in ads], getattr(args, "fluency_percentile", 95.0), unigram=unigram)
 
 
 def model_dirs(args: argparse.Namespace) -> tuple[Path, Path, Path | None]:

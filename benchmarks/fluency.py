@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from creator.fluency import FluencyScorer, percentile_threshold
+from creator.fluency import FluencyScorer, UnigramLM, percentile_threshold
 from creator.io import load_catalog
 from eval.metrics import bootstrap_ci
 
@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reference", default="gemma-270m", help="a named base or an LM folder")
     p.add_argument("--ads", type=int, default=300, help="score the first N ads")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--save", help="write every title's scores to this JSON file")
     args = p.parse_args(argv)
     import torch
 
@@ -81,29 +82,49 @@ def main(argv: list[str] | None = None) -> int:
     n_scored = len(scorer.cache)
     per100 = (time.perf_counter() - t0) / n_scored * 100
     load = os.getloadavg()
+    catalog = list(load_catalog(args.data, "auto").ads.values())
+    unigram = UnigramLM(scorer.tokenizer, [x for a in catalog for x in (a.title, *a.selling_points, a.description)])
+    unigram.max_tokens = scorer.max_tokens
+    excess = {k: nll[k] - unigram.mean_nll(v) for k, v in kinds.items()}
+    if args.save:
+        import json
+
+        with open(args.save, "w") as f:
+            json.dump({k: [{"title": t, "nll": float(n), "excess_nll": float(e)}
+                           for t, n, e in zip(kinds[k], nll[k], excess[k], strict=True)] for k in kinds}, f)
 
     print(f"reference LM: {scorer.name}; {len(ads)} ads of {args.data}; torch threads {args.threads}")
     print(f"load {load_s:.1f} s; scoring {per100:.1f} s per 100 titles ({n_scored} distinct titles); "
           f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} cores\n")
-    print("| titles | mean NLL/token [95% CI] | real < this title |")
-    print("|---|---|---|")
-    for k, v in nll.items():
-        beats = "-" if k == "real" else f"{100 * np.mean(nll['real'] < v):.1f}%"
-        print(f"| {k} | {ci(v)} | {beats} |")
+    print("| titles | mean NLL/token [95% CI] | real < this title | excess NLL/token [95% CI] | "
+          "real < this title |")
+    print("|---|---|---|---|---|")
+    for k in kinds:
+        beats = "-" if k == "real" else f"{100 * np.mean(nll['real'] < nll[k]):.1f}%"
+        beats_x = "-" if k == "real" else f"{100 * np.mean(excess['real'] < excess[k]):.1f}%"
+        print(f"| {k} | {ci(nll[k])} | {beats} | {ci(excess[k])} | {beats_x} |")
 
     half = np.arange(len(ads)) % 2 == 0
-    print("\n| percentile | threshold | real pass % | real pass %, held-out half | shuffled pass % | "
-          "stitched pass % |")
-    print("|---|---|---|---|---|---|")
-    for pct in PERCENTILES:
-        thr = percentile_threshold(nll["real"], pct)
-        thr_a = percentile_threshold(nll["real"][half], pct)
-        held = np.mean(nll["real"][~half] <= thr_a)
-        print(f"| p{pct:g} | {thr:.2f} | {100 * np.mean(nll['real'] <= thr):.1f} | {100 * held:.1f} | "
-              f"{100 * np.mean(nll['shuffled'] <= thr):.1f} | {100 * np.mean(nll['stitched'] <= thr):.1f} |")
+    for stat, v in (("NLL", nll), ("excess NLL (--fluency-normalize unigram)", excess)):
+        print(f"\ngate on {stat}")
+        print("| percentile | threshold | real pass % | real pass %, held-out half | shuffled pass % | "
+              "stitched pass % |")
+        print("|---|---|---|---|---|---|")
+        for pct in PERCENTILES:
+            thr = percentile_threshold(v["real"], pct)
+            held = np.mean(v["real"][~half] <= percentile_threshold(v["real"][half], pct))
+            print(f"| p{pct:g} | {thr:.2f} | {100 * np.mean(v['real'] <= thr):.1f} | {100 * held:.1f} | "
+                  f"{100 * np.mean(v['shuffled'] <= thr):.1f} | {100 * np.mean(v['stitched'] <= thr):.1f} |")
 
+    for stat, v in (("NLL", nll), ("excess NLL", excess)):
+        examples(stat, v, kinds)
+    return 0
+
+
+def examples(stat: str, nll: dict[str, np.ndarray], kinds: dict[str, list[str]]) -> None:
+    n = len(kinds["real"])
     thr = percentile_threshold(nll["real"], 95)
-    print(f"\nat p95 = {thr:.2f}: the real titles it rejects (highest NLL first)")
+    print(f"\ngate on {stat} at p95 = {thr:.2f}: the real titles it rejects (highest first)")
     for i in np.argsort(-nll["real"])[:8]:
         print(f"  {nll['real'][i]:.2f}  {'REJECT' if nll['real'][i] > thr else 'pass  '}  {kinds['real'][i]}")
     print("real titles just under it")
@@ -116,9 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         for i in passed[:4]:
             print(f"  {nll[k][i]:.2f}  pass    {kinds[k][i]}")
         print(f"{k} titles it rejects, examples")
-        for i in [i for i in range(len(ads)) if nll[k][i] > thr][:3]:
+        for i in [i for i in range(n) if nll[k][i] > thr][:3]:
             print(f"  {nll[k][i]:.2f}  REJECT  {kinds[k][i]}")
-    return 0
 
 
 if __name__ == "__main__":

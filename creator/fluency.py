@@ -133,52 +133,108 @@ def percentile_threshold(nlls: Iterable[float], percentile: float) -> float:
     return float(np.percentile(values, percentile))
 
 
+class UnigramLM:
+    """Token frequencies of the catalog's own text under the reference tokenizer (add-``alpha`` smoothing).
+
+    It normalises the LM's NLL for what the title is about (SLOR, Lau et al. 2015; Kann et al. 2018): a title
+    of rare model numbers is improbable under any LM, fluent or not; the LM's NLL *minus* the unigram NLL of
+    the same tokens keeps only what word order and phrasing cost. Shuffling a title leaves its unigram NLL
+    unchanged, so the difference between a title and its shuffle is the LM's alone."""
+
+    def __init__(self, tokenizer: Any, texts: Iterable[str], *, alpha: float = 1.0) -> None:
+        counts: dict[int, int] = {}
+        for text in texts:
+            for i in tokenizer(text, add_special_tokens=False)["input_ids"]:
+                counts[i] = counts.get(i, 0) + 1
+        self.tokenizer, self.counts, self.alpha = tokenizer, counts, alpha
+        self.log_total = math.log(sum(counts.values()) + alpha * len(tokenizer))
+        self.max_tokens: int | None = None  # set by FluencyGate to cut texts as the scorer does
+
+    def mean_nll(self, texts: Sequence[str]) -> np.ndarray:
+        out = []
+        for text in texts:
+            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"][: self.max_tokens]
+            out.append(float(np.mean([self.log_total - math.log(self.counts.get(i, 0) + self.alpha)
+                                      for i in ids])) if ids else math.nan)
+        return np.array(out, dtype=np.float64)
+
+
 @dataclass
 class FluencyGate:
     """The guard rule ``disfluent``: a title fails when its mean NLL per token is above ``threshold``.
 
-    The ad's own title (``original_title`` in ``Guard.check``) is the calibration reference and is never
-    rejected by the gate; its score is still recorded."""
+    With a ``unigram`` baseline the gated statistic is the *excess* NLL, the LM's mean NLL per token minus the
+    catalog unigram's (= -SLOR), instead of the NLL itself. The ad's own title (``original_title`` in
+    ``Guard.check``) is the calibration reference and is never rejected by the gate; its score is still
+    recorded."""
 
     scorer: FluencyScorer
     threshold: float
     percentile: float | None = None
     calibrated_on: int = 0
+    unigram: UnigramLM | None = None
+
+    def __post_init__(self) -> None:
+        if self.unigram is not None:
+            self.unigram.max_tokens = getattr(self.scorer, "max_tokens", None)
 
     @property
     def reference(self) -> str:
         return self.scorer.name
 
+    @property
+    def statistic(self) -> str:
+        return "nll" if self.unigram is None else "excess_nll"
+
     def prefetch(self, texts: Sequence[str]) -> None:
         """Score many texts in batches now, so the per-title checks that follow read the cache."""
         self.scorer.score([t.strip() for t in texts if t and t.strip()])
 
-    def nll(self, text: str) -> float:
-        return float(self.scorer.score([text])[0])
+    def values(self, texts: Sequence[str]) -> np.ndarray:
+        """The gated statistic of each text: mean NLL per token, or its excess over the unigram's."""
+        nll = self.scorer.score(texts)
+        return nll if self.unigram is None else nll - self.unigram.mean_nll(texts)
 
-    def passes(self, nll: float) -> bool:
-        return math.isfinite(nll) and nll <= self.threshold
+    def measure(self, text: str) -> tuple[float, dict[str, float]]:
+        """(gated statistic, the scores a verdict records) of one text."""
+        nll = float(self.scorer.score([text])[0])
+        if self.unigram is None:
+            return nll, {"fluency_nll": round(nll, 4)}
+        excess = nll - float(self.unigram.mean_nll([text])[0])
+        return excess, {"fluency_nll": round(nll, 4), "fluency_excess_nll": round(excess, 4)}
 
-    def reason(self, nll: float) -> str:
+    def passes(self, value: float) -> bool:
+        return math.isfinite(value) and value <= self.threshold
+
+    def reason(self, value: float) -> str:
         where = f"the {self.percentile:g}th percentile of the catalog's titles" if self.percentile else "the threshold"
-        return (f"mean NLL {nll:.2f} nats/token under {self.reference} > {self.threshold:.2f} ({where}): "
+        what = "mean NLL" if self.unigram is None else "NLL in excess of the catalog's word frequencies"
+        return (f"{what} {value:.2f} nats/token under {self.reference} > {self.threshold:.2f} ({where}): "
                 "the words do not read as a sentence")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"reference": self.reference, "threshold": self.threshold, "percentile": self.percentile,
-                "calibrated_on": self.calibrated_on}
+        return {"reference": self.reference, "statistic": self.statistic, "threshold": self.threshold,
+                "percentile": self.percentile, "calibrated_on": self.calibrated_on}
 
 
-def calibrate(scorer: FluencyScorer, titles: Sequence[str], percentile: float = DEFAULT_PERCENTILE) -> FluencyGate:
-    """A gate whose threshold is the ``percentile`` of ``titles``' NLLs (the catalog's original titles)."""
+def calibrate(scorer: FluencyScorer, titles: Sequence[str], percentile: float = DEFAULT_PERCENTILE, *,
+              unigram: UnigramLM | None = None) -> FluencyGate:
+    """A gate whose threshold is the ``percentile`` of ``titles``' gated statistic (the catalog's original titles):
+    their NLL, or with ``unigram`` their excess NLL."""
     titles = [t for t in dict.fromkeys(titles) if t and t.strip()]
     if len(titles) < 20:
         logger.warning("fluency gate calibrated on %d titles only: the p%g threshold is noisy", len(titles),
                        percentile)
-    threshold = percentile_threshold(scorer.score(titles), percentile)
-    logger.info("fluency gate: %s, threshold %.3f nats/token = p%g of %d catalog titles", scorer.name,
-                threshold, percentile, len(titles))
-    return FluencyGate(scorer, threshold, percentile, len(titles))
+    gate = FluencyGate(scorer, math.nan, percentile, len(titles), unigram)
+    gate.threshold = percentile_threshold(gate.values(titles), percentile)
+    logger.info("fluency gate: %s, %s threshold %.3f nats/token = p%g of %d catalog titles", scorer.name,
+                gate.statistic, gate.threshold, percentile, len(titles))
+    return gate
+
+
+def catalog_unigram(scorer: FluencyScorer, ads: Iterable[Any]) -> UnigramLM:
+    """The unigram baseline of a catalog: its ads' titles, selling points and descriptions, in the scorer's tokens."""
+    return UnigramLM(scorer.tokenizer, [x for a in ads for x in (a.title, *a.selling_points, a.description) if x])
 
 
 def _is_named(name: str) -> bool:

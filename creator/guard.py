@@ -20,8 +20,8 @@ description). Where keys differ, numbers decide:
   makes -> ``ungrounded_claim``.
 
 With a ``fluency`` gate (``creator.fluency.FluencyGate``, off by default) a title whose mean NLL per token
-under the reference LM is above the catalog-calibrated threshold fails with ``disfluent``; the NLL is in
-``verdict.scores["fluency_nll"]`` either way.
+under the reference LM (or its excess over the catalog's word frequencies) is above the catalog-calibrated
+threshold fails with ``disfluent``; the NLL is in ``verdict.scores["fluency_nll"]`` either way.
 
     >>> from creator.types import Ad
     >>> ad = Ad(ad_id="1", title="Pilot G2 Gel Pens, 0.7mm, Black, 12-Pack", brand="Pilot")
@@ -318,11 +318,10 @@ class Guard:
             )
         scores: dict[str, float] = {}
         if self.fluency is not None:
-            nll = self.fluency.nll(text)
-            scores["fluency_nll"] = round(nll, 4)
+            value, scores = self.fluency.measure(text)
             # the ad's own title is the gate's calibration reference: scored, never rejected by it
-            if not self.fluency.passes(nll) and _squash(text) != _squash(original):
-                failures.append(GuardFailure("disfluent", text, self.fluency.reason(nll)))
+            if not self.fluency.passes(value) and _squash(text) != _squash(original):
+                failures.append(GuardFailure("disfluent", text, self.fluency.reason(value)))
         return GuardVerdict(failures=failures, checker=self.fact_checker.name, scores=scores)
 
 

@@ -45,6 +45,7 @@ class EvalConfig:
     # fluency per system (creator.fluency): the reference LM (auto, gemma-270m or an LM folder); None = not measured
     fluency: str | None = None
     fluency_percentile: float = 95.0
+    fluency_normalize: str = "unigram"  # the gate's statistic: NLL in excess of the catalog unigram's, or "none"
 
     def __post_init__(self) -> None:
         if not self.systems:
@@ -84,6 +85,8 @@ class EvalConfig:
             raise ValueError(f"judge_margin must be in [0, 1), got {self.judge_margin}; 0.01 is usual")
         if not 0 < self.fluency_percentile <= 100:
             raise ValueError(f"fluency_percentile must be in (0, 100], got {self.fluency_percentile}; 95 is usual")
+        if self.fluency_normalize not in ("none", "unigram"):
+            raise ValueError(f"fluency_normalize must be 'none' or 'unigram', got {self.fluency_normalize!r}")
         if self.worst_k < 1:
             raise ValueError(f"worst_k must be >= 1, got {self.worst_k}")
 

@@ -66,15 +66,18 @@ def load_judge(spec: str | None, encoder: Any) -> Judge | None:
     return RewardModel.from_pretrained(spec)
 
 
-def fluency_gate(cfg: EvalConfig, scorer: Any, catalog_titles: list[str]) -> Any:
+def fluency_gate(cfg: EvalConfig, scorer: Any, catalog: list[Ad]) -> Any:
     """The fluency gate the report measures with: ``scorer`` (or the LM ``cfg.fluency`` names) calibrated on the
     catalog's own titles at ``cfg.fluency_percentile``; None when fluency is not measured."""
-    from creator.fluency import FluencyScorer, calibrate, resolve_reference
+    from creator.fluency import FluencyScorer, calibrate, catalog_unigram, resolve_reference
 
     if isinstance(scorer, str):  # "config"
         reference = resolve_reference(cfg.fluency, flag="--fluency")
         scorer = None if reference is None else FluencyScorer.from_pretrained(reference)
-    return None if scorer is None else calibrate(scorer, catalog_titles, cfg.fluency_percentile)
+    if scorer is None:
+        return None
+    unigram = catalog_unigram(scorer, catalog) if cfg.fluency_normalize == "unigram" else None
+    return calibrate(scorer, [a.title for a in catalog], cfg.fluency_percentile, unigram=unigram)
 
 
 def read_pairs(path: str | Path) -> list[Pair]:
@@ -181,7 +184,7 @@ def evaluate(
     if judge is not None:
         for n in names:
             judge_scores[n] = np.asarray(judge.score(U, titles[n], A), dtype=float)
-    gate = fluency_gate(cfg, fluency, [a.title for a in ads.values()])
+    gate = fluency_gate(cfg, fluency, list(ads.values()))
     worst: list[dict[str, Any]] = []
     for n in names:
         logger.info("scoring system %s", n)
@@ -211,7 +214,7 @@ def evaluate(
         if gate is not None:  # mean NLL per token under the reference LM, and the share the gate passes
             nll = gate.scorer.score(t)
             r["fluency_nll"] = _ci(nll, cfg)
-            r["fluency_pass"] = _ci(np.array([gate.passes(v) for v in nll], dtype=float), cfg)
+            r["fluency_pass"] = _ci(np.array([gate.passes(v) for v in gate.values(t)], dtype=float), cfg)
         if judge is not None:
             s = judge_scores[n]
             r["judge_score"] = _ci(s, cfg)
@@ -317,6 +320,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(docs/fluency.md)")
     p.add_argument("--fluency-percentile", type=float, dest="fluency_percentile",
                    help="the gate's threshold: this percentile of the catalog titles' NLL (default 95)")
+    p.add_argument("--fluency-normalize", choices=("none", "unigram"), dest="fluency_normalize",
+                   help="the gate's statistic: NLL in excess of the catalog's word frequencies (unigram, default) "
+                        "or the raw NLL (none)")
     return p
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import random
 
 import numpy as np
@@ -137,7 +138,30 @@ def test_calibrate_takes_the_percentile_of_the_distinct_catalog_titles():
     scorer = TableScorer({t: float(i + 1) for i, t in enumerate(titles)})
     gate = calibrate(scorer, titles + titles[:5], percentile=95)  # repeats do not weigh twice
     assert gate.threshold == 20.0 and gate.calibrated_on == 21
-    assert gate.to_dict() == {"reference": "table-lm", "threshold": 20.0, "percentile": 95, "calibrated_on": 21}
+    assert gate.to_dict() == {"reference": "table-lm", "statistic": "nll", "threshold": 20.0, "percentile": 95,
+                              "calibrated_on": 21}
+
+
+def test_the_unigram_baseline_by_hand_and_the_excess_nll_gate():
+    from tiny_lm import build_tokenizer
+
+    from creator.fluency import UnigramLM
+
+    tok = build_tokenizer()  # word level: one token per word
+    uni = UnigramLM(tok, ["pen pen ink", "ink pen"])  # pen 3, ink 2, total 5; add-one over the vocabulary
+    v = len(tok)
+    assert uni.mean_nll(["pen"])[0] == pytest.approx(math.log(5 + v) - math.log(4))
+    assert uni.mean_nll(["pen ink"])[0] == pytest.approx(math.log(5 + v) - (math.log(4) + math.log(3)) / 2)
+    assert uni.mean_nll(["stapler"])[0] == pytest.approx(math.log(5 + v))  # never seen: the smoothing count
+    assert uni.mean_nll(["ink pen pen"])[0] == uni.mean_nll(["pen ink pen"])[0]  # order-blind
+    scorer = TableScorer({"pen ink": 3.0, "ink pen": 5.0})
+    gate = FluencyGate(scorer, threshold=0.0, percentile=95, unigram=uni)
+    base = uni.mean_nll(["pen ink"])[0]
+    assert gate.measure("pen ink") == (pytest.approx(3.0 - base), {"fluency_nll": 3.0,
+                                                                   "fluency_excess_nll": round(3.0 - base, 4)})
+    assert gate.passes(gate.measure("pen ink")[0]) and not gate.passes(gate.measure("ink pen")[0])
+    assert gate.to_dict()["statistic"] == "excess_nll"
+    assert "in excess of the catalog's word frequencies" in gate.reason(1.5)
 
 
 def test_the_gate_rejects_above_the_threshold_and_names_the_rule_and_score():
@@ -273,11 +297,11 @@ def test_eval_report_shows_fluency_per_system_next_to_factuality(tmp_path):
     scorer = TableScorer({a.title: float(i + 1) for i, a in enumerate(ads)},
                          rule=lambda text: 9.0 if "broken" in text else 2.0)
     cfg = EvalConfig(systems={n: str(tmp_path / f"{n}.jsonl") for n in ("fine", "broken")},
-                     ads=str(tmp_path / "cat"), out=str(tmp_path / "out"), bootstrap=50)
+                     ads=str(tmp_path / "cat"), out=str(tmp_path / "out"), bootstrap=50, fluency_normalize="none")
     report, _ = evaluate(cfg, encoder=BagOfWords(), judge=None, fluency=scorer)
     s = report["systems"]
-    assert report["fluency"] == {"reference": "table-lm", "threshold": pytest.approx(3.85), "percentile": 95.0,
-                                 "calibrated_on": 4}
+    assert report["fluency"] == {"reference": "table-lm", "statistic": "nll", "threshold": pytest.approx(3.85),
+                                 "percentile": 95.0, "calibrated_on": 4}
     assert s["original"]["fluency_nll"]["estimate"] == 2.5 and s["original"]["fluency_pass"]["estimate"] == 0.75
     assert s["fine"]["fluency_nll"]["estimate"] == 2.0 and s["fine"]["fluency_pass"]["estimate"] == 1.0
     assert s["broken"]["fluency_nll"]["estimate"] == 9.0 and s["broken"]["fluency_pass"]["estimate"] == 0.0
