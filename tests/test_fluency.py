@@ -10,6 +10,7 @@ import math
 import random
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -333,9 +334,12 @@ def test_a_gated_generate_run_records_its_gate(tmp_path, monkeypatch):
     out = tmp_path / "run"
     assert cli_main(["generate", "--ads", str(tmp_path / "ads.jsonl"), "--users", str(tmp_path / "users.jsonl"),
                      "--model", str(tmp_path / "models"), "--out", str(out), "--clusters", "3", "--candidates", "3",
-                     "--no-progress", "--output-format", "jsonl"]) == 0
+                     "--no-progress"]) == 0
     assert json.loads((out / "fluency.json").read_text()) == gate.to_dict()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["rejected_by_rule"]["disfluent"] == summary["pairs_generated"] > 0
-    served = [json.loads(line) for line in (out / "creatives.jsonl").read_text().splitlines()]
-    assert all(not c["title"].startswith("for for") for c in served)
+    served = pd.read_parquet(out / "creatives.parquet")
+    assert not served.title.str.startswith("for for").any()
+    # the verdict's scores survive the parquet round trip (rows of pruned pairs have no verdict)
+    verdicts = [GuardVerdict.from_dict(json.loads(v)) for v in served.verdict if v and json.loads(v)]
+    assert verdicts and all(v.scores == {"fluency_nll": 2.0} for v in verdicts)
