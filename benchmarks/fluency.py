@@ -5,8 +5,9 @@
 
 For each ad of the sample: its real title, the same words shuffled, and a fragment-stitched title (two to
 four short runs of the ad's own words, from its title and selling points, joined by stray ": " and " - ",
-the shape of the broken titles the micro generator writes). Prints the mean NLL per token of each kind with
-a 95% bootstrap interval, the share the gate passes at several percentile thresholds (the threshold of the
+the shape of the broken titles the micro generator writes). Prints the mean NLL per token of each kind and
+its excess over the catalog's unigram NLL (the gate's default statistic) with 95% bootstrap intervals, the
+share the gate passes at several percentile thresholds of either statistic (the threshold of the
 in-sample row is the percentile of all real titles; the held-out column calibrates on one half of the
 ads and measures the other half), examples on both sides of the chosen threshold, and the scoring time per
 100 titles with the machine's load average.
