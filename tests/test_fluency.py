@@ -343,3 +343,23 @@ def test_a_gated_generate_run_records_its_gate(tmp_path, monkeypatch):
     # the verdict's scores survive the parquet round trip (rows of pruned pairs have no verdict)
     verdicts = [GuardVerdict.from_dict(json.loads(v)) for v in served.verdict if v and json.loads(v)]
     assert verdicts and all(v.scores == {"fluency_nll": 2.0} for v in verdicts)
+
+
+def test_generate_builds_the_gate_from_the_catalog_lm_when_gemma_is_missing(tok, tmp_path, monkeypatch):
+    import argparse
+
+    import app.generate as generate
+    import creator.fluency as fluency
+    from creator.modeling.builders import build_tiny_lm
+
+    build_tiny_lm(tok, "test", arch="gemma3").save_pretrained(tmp_path / "models" / "lm")
+    tok.save_pretrained(tmp_path / "models" / "lm")
+    monkeypatch.setattr(fluency, "gemma_available", lambda name="gemma-270m": False)
+    ads = [Ad(ad_id=str(i), title=t, selling_points=["Smooth ink"]) for i, t in enumerate(TITLES)]
+    args = argparse.Namespace(fluency_gate="auto", model=str(tmp_path / "models"), fluency_percentile=90.0,
+                              fluency_normalize="unigram")
+    gate = generate.fluency_gate(args, ads)
+    assert gate.reference == "catalog LM (lm)" and gate.statistic == "excess_nll" and gate.calibrated_on == 8
+    values = gate.values(TITLES)
+    assert gate.threshold == pytest.approx(np.percentile(values, 90))
+    assert generate.fluency_gate(argparse.Namespace(fluency_gate="off", model=str(tmp_path)), ads) is None
