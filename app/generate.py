@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     ch = p.add_argument_group("channel")
     ch.add_argument("--channel", default="generic",
                     help="where the titles run: google-rsa-headline (<=30), google-rsa-description (<=90), "
-                         "meta-headline (<=27), merchant-title (<=150) or generic (default, <=120)")
+                         "meta-headline (<=40), merchant-title (<=150) or generic (default, <=120)")
     ch.add_argument("--export", choices=("google-ads",),
                     help="also write google_ads.csv for Google Ads Editor (the Google Ads channels)")
     ch.add_argument("--campaign", default="hllm-creator", help="google-ads export: the campaign name")

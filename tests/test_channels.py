@@ -31,7 +31,7 @@ def rules(channel: str, title: str, ad: Ad = PENS) -> list[str]:
 
 def test_presets_and_platform_counting():
     assert {n: c.max_chars for n, c in CHANNELS.items()} == {
-        "google-rsa-headline": 30, "google-rsa-description": 90, "meta-headline": 27, "merchant-title": 150,
+        "google-rsa-headline": 30, "google-rsa-description": 90, "meta-headline": 40, "merchant-title": 150,
         "generic": 120}
     assert display_width("Gel Pens") == 8 and display_width("ボールペン") == 10 and display_width("ＡＢ") == 4
     # 19 characters, 35 as Google counts them: too long for a headline though len() says 19
