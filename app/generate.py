@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     ch = p.add_argument_group("channel")
     ch.add_argument("--channel", default="generic",
                     help="where the titles run: google-rsa-headline (<=30), google-rsa-description (<=90), "
-                         "meta-headline (<=27), merchant-title (<=150) or generic (default, <=120)")
+                         "meta-headline (<=40), merchant-title (<=150) or generic (default, <=120)")
     ch.add_argument("--export", choices=("google-ads",),
                     help="also write google_ads.csv for Google Ads Editor (the Google Ads channels)")
     ch.add_argument("--campaign", default="hllm-creator", help="google-ads export: the campaign name")
@@ -281,18 +281,14 @@ def _check_channel(args: argparse.Namespace) -> None:
                         fix="add --channel google-rsa-headline")
 
 
-def export_google_ads(result: Any, parts: Components, ads: list, args: argparse.Namespace, out: Path) -> Path:
-    """``google_ads.csv``: the served titles per segment (ad group) and ad, plus each ad's own compliant title."""
+def export_google_ads(result: Any, parts: Components, ads: list, args: argparse.Namespace, out: Path) -> Any:
+    """``google_ads.csv``: per segment (ad group) and ad, at least 3 headlines and 2 descriptions where grounded
+    material allows (``creator.rsa_assets``); the rows that fall short are counted and logged."""
     from creator.io.google_ads import write_google_ads_csv
-    from creator.shortening import channel_fallback
 
-    extra = {}
-    for ad in ads:
-        title, source = channel_fallback(ad, parts.guard)
-        if source != "withheld":
-            extra[ad.ad_id] = title
     return write_google_ads_csv(result.creatives, out / "google_ads.csv", channel=args.channel,
-                                campaign=args.campaign, final_url=args.final_url, extra_titles=extra)
+                                ads={a.ad_id: a for a in ads}, guard=parts.guard, alternates=result.alternates,
+                                campaign=args.campaign, final_url=args.final_url)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -337,10 +333,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     paths = write_outputs(result, out, args.output_format, per_user=args.per_user)
     summary = result.summary.to_dict()
+    if getattr(args, "export", None) == "google-ads":
+        export = export_google_ads(result, parts, ads, args, out)
+        paths["google_ads"] = export.path
+        notes = {**notes, **export.summary()}
     (out / "summary.json").write_text(json.dumps({**summary, **notes}, indent=1))
     print(f"\ngenerate: {out}\n{summary_table(summary, notes)}")
-    if getattr(args, "export", None) == "google-ads":
-        paths["google_ads"] = export_google_ads(result, parts, ads, args, out)
+    if notes.get("google_ads_incomplete"):
+        print(f"warning: {notes['google_ads_incomplete']} of the google_ads.csv ad groups have fewer than 3 "
+              "headlines or 2 descriptions that pass the guard (listed in the log); add some in Google Ads "
+              "Editor before posting", file=sys.stderr)
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 

@@ -178,6 +178,9 @@ class CatalogResult:
     scores: np.ndarray  # (K, M) match probabilities
     keep: np.ndarray  # (K, M) kept pairs
     ad_ids: list[str]
+    # (segment, ad_id) -> the other candidates of that kept pair that passed the guard, in sampling order
+    # (more headlines for an upload: ``creator.io.google_ads``)
+    alternates: dict[tuple[int, str], list[str]] = field(default_factory=dict)
 
     def for_user(self, user_id: str) -> list[Creative]:
         """The creatives user ``user_id`` is served: its segment's, one per ad."""
@@ -319,8 +322,11 @@ def generate_for_catalog(ads: list[Ad], users: list[User], parts: Components,
     summary.rejected_by_rule = dict(sorted(summary.rejected_by_rule.items()))
     user_segments = {u.user_id: int(plan["labels"][i]) for i, u in enumerate(users)}
     lap("assemble")
+    alternates = {(int(r["segment_id"]), r["ad_id"]): [c for c, rules in zip(r["candidates"], r["failed_rules"],
+                                                                         strict=True) if not rules and c != r["title"]]
+                  for r in rows}
     return CatalogResult(creatives=creatives, user_segments=user_segments, summary=summary, scores=scores,
-                         keep=keep, ad_ids=[a.ad_id for a in ads])
+                         keep=keep, ad_ids=[a.ad_id for a in ads], alternates=alternates)
 
 
 def _checked_scores(scores: Any, shape: tuple[int, int]) -> np.ndarray:

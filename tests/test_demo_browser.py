@@ -70,12 +70,17 @@ def test_load_pick_generate_export(page, app_url, tmp_path):
     wait_status(page, "picked")
     assert "Selling points" in page.locator("#ad-card").inner_text()
 
+    expect(page.locator("#channel")).to_be_visible()  # the channel picker, on generic by default
+    expect(page.locator("#channel input")).to_have_value(re.compile(r"^generic"))
     page.locator("#generate").click()
     wait_status(page, "Generated for")
+    assert "(generic, at most 120 characters)" in page.locator("#status").inner_text()
     table = page.locator("#segments")
     expect(table).to_be_visible()
     expect(table).to_contain_text("Belkin WaveRest Gel Mouse Pad")
     expect(table).to_contain_text("personalized")
+    expect(table).to_contain_text("/120")  # each title's length against the channel's limit
+    expect(page.locator("#export-google-ads")).to_be_hidden()  # the Google Ads file is for Google channels
     assert "Traceback" not in page.content()
     page.locator("#segment-map").scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "demo_main.png"), full_page=True)
@@ -89,4 +94,5 @@ def test_load_pick_generate_export(page, app_url, tmp_path):
     assert path.name == "creatives_ad1002.csv"
     assert len(rows) == 6 and {r["ad_id"] for r in rows} == {"1002"}  # default K = 6 segments
     assert sum(int(r["users"]) for r in rows) == 1000
+    assert {r["channel"] for r in rows} == {"generic"} and all(r["chars"].endswith("/120") for r in rows)
     page.screenshot(path=str(ARTIFACTS / "demo_after_export.png"))
