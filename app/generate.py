@@ -337,6 +337,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     paths = write_outputs(result, out, args.output_format, per_user=args.per_user)
     summary = result.summary.to_dict()
+    from eval.metrics.user_fit import segment_title_differences
+
+    summary["segments"] = segment_title_differences(
+        {(c.segment_id, c.ad_id): c.title for c in result.creatives}, result.user_segments, {u.user_id: u for u in users})
     (out / "summary.json").write_text(json.dumps({**summary, **notes}, indent=1))
     print(f"\ngenerate: {out}\n{summary_table(summary, notes)}")
     if getattr(args, "export", None) == "google-ads":

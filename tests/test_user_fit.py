@@ -88,3 +88,21 @@ def test_no_partner_gives_nan_not_zero():
 def test_segments_differ_counts_kept_pairs_of_ads_with_two_segments():
     assert segments_differ([["a", "b"], ["c", "c", "c"]]) == 2 / 5
     assert np.isnan(segments_differ([["only"]]))
+
+
+def test_segment_titles_differ_more_when_interests_differ():
+    from eval.metrics.user_fit import segment_title_differences
+
+    users = {
+        "a1": _user("a1", ["refill ink cartridge", "refill toner"]),
+        "a2": _user("a2", ["refill ink cartridge", "refill toner"]),
+        "b1": _user("b1", ["refill ink cartridge", "refill toner"]),
+        "c1": _user("c1", ["sketch paper drawing", "paint brushes"]),
+    }
+    segs = {"a1": 0, "a2": 0, "b1": 1, "c1": 2}
+    # ad x: segments 0 and 1 share interests and a title; segment 2 (art) gets its own title
+    titles = {(0, "x"): "Ink - refill", (1, "x"): "Ink - refill", (2, "x"): "Ink - for drawing", (0, "y"): "only"}
+    r = segment_title_differences(titles, segs, users)
+    assert r["ads_with_2plus_segments"] == 1 and r["ads_whose_segments_differ"] == 1.0
+    assert r["segment_pairs"] == 3
+    assert r["titles_differ_when_interests_differ"] == 1.0 and r["titles_differ_when_interests_close"] == 0.0

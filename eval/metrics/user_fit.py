@@ -124,3 +124,49 @@ def segments_differ(variants: Sequence[Sequence[str]]) -> float:
         kept += len(ts)
         differ += sum(any(o != t for o in ts) for t in ts)
     return differ / kept if kept else float("nan")
+
+
+def _segment_words(histories: Sequence[Sequence[str]], top: int = 10) -> set[str]:
+    """A segment's interests: the ``top`` words most users of it have in their histories (ties: alphabetical)."""
+    counts: dict[str, int] = {}
+    for titles in histories:
+        for w in dict.fromkeys(w.lower() for t in titles for w in t.split() if len(w) > 3 and w.isalpha()):
+            counts[w] = counts.get(w, 0) + 1
+    return {w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]}
+
+
+def segment_title_differences(
+    titles: dict[tuple[int, str], str], user_segments: dict[str, int], users: dict[str, User]
+) -> dict[str, Any]:
+    """For a batch run: do the segments of one ad get different titles, and more so when their interests differ?
+
+    ``titles``: (segment, ad) -> the served title. A segment's interests are its users' most common history
+    words; two segments' interest distance is 1 - Jaccard of those sets. Returns the share of ads kept for
+    two or more segments whose segments got more than one title, and over every pair of segments of one ad:
+    the share with different titles when the interests differ (distance > 0.5), and when they are close.
+    """
+    members: dict[int, list[list[str]]] = {}
+    for uid, seg in user_segments.items():
+        if uid in users:
+            members.setdefault(seg, []).append(users[uid].history_titles)
+    interests = {s: _segment_words(h) for s, h in sorted(members.items())}
+    by_ad: dict[str, list[tuple[int, str]]] = {}
+    for (seg, ad), t in sorted(titles.items()):
+        by_ad.setdefault(ad, []).append((seg, t))
+    multi = [v for v in by_ad.values() if len(v) >= 2]
+    dist, differ = [], []
+    for v in multi:
+        for i in range(len(v)):
+            for j in range(i + 1, len(v)):
+                a, b = interests.get(v[i][0], set()), interests.get(v[j][0], set())
+                dist.append(1.0 - len(a & b) / len(a | b) if a | b else 0.0)
+                differ.append(v[i][1] != v[j][1])
+    d, x = np.asarray(dist), np.asarray(differ, dtype=float)
+    far, near = x[d > 0.5], x[d <= 0.5]
+    return {
+        "ads_with_2plus_segments": len(multi),
+        "ads_whose_segments_differ": float(np.mean([len({t for _, t in v}) > 1 for v in multi])) if multi else None,
+        "segment_pairs": len(x),
+        "titles_differ_when_interests_differ": float(far.mean()) if len(far) else None,
+        "titles_differ_when_interests_close": float(near.mean()) if len(near) else None,
+    }
