@@ -65,7 +65,8 @@ def parse_args(argv: list[str] | None) -> CoTConfig:
     p.add_argument("--limit", type=int, help="build only the first N rows")
     g = p.add_argument_group("teacher")
     g.add_argument("--teacher", choices=TEACHERS)
-    g.add_argument("--teacher-model", dest="teacher_model", help="model id (openai), HF id/folder (hf), or for offline: profile (default) or similarity")
+    g.add_argument("--teacher-model", dest="teacher_model",
+                   help="model id (openai), HF id/folder (hf); offline: profile (default) or similarity")
     g.add_argument(
         "--base-url", dest="base_url", help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1"
     )
