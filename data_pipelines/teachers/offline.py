@@ -322,7 +322,7 @@ class OfflineTeacher:
         if key not in self._clause_cache:
             out: dict[str, list[str]] = {}
             for p in key[1]:
-                parts = [p] + [c for c in re.split(r"(?<=\w)[,;.!?]\s+|\s[-\u2013\u2014]\s", p)[1:] if c.strip()]
+                parts = [p] + [c for c in re.split(r"(?<=\w)[,;:.!?]\s+|\s[-\u2013\u2014]\s", p)[1:] if c.strip()]
                 hs = list(dict.fromkeys(h for c in parts if self.good_hook(h := self.hook(c), ad["title"])))
                 if hs:
                     out[p] = hs
