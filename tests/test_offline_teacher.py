@@ -197,3 +197,11 @@ def test_similarity_mode_is_the_earlier_teacher(minilm) -> None:
     assert old.name == "offline-minilm-v2" and OfflineTeacher(minilm).name != old.name
     with pytest.raises(ValueError, match="personalize must be one of"):
         OfflineTeacher(minilm, personalize="lucky")
+
+
+def test_offline_teacher_model_is_checked_with_a_fix() -> None:
+    from data_pipelines.cot_config import CoTConfig
+
+    assert CoTConfig(data="d", out="o", teacher_model="similarity").teacher_model == "similarity"
+    with pytest.raises(ValueError, match="profile .* or similarity"):
+        CoTConfig(data="d", out="o", teacher="offline", teacher_model="gemma-270m")
