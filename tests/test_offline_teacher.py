@@ -167,9 +167,18 @@ PLANTED_AD = {
     "facts": [],
 }
 PLANTED = {  # history (oldest first) -> the selling point it favours
-    "refill": (["Gel Ink Refills, Blue", "Ballpoint Pen Refills, Black", "Printer Ink Cartridge Refill", "Toner Cartridge"], 1),
-    "art": (["Sketch Pad for Drawing", "Watercolor Paint Set for Artists", "Drawing Pencils for Sketching", "Art Journal"], 2),
-    "office": (["Steel Desk Organizer for Office", "Office Desk Stapler, Steel", "Business Card Holder for Desk", "Office Tape"], 0),
+    "refill": (
+        ["Gel Ink Refills, Blue", "Ballpoint Pen Refills, Black", "Printer Ink Cartridge Refill", "Toner Cartridge"],
+        1,
+    ),
+    "art": (
+        ["Sketch Pad for Drawing", "Watercolor Paint Set for Artists", "Drawing Pencils for Sketching", "Art Journal"],
+        2,
+    ),
+    "office": (
+        ["Steel Desk Organizer for Office", "Office Stapler, Steel", "Business Card Holder for Desk", "Office Tape"],
+        0,
+    ),
 }
 
 
@@ -189,7 +198,8 @@ def test_users_of_one_ad_get_different_titles_unless_profiles_agree(teacher: Off
 
     titles = {kind: title(h) for kind, (h, _) in PLANTED.items()}
     assert len(set(titles.values())) == 3
-    assert title(PLANTED["refill"][0][::-1]) == titles["refill"] or "refill" in title(PLANTED["refill"][0][::-1]).lower()
+    # the same interests in another order: the refill angle still leads
+    assert "refill" in title(PLANTED["refill"][0][::-1]).lower()
 
 
 def test_similarity_mode_is_the_earlier_teacher(minilm) -> None:
