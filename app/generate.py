@@ -337,6 +337,11 @@ def main(argv: list[str] | None = None) -> int:
         export = export_google_ads(result, parts, ads, args, out)
         paths["google_ads"] = export.path
         notes = {**notes, **export.summary()}
+    from eval.metrics.user_fit import segment_title_differences
+
+    by_id = {u.user_id: u for u in users}
+    summary["segment_titles"] = segment_title_differences(
+        {(c.segment_id, c.ad_id): c.title for c in result.creatives}, result.user_segments, by_id)
     (out / "summary.json").write_text(json.dumps({**summary, **notes}, indent=1))
     print(f"\ngenerate: {out}\n{summary_table(summary, notes)}")
     if notes.get("google_ads_incomplete"):

@@ -258,8 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     shown = examples(gen, catalog.ads)
     result = {"catalog": summary, "trained": trained["trained"], "train_seconds": trained["seconds"],
               "train_cpu_seconds": trained["cpu_seconds"],
-              "generate": gen_summary, "report": {n: {k: r.get(k) for k in ("judge_score", "adv_vs_original")}
-                                                  for n, r in headline.items()},
+              "generate": gen_summary,
+              "report": {n: {k: r.get(k) for k in ("judge_score", "adv_vs_original", "similarity_lift",
+                                                   "factual_error_rate", "user_fit")}
+                         for n, r in headline.items()},
               "examples": shown, "seconds": stages.seconds,
               "cpu_seconds": stages.cpu_seconds, "reused": stages.reused}
     (out / "summary.json").write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str))

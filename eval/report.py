@@ -39,6 +39,7 @@ from eval.metrics import (
     segment_spread,
 )
 from eval.metrics.personalization import Judge
+from eval.metrics.user_fit import segments_differ, swap_partner, user_fit
 from eval.systems import Pair, System, check_ids, common_pairs, load_system, read_segments
 
 logger = logging.getLogger(__name__)
@@ -93,6 +94,23 @@ def _parquet_columns(path: Path) -> list[str]:
 
 def _ci(values: np.ndarray, cfg: EvalConfig) -> dict[str, Any]:
     return bootstrap_ci(values, n_resamples=cfg.bootstrap, seed=cfg.seed).to_dict()
+
+
+def _user_fit(cfg: EvalConfig, encoder: Any, judge: Any, pairs: list[Pair], U: list[User], A: list[Ad],
+              titles: list[str], originals: list[str], own_scores: np.ndarray | None,
+              variants: list[list[str]]) -> dict[str, Any]:
+    """Own title vs a swapped one (another user's title of the same ad): future fit, history fit, judge."""
+    scores = None
+    if judge is not None and own_scores is not None:
+        partner = swap_partner(pairs, titles, seed=cfg.seed)  # the same draw user_fit makes
+        swapped = [titles[j] if j >= 0 else titles[i] for i, j in enumerate(partner)]
+        scores = (own_scores, np.asarray(judge.score(U, swapped, A), dtype=float))
+    fit = user_fit(encoder, pairs, U, titles, originals, n_future=1, seed=cfg.seed, judge_scores=scores,
+                   margin=cfg.judge_margin)
+    out: dict[str, Any] = {k: _ci(v, cfg) for k, v in fit.items() if k != "swapped_titles"}
+    out["swap_partners"] = int(np.isfinite(fit["history_fit_own_minus_swapped"]).sum())
+    out["segments_differ"] = segments_differ(variants)
+    return {"user_fit": out}
 
 
 def evaluate(
@@ -194,6 +212,8 @@ def evaluate(
             "segment_spread": float(np.nanmean(spread)) if np.isfinite(spread).any() else float("nan"),
             "changed_vs_original": float(np.mean([a != b for a, b in zip(t, originals, strict=True)])),
         }
+        if n != ORIGINAL:
+            r.update(_user_fit(cfg, encoder, judge, pairs, U, A, t, originals, judge_scores.get(n), variants))
         if judge is not None:
             s = judge_scores[n]
             r["judge_score"] = _ci(s, cfg)

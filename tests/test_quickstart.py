@@ -63,6 +63,15 @@ def test_every_user_of_the_slice_gets_a_title_for_every_ad(chain):
         assert len(by_segment[seg]) == 12 and all(t.strip() for t in by_segment[seg].values())
     gen = json.loads((out / "generate" / "summary.json").read_text())
     assert gen["pairs_generated"] == 2 * gen["segments"]  # top-m 2: two requests per segment
+    # summary.json says how many ads' segments got different titles; recount it from the creatives
+    per_ad: dict[str, list[str]] = {}
+    for seg_titles in by_segment.values():
+        for ad, t in seg_titles.items():
+            per_ad.setdefault(ad, []).append(t)
+    multi = [ts for ts in per_ad.values() if len(ts) >= 2]
+    st = gen["segment_titles"]
+    assert st["ads_with_2plus_segments"] == len(multi)
+    assert st["ads_whose_segments_differ"] == pytest.approx(sum(len(set(ts)) > 1 for ts in multi) / len(multi))
 
 
 def test_a_rerun_trains_and_generates_nothing(chain):
