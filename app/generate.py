@@ -127,7 +127,7 @@ def load_inputs(args: argparse.Namespace) -> tuple[list, list, dict[str, Any]]:
     """Ads and users in file order, plus counts of what was skipped, duplicated or unknown."""
     from creator.io import load_catalog
 
-    ads_cat = load_catalog(args.ads, args.format, on_error=args.on_error)
+    ads_cat = load_catalog(args.ads, args.format, on_error=args.on_error).require_ads()
     users_cat = ads_cat if Path(args.users).resolve() == Path(args.ads).resolve() else \
         load_catalog(args.users, args.format, on_error=args.on_error)
     ads, users = list(ads_cat.ads.values()), list(users_cat.users.values())

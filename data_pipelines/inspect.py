@@ -121,6 +121,8 @@ def sample_catalog(catalog: Catalog, n_users: int, n_ads: int, seed: int) -> Cat
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     catalog = load_catalog(args.path, args.format, on_error=args.on_error, max_points=args.max_points)
+    if Path(args.path).is_dir():  # a catalog folder must hold ads; a single users or impressions file may not
+        catalog.require_ads()
     if args.action == "inspect":
         summary = catalog.summary()
         if args.json:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from creator.errors import DataError, Problems
+from creator.io.sniff import sniff_format
 
 T = TypeVar("T")
 MAX_FIELD_CHARS = 200_000
@@ -169,9 +170,19 @@ def iter_parquet(path: str | Path, problems: Problems, max_field_chars: int = MA
         yield i, _decode_json_cells(row)
 
 
+def read_format(path: str | Path, fmt: str | None = None) -> str:
+    """The record format of an existing file, from its bytes (``fmt`` or the suffix only settle JSONL vs CSV)."""
+    if fmt and fmt != "auto":
+        file_format(path, fmt)  # an unknown --format is still an error
+        declared: str | None = fmt
+    else:
+        declared = SUFFIXES.get(Path(path).suffix.lower())
+    return sniff_format(path, declared)
+
+
 def iter_rows(path: str | Path, problems: Problems, fmt: str | None = None, required: Iterable[str] = (),
               max_field_chars: int = MAX_FIELD_CHARS) -> Iterator[tuple[int, dict[str, Any]]]:
-    kind = file_format(path, fmt)
+    kind = read_format(path, fmt)
     if kind == "jsonl":
         return iter_jsonl(path, problems, max_field_chars)
     if kind == "csv":
