@@ -139,6 +139,7 @@ def load_inputs(args: argparse.Namespace) -> tuple[list, list, dict[str, Any]]:
     problems = [*ads_cat.problems.errors, *([] if users_cat is ads_cat else users_cat.problems.errors)]
     notes: dict[str, Any] = {
         "rejected_rows": len(problems),
+        "capped_fields": len(ads_cat.problems.capped) + (0 if users_cat is ads_cat else len(users_cat.problems.capped)),
         "duplicate_ids_in_files": sum(1 for e in problems if e.message.startswith("duplicate")),
         "history_items_not_in_catalog": int(sum(users_cat.missing_ids.values())),
     }

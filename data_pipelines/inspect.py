@@ -99,6 +99,10 @@ def print_summary(s: dict[str, Any], catalog: Catalog, show: int) -> None:
             print(f"  - {w}")
         if len(catalog.warnings) > show:
             print(f"  ... and {len(catalog.warnings) - show} more")
+    if s["capped_fields"]:
+        print(f"capped fields: {s['capped_fields']} (over the size limit: kept, cut at a sentence boundary)")
+        for c in catalog.problems.capped[:show]:
+            print(f"  - {c['file']}:{c['line']}: {c['field']} {c['chars_in']:,} -> {c['chars_out']:,} characters")
     print(f"rejected rows: {s['rejected_rows']}")
 
 

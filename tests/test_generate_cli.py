@@ -62,7 +62,7 @@ def test_generate_writes_compact_and_per_user_outputs_and_counts_bad_input(files
     assert len(per_user) == 4 * 6 and set(creatives.source) <= {"personalized", "fallback", "original"}
     summary = json.loads((out / "summary.json").read_text())
     assert summary["unknown_users_ids"] == 1 and summary["duplicate_ids_in_files"] == 2
-    assert summary["rejected_rows"] == 3 and summary["cold_start_users"] == 1
+    assert summary["rejected_rows"] == 3 and summary["cold_start_users"] == 1 and summary["capped_fields"] == 0
     assert (out / "rejects_ads.jsonl").exists() and (out / "resolved_config.yaml").exists()
     assert summary["lossy"] is True
     assert summary["rejects_files"] == [str(out / "rejects_ads.jsonl"), str(out / "rejects_users.jsonl")]
@@ -116,3 +116,15 @@ def test_missing_model_folder_is_a_clear_error_before_loading_data(files, capsys
     assert cli_main(args) == 2
     err = capsys.readouterr().err
     assert "model folder not found" in err and "Fix: train it" in err
+
+
+def test_a_huge_description_is_counted_in_the_summary_not_lost(files, fakes):
+    ads = [json.loads(line) for line in (files / "ads.jsonl").read_text().splitlines()]
+    ads[1]["description"] = "Smooth ink. " * 30_000
+    (files / "ads.jsonl").write_text("".join(json.dumps(a) + "\n" for a in ads))
+    out = files / "run"
+    assert cli_main(argv(files, out, "--output-format", "jsonl")) == 3  # the bad rows of the fixture
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["capped_fields"] == 1 and summary["rejected_rows"] == 3
+    served = {json.loads(line)["ad_id"] for line in (out / "creatives.jsonl").read_text().splitlines()}
+    assert ads[1]["ad_id"] in served

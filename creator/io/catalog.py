@@ -80,6 +80,7 @@ class Catalog:
             "missing_ids": dict(self.missing_ids),
             "missing_id_examples": self.missing_examples,
             "rejected_rows": len(self.problems),
+            "capped_fields": len(self.problems.capped),
             "warnings": len(self.warnings),
             "cleaning": self.cleaning.to_dict(),
         }

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -27,6 +28,8 @@ from creator.io.sniff import sniff_format
 
 T = TypeVar("T")
 MAX_FIELD_CHARS = 200_000
+# long free text that loses little when cut: capped at a sentence boundary, never a lost ad
+CAPPED_FIELDS = frozenset({"description", "original_description"})
 SUFFIXES = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -47,15 +50,39 @@ def file_format(path: str | Path, fmt: str | None = None) -> str:
     return SUFFIXES[suffix]
 
 
-def _check_sizes(row: dict[str, Any], max_field_chars: int) -> None:
+def cap_text(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters at the last sentence end (else the last space) before it.
+
+    >>> cap_text("One. Two. Three.", 12)
+    'One. Two.'
+    """
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    ends = [m.end() for m in re.finditer(r"[.!?\u3002](?=\s|$)", head)]
+    if ends and ends[-1] >= limit // 2:
+        return head[:ends[-1]].rstrip()
+    # already at a word end, or one endless word: keep the head; else drop the word the cut went through
+    if head[-1].isspace() or text[limit].isspace() or " " not in head[limit // 2:]:
+        return head.rstrip()
+    return head.rsplit(None, 1)[0].rstrip()
+
+
+def _check_sizes(row: dict[str, Any], max_field_chars: int, problems: Problems | None = None,
+                 where: tuple[str, int] = ("", 0)) -> None:
+    """Descriptions over the limit are cut at a sentence boundary and counted; any other field is an error."""
     for key, value in row.items():
-        if isinstance(value, str) and len(value) > max_field_chars:
+        if key in CAPPED_FIELDS and isinstance(value, str) and len(value) > max_field_chars:
+            row[key] = cap_text(value, max_field_chars)
+            if problems is not None:
+                problems.note_capped(where[0], where[1], str(key), len(value), len(row[key]))
+        elif isinstance(value, str) and len(value) > max_field_chars:
             raise DataError(
                 f"field is {len(value):,} characters long",
                 field=str(key),
                 expected=f"at most {max_field_chars:,} characters",
                 got=f"{len(value):,} characters",
-                fix="shorten the field (descriptions are capped when cleaned anyway) or split the record",
+                fix="shorten the field or split the record (only descriptions are cut to fit)",
             )
 
 
@@ -87,7 +114,7 @@ def iter_jsonl(path: str | Path, problems: Problems, max_field_chars: int = MAX_
                                        fix='write one object per line, e.g. {"ad_id": "1", "title": "..."}'), text)
                 continue
             try:
-                _check_sizes(row, max_field_chars)
+                _check_sizes(row, max_field_chars, problems, (str(path), line_no))
             except DataError as err:
                 problems.add(err.located(str(path), line_no), text)
                 continue
@@ -144,7 +171,7 @@ def iter_csv(path: str | Path, problems: Problems, required: Iterable[str] = (),
                                    fix="quote cells that contain commas"), row)
             continue
         try:
-            _check_sizes(row, max_field_chars)
+            _check_sizes(row, max_field_chars, problems, (str(path), line_no))
         except DataError as err:
             problems.add(err.located(str(path), line_no), {k: (v[:200] if isinstance(v, str) else v)
                                                              for k, v in row.items()})
@@ -163,7 +190,7 @@ def iter_parquet(path: str | Path, problems: Problems, max_field_chars: int = MA
                         got=f"{type(exc).__name__}: {str(exc)[:120]}", fix="check the file was fully written") from None
     for i, row in enumerate(table.to_pylist(), start=1):
         try:
-            _check_sizes(row, max_field_chars)
+            _check_sizes(row, max_field_chars, problems, (str(path), i))
         except DataError as err:
             problems.add(err.located(str(path), i), None)
             continue
