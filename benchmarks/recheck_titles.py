@@ -4,7 +4,7 @@ Prints how many fail, by rule, so a change to a grounding rule can be measured o
 previous rule let through. Run it once per code version (PYTHONPATH) to compare two rules:
 
     python benchmarks/recheck_titles.py --catalog examples/office_products_sample \
-        --cot runs/quickstart/artifacts/cot/cot.parquet --creatives runs/quickstart/generate/creatives.jsonl
+        --cot runs/quickstart/artifacts/cot/cot.parquet --generate-out runs/quickstart/generate
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ def titles_of(args: argparse.Namespace) -> dict[str, list[tuple[str, str]]]:
         rows = pd.read_parquet(args.cot)
         out["cot candidates"] = [(str(r.ad_id), c["title"]) for r in rows.itertuples()
                                  for c in json.loads(r.candidates) if c.get("title")]
+    if args.generate_out:  # every candidate, from the shards that generate writes before the guard picks
+        rows = [json.loads(line) for f in sorted(Path(args.generate_out, "shards").glob("*.jsonl"))
+                for line in f.read_text().splitlines() if line.strip()]
+        out["generated candidates"] = [(str(r["ad_id"]), c) for r in rows for c in r.get("candidates") or []]
     if args.creatives:
         lines = Path(args.creatives).read_text().splitlines()
         rows = [json.loads(line) for line in lines if line.strip()]
@@ -40,6 +44,7 @@ def main() -> None:
     p.add_argument("--format", default="auto")
     p.add_argument("--cot", help="cot.parquet written by build-cot")
     p.add_argument("--creatives", help="creatives.jsonl written by generate")
+    p.add_argument("--generate-out", help="a generate --out folder: every candidate in its shards")
     p.add_argument("--show", type=int, default=5, help="failing titles listed per source")
     args = p.parse_args()
     ads = load_catalog(args.catalog, args.format).ads

@@ -105,6 +105,7 @@ class _AdEvidence:
     keys: set[str]
     units_by_number: dict[str, set[str]]  # number -> canonical units it appears with ("" = bare or noun)
     nouns_by_number: dict[str, set[str]]  # number -> stems of the nouns it counts ("8 colors" -> {"color"})
+    product: str  # stem of the title's head noun ("Permanent Markers, Fine Point, 12 Count" -> "marker")
     tokens: set[str]  # squashed alphanumeric tokens (model numbers match these)
     flat_text: str  # lower-case, hyphens as spaces, for claims
     name_keys: set[str]  # squashed word runs of the ad text, for brands
@@ -130,8 +131,9 @@ class _AdEvidence:
         text = " ".join(parts + [ad.brand])
         tokens = {_squash(t) for t in re.findall(r"[A-Za-z0-9][A-Za-z0-9-]*", text)}
         tokens |= {_squash(f.norm) for f in ad.facts if f.kind == "model_number"}
-        return cls(keys=keys, units_by_number=units, nouns_by_number=nouns, tokens=tokens,
-                   flat_text=f" {_flat(text)} ", name_keys=_name_keys(text))
+        head = re.findall(r"[A-Za-z][A-Za-z']*", re.sub(r"\([^)]*\)", " ", ad.title.split(",")[0]))
+        return cls(keys=keys, units_by_number=units, nouns_by_number=nouns, product=noun_stem(head[-1]) if head else "",
+                   tokens=tokens, flat_text=f" {_flat(text)} ", name_keys=_name_keys(text))
 
     @staticmethod
     def _note(units: dict[str, set[str]], norm: str) -> None:
@@ -272,9 +274,13 @@ class RuleFactChecker:
     @staticmethod
     def _check_counted(text: str, number: str, noun: str, ev: _AdEvidence) -> list[GuardFailure]:
         """'8 colors' is grounded by '8 colors', '8 colours', '8-color', '8 colored', 'pack of 8 (assorted)
-        colors' in the ad, not by an 8 somewhere and colors somewhere else."""
-        if noun_stem(noun) in ev.nouns_by_number.get(number, set()):
+        colors' in the ad, not by an 8 somewhere and colors somewhere else; a count of the product itself
+        ('12 Markers') also by the ad's count ('12 Count', '12-Pack', 'Pack of 12') of that product."""
+        stem = noun_stem(noun)
+        if stem in ev.nouns_by_number.get(number, set()):
             return []
+        if stem == ev.product and "count" in ev.units_by_number.get(number, set()):
+            return []  # "12 Markers" for "Permanent Markers, ..., 12 Count": a count is of the product
         if number not in ev.units_by_number and number not in ev.nouns_by_number:
             return [GuardFailure("ungrounded_number", text, f"{text!r} states {number}, which the ad never states")]
         counts = sorted(ev.nouns_by_number.get(number, set()))

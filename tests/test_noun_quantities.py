@@ -68,3 +68,17 @@ def test_model_numbers_with_letters_are_not_counts():
     ad = _ad("HP 74 Black Ink Cartridge")
     assert [f.rule for f in Guard(known_brands=["HP"]).check("HP 74XL Ink Cartridge", ad).failures] == [
         "ungrounded_model_number"]
+
+
+def test_a_count_of_the_product_is_grounded_by_the_ads_count():
+    ad = _ad("Sharpie 32707 Retractable Permanent Markers, Fine Point, Assorted Colors, 12 Count")
+    assert _rules("Sharpie Permanent Markers, 12 Markers", ad) == []
+    assert _rules("Sharpie Permanent Markers, Pack of 12 Markers", ad) == []
+    assert _rules("Sharpie Permanent Markers in 12 Colors", ad) == ["changed_unit"]  # 12 markers, not 12 colors
+    assert _rules("Sharpie Permanent Markers, 12 Points", ad) == ["changed_unit"]  # not the product
+
+
+def test_a_count_elsewhere_does_not_ground_a_count_of_colors():
+    ad = _ad("Sharpie Felt Tip Markers, 16 Colors, Pack of 8")
+    assert _rules("Sharpie Felt Tip Markers, 8 Markers", ad) == []
+    assert _rules(TITLE, ad) == ["changed_unit"]
