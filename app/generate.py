@@ -28,6 +28,11 @@ from creator.pipeline import Components, PipelineConfig, generate_for_catalog, w
 
 logger = logging.getLogger(__name__)
 
+# Exit codes: 0 every input row was used; 2 bad input or flags (nothing generated); 3 generated, but rows were
+# rejected under --on-error skip (a lossy run: the count and the rejects files are on stderr and in summary.json).
+EXIT_BAD_INPUT = 2
+EXIT_LOSSY = 3
+
 EXAMPLE = """example:
   hllm-creator generate --ads ../shared/data/amazon_office_products \\
       --users ../shared/data/amazon_office_products --format amazon2018 \\
@@ -135,13 +140,14 @@ def load_inputs(args: argparse.Namespace) -> tuple[list, list, dict[str, Any]]:
     """Ads and users in file order, plus counts of what was skipped, duplicated or unknown."""
     from creator.io import load_catalog
 
-    ads_cat = load_catalog(args.ads, args.format, on_error=args.on_error)
+    ads_cat = load_catalog(args.ads, args.format, on_error=args.on_error).require_ads()
     users_cat = ads_cat if Path(args.users).resolve() == Path(args.ads).resolve() else \
         load_catalog(args.users, args.format, on_error=args.on_error)
     ads, users = list(ads_cat.ads.values()), list(users_cat.users.values())
     problems = [*ads_cat.problems.errors, *([] if users_cat is ads_cat else users_cat.problems.errors)]
     notes: dict[str, Any] = {
         "rejected_rows": len(problems),
+        "capped_fields": len(ads_cat.problems.capped) + (0 if users_cat is ads_cat else len(users_cat.problems.capped)),
         "duplicate_ids_in_files": sum(1 for e in problems if e.message.startswith("duplicate")),
         "history_items_not_in_catalog": int(sum(users_cat.missing_ids.values())),
     }
@@ -158,13 +164,15 @@ def load_inputs(args: argparse.Namespace) -> tuple[list, list, dict[str, Any]]:
                            len(unknown), what, unknown[:5])
         keep = set(wanted)
         items[:] = [x for x in items if getattr(x, key) in keep]
+    notes["lossy"] = bool(problems)
     if problems:
         from creator.io.records import write_rejects
 
         Path(args.out).mkdir(parents=True, exist_ok=True)
-        write_rejects(ads_cat.problems, Path(args.out) / "rejects_ads.jsonl")
+        written = [write_rejects(ads_cat.problems, Path(args.out) / "rejects_ads.jsonl")]
         if users_cat is not ads_cat:
-            write_rejects(users_cat.problems, Path(args.out) / "rejects_users.jsonl")
+            written.append(write_rejects(users_cat.problems, Path(args.out) / "rejects_users.jsonl"))
+        notes["rejects_files"] = [str(p) for p in written if p is not None]
     return ads, users, notes
 
 
@@ -349,6 +357,11 @@ def main(argv: list[str] | None = None) -> int:
               "headlines or 2 descriptions that pass the guard (listed in the log); add some in Google Ads "
               "Editor before posting", file=sys.stderr)
     print("wrote " + ", ".join(str(p) for p in paths.values()))
+    if notes["lossy"]:  # a scheduled job must be able to tell this run from a clean one
+        print(f"warning: lossy run: {notes['rejected_rows']} input rows rejected under --on-error skip and left out "
+              f"(rows and reasons in {', '.join(notes['rejects_files'])}); exit code {EXIT_LOSSY}. "
+              "Fix the rows, or pass --on-error fail to stop at the first one", file=sys.stderr)
+        return EXIT_LOSSY
     return 0
 
 

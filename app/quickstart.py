@@ -120,6 +120,7 @@ def train(art: Path, data: str, fmt: str, extra: dict[str, list[str]], base: str
 
 def generate(art: Path, data: str, fmt: str, args: argparse.Namespace, out: Path, fresh: bool) -> list[str]:
     """``hllm-creator generate`` on the catalog with the trained artefacts; returns the argv it ran."""
+    from app.generate import EXIT_LOSSY
     from app.generate import main as generate_main
 
     argv = ["--ads", data, "--users", data, "--format", fmt, "--model", str(art), "--out", str(out),
@@ -127,7 +128,7 @@ def generate(art: Path, data: str, fmt: str, args: argparse.Namespace, out: Path
             "--seed", str(args.seed), "--output-format", "jsonl", "--cache-dir", str(art / "embeddings")]
     print("hllm-creator generate " + shlex.join(argv), flush=True)
     code = generate_main(argv + (["--overwrite"] if fresh else []))
-    if code != 0:
+    if code not in (0, EXIT_LOSSY):  # a lossy run (rows skipped) has said so on stderr and goes on
         raise RuntimeError(f"hllm-creator generate returned {code}; see the message above")
     return argv
 

@@ -147,7 +147,7 @@ def make_teacher(cfg: CoTConfig, known_brands: list[str], encoder: Any = None) -
 
 def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv)
-    catalog = load_catalog(cfg.data, cfg.format)
+    catalog = load_catalog(cfg.data, cfg.format).require_ads()
     encoder = None
     if cfg.teacher == "offline" or cfg.scorer == "minilm":
         from creator.modeling.item_encoder import SentenceItemEncoder

@@ -133,7 +133,7 @@ def evaluate(
         encoder = SentenceItemEncoder(cfg.encoder, cache_dir=cfg.cache_dir or Path(cfg.out) / "cache")
     if isinstance(judge, str):  # "config": the judge named by cfg.judge
         judge = load_judge(cfg.judge, encoder)
-    ads_cat = load_catalog(cfg.ads, cfg.format)
+    ads_cat = load_catalog(cfg.ads, cfg.format).require_ads()
     users_cat = ads_cat if not cfg.users or cfg.users == cfg.ads else load_catalog(cfg.users, cfg.format)
     ads, users = ads_cat.ads, users_cat.users
 

@@ -110,7 +110,7 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
     out.mkdir(parents=True, exist_ok=True)
     (out / "resolved_config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     t_start = time.perf_counter()
-    catalog = load_catalog(cfg.data, cfg.format)
+    catalog = load_catalog(cfg.data, cfg.format).require_ads()
     ad_ids = sorted(catalog.ads)
     ads = [catalog.ads[a] for a in ad_ids]
     ad_index = {a: i for i, a in enumerate(ad_ids)}
