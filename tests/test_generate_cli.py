@@ -94,3 +94,11 @@ def test_missing_model_folder_is_a_clear_error_before_loading_data(files, capsys
     assert cli_main(args) == 2
     err = capsys.readouterr().err
     assert "model folder not found" in err and "Fix: train it" in err
+
+
+def test_ad_top_k_and_max_calls_reach_the_pipeline_and_the_summary(files, fakes, capsys):
+    out = files / "cover"
+    assert cli_main(argv(files, out, "--top-m", "1", "--ad-top-k", "1", "--max-calls", "6")) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["generator_requests"] == 6 and summary["max_calls"] == 6 and summary["ads_generated_for"] == 6
+    assert "segments per ad (personalized)" in capsys.readouterr().out
