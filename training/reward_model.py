@@ -28,8 +28,8 @@ import torch
 import yaml
 
 from creator.reward import RewardModel, RewardNet, load_user_model, points_text
-from training.reward_card import metrics_table, model_card
 from training.corruptions import title_corruptions
+from training.reward_card import metrics_table, model_card
 from training.reward_config import RewardTrainConfig, load_config
 from training.reward_data import (
     SAMPLINGS,
