@@ -297,6 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", type=int, help="bootstrap resamples (default 1000)")
     p.add_argument("--seed", type=int)
     p.add_argument("--worst-k", type=int, dest="worst_k")
+    p.add_argument("--sheet-pairs", type=int, dest="sheet_pairs", help="side-by-side pairs per system (default 30)")
+    p.add_argument("--sheet-users", dest="sheet_users", help="draw them from these user ids (file, one a line)")
     p.add_argument("--group-by", choices=("category", "brand"), dest="group_by")
     p.add_argument("--cache-dir", dest="cache_dir", help="embedding cache folder")
     return p

@@ -44,6 +44,9 @@ def test_every_stage_writes_its_output(chain):
     report = json.loads((out / "report" / "report.json").read_text())
     assert set(report["systems"]) == {"original", "personalized"}
     assert "judge_score" in report["systems"]["personalized"]  # judged by the trained reward model
+    sheet = report["side_by_side"]["personalized"]  # drawn from the users the user model and judge held out
+    held = set((out / "report" / "inputs" / "heldout_users.txt").read_text().split())
+    assert sheet["users"] == "held-out" and held and {r["user_id"] for r in sheet["pairs"]} <= held
     summary = json.loads((out / "summary.json").read_text())
     assert [s.name for s in STAGES] == summary["trained"]
     assert set(summary["seconds"]) == {"load and validate", "train the missing models",
