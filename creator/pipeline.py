@@ -120,11 +120,8 @@ class PipelineConfig:
 
 def select_pairs(scores: np.ndarray, *, threshold: float | None, top_m: int | None, ad_top_k: int | None = None,
                  max_calls: int | None = None, live: np.ndarray | None = None) -> np.ndarray:
-    """Keep-mask over (segment, ad): keep iff score >= threshold AND (the ad ranks < top_m for its segment OR
-    the segment ranks < ad_top_k for its ad), then at most ``max_calls`` pairs (each ad's best first).
-
-    Ties in rank go to the lower index, so the mask is deterministic (``creator.matching.select_with_budget``).
-    """
+    """Keep-mask over (segment, ad): score >= threshold AND (ad rank < top_m in its segment OR segment rank <
+    ad_top_k for its ad), then at most ``max_calls`` pairs; see ``creator.matching.select_with_budget``."""
     return select_with_budget(scores, threshold=threshold, top_m=top_m, ad_top_k=ad_top_k, max_calls=max_calls,
                               live=live)
 
@@ -321,17 +318,13 @@ def _coverage(summary: RunSummary, ads: list[Ad], rows: list[dict[str, Any]], ke
     """Which ads got a personalized title for at least one segment, and for how many segments each."""
     col = {a.ad_id: m for m, a in enumerate(ads)}
     personalized = np.zeros(keep.shape, dtype=bool)
-    for r in rows:
-        if r["source"] == "personalized":
-            personalized[int(r["segment_id"]), col[r["ad_id"]]] = True
-    per_ad = personalized.any(axis=0)
-    with_points = np.array([bool(a.selling_points) for a in ads])
-    summary.max_calls = max_calls
-    summary.ads_generated_for = int(keep.any(axis=0).sum())
-    summary.ads_personalized = int(per_ad.sum())
-    summary.ads_personalized_share = round(float(per_ad.mean()), 4)
-    summary.ads_with_selling_points_personalized_share = \
-        round(float(per_ad[with_points].mean()), 4) if with_points.any() else 0.0
+    for r in (r for r in rows if r["source"] == "personalized"):
+        personalized[int(r["segment_id"]), col[r["ad_id"]]] = True
+    per_ad, with_points = personalized.any(axis=0), np.array([bool(a.selling_points) for a in ads])
+    summary.max_calls, summary.ads_generated_for = max_calls, int(keep.any(axis=0).sum())
+    summary.ads_personalized, summary.ads_personalized_share = int(per_ad.sum()), round(float(per_ad.mean()), 4)
+    summary.ads_with_selling_points_personalized_share = round(float(per_ad[with_points].mean()), 4) \
+        if with_points.any() else 0.0
     summary.segments_per_ad = segments_per_ad(personalized)
 
 
