@@ -126,3 +126,28 @@ def test_training_on_corruptions_reports_each_kind_and_prefers_the_real_title(tm
     off = train(tiny_config(data, tmp_path / "off"), encoder=minilm)["corruptions"]
     assert on["all"]["real_beats_corrupted"] > off["all"]["real_beats_corrupted"]
     assert "Corrupted titles" in (tmp_path / "on" / "README.md").read_text()
+
+
+def test_pairwise_loss_ranks_the_real_title_above_its_corruption_outside_the_click_loss():
+    """Rows: a positive (z 2), its corrupted copy (z 1), a negative (z 0). Pairwise: BCE over the positive and
+    the negative only, plus softplus(1 - 2); label: BCE over all three rows with the copy as a 0."""
+    from types import SimpleNamespace
+
+    from training.reward_fit import _loss
+
+    user = User("u", [HistoryItem("x", "h")])
+    rows = with_corruptions(ClickRows(prefixes=[user], prefix=[0, 0], cand=[0, 1], label=[1.0, 0.0], group=[0, 0]),
+                            [1, 0], 1, np.random.default_rng(0))
+    rt = RowTensors(rows, torch.zeros(4, 4), {"a": 0, "b": 1, "a-bad": 2, "h": 3}, [Ad("A", "a"), Ad("B", "b")],
+                    RewardConfig(item_dim=4), np.array([0, 1]), None, corruptions=[np.array([2]), np.array([])])
+    assert rt.real_row.tolist() == [-1, 0, -1]
+    z, idx, bce = torch.tensor([2.0, 1.0, 0.0]), torch.arange(3), torch.nn.BCEWithLogitsLoss()
+    pairwise = _loss(SimpleNamespace(corruption_loss="pairwise", corruption_weight=1.0), bce, z, rt, idx)
+    expected = bce(torch.tensor([2.0, 0.0]), torch.tensor([1.0, 0.0])) + torch.nn.functional.softplus(
+        torch.tensor(-1.0))
+    assert float(pairwise) == pytest.approx(float(expected))
+    label = _loss(SimpleNamespace(corruption_loss="label", corruption_weight=1.0), bce, z, rt, idx)
+    assert float(label) == pytest.approx(float(bce(z, torch.tensor([1.0, 0.0, 0.0]))))
+    # the real title in another batch: the corrupted row adds nothing
+    alone = _loss(SimpleNamespace(corruption_loss="pairwise", corruption_weight=1.0), bce, z[1:], rt, idx[1:])
+    assert float(alone) == pytest.approx(float(bce(torch.tensor([0.0]), torch.tensor([0.0]))))

@@ -65,7 +65,8 @@ def model_card(cfg: RewardTrainConfig, metrics: dict[str, Any]) -> str:
     cr = metrics.get("corruptions") or {}
     if cr:
         rewrites += (
-            f"- **Corrupted titles** ({cfg.corruption_negatives} label-0 corrupted title(s) per training positive): on "
+            f"- **Corrupted titles** ({cfg.corruption_negatives} per training positive, "
+            f"{cfg.corruption_loss} loss): on "
             "the test users' positives the real title scores above its corrupted version "
             + ", ".join(f"{k.replace('_', ' ')} {v['real_beats_corrupted']:.1%}" for k, v in cr.items())
             + " of the time (100% = the judge always prefers the readable title).\n"

@@ -61,6 +61,9 @@ class RowTensors:
             base[i] = corruptions[int(self.cand[i])][self.variant[i]]  # type: ignore[index]
         self.base_text = torch.from_numpy(base)
         self.cand_text = self.base_text
+        # each corrupted row's real-title row (with_corruptions puts it just before its corruptions); -1 = own
+        real_rows = np.where(self.variant < 0, np.arange(len(base)), -1)
+        self.real_row = torch.from_numpy(np.where(self.variant >= 0, np.maximum.accumulate(real_rows), -1))
         self.ad_points = torch.from_numpy(ad_points) if ad_points is not None else None
         self.user_vecs = torch.from_numpy(prefix_user_vecs) if prefix_user_vecs is not None else None
         self.collab = torch.from_numpy(collab) if collab is not None else None  # (N, N_COLLAB_FEATURES)
