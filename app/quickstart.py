@@ -29,7 +29,9 @@ logger = logging.getLogger(__name__)
 
 REPO_SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "office_products_sample"
 STAMPS = "stages.json"  # OUT/stages.json: the settings each finished stage ran with
-AD_TOP_K = 0  # catalog coverage: each ad's best segments as well as each segment's top-m ads (see docs/demo.md)
+# catalog coverage: each ad's best segment as well as each segment's top-m ads, within 2 calls per ad. On the sample:
+# 300 of 300 ads personalized for 390 calls (11 of 300 for 100 without), +61 CPU s of generation (docs/demo.md)
+AD_TOP_K = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
