@@ -132,7 +132,7 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
     by_split = {s: [u for u in user_ids if split[u] == s] for s in ("train", "validation", "test")}
     # rewrites of every ad's title: trained on with rewrite_fraction, and always measured on the test users
     rewrites = [title_rewrites(a, cfg.rewrites_per_ad) for a in ads]
-    # corrupted titles of every ad: label-0 rows with corruption_negatives, and always measured on the test users
+    # corrupted titles of every ad: trained on with corruption_negatives, and always measured on the test users
     corrupted = [title_corruptions(a, cfg.seed, cfg.corruption_kinds) for a in ads]
     extra = rewrites + [list(c.values()) for c in corrupted]
     if encoder is None:
