@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--representative", choices=("centroid", "medoid"), default="centroid")
     seg.add_argument("--match-threshold", type=float, help="keep pairs with match probability >= T")
     seg.add_argument("--top-m", type=int, help="keep at most the M best-matching ads per segment")
+    seg.add_argument("--ad-top-k", type=int,
+                     help="also keep each ad's K best-matching segments (catalog coverage; with --top-m: either rule)")
+    seg.add_argument("--max-calls", type=int,
+                     help="at most N generator requests: each ad's best pair first (by match), then the rest by match")
     s = p.add_argument_group("sampling")
     s.add_argument("--candidates", type=int, default=4, help="titles generated per kept pair (n)")
     s.add_argument("--temperature", type=float, default=0.8)
@@ -271,7 +275,10 @@ def _hf_backend_from_dir(generator_dir: str, batch_size: int, device: str | None
 
 def summary_table(summary: dict[str, Any], notes: dict[str, Any]) -> str:
     rows = [(k.replace("_", " "), v) for k, v in {**summary, **notes}.items()
-            if k not in ("seconds", "rejected_by_rule")]
+            if k not in ("seconds", "rejected_by_rule", "segments_per_ad")]
+    if summary.get("segments_per_ad", {}).get("histogram"):
+        rows.append(("segments per ad (personalized)", ", ".join(
+            f"{b}: {n}" for b, n in summary["segments_per_ad"]["histogram"].items())))
     rows += [(f"rejected: {rule}", n) for rule, n in summary["rejected_by_rule"].items()]
     rows += [(f"seconds: {stage}", f"{sec:.2f}") for stage, sec in summary["seconds"].items()]
     width = max(len(k) for k, _ in rows)
@@ -305,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         config = PipelineConfig(clusters=args.clusters, representative=args.representative,
                                 match_threshold=args.match_threshold, top_m=args.top_m,
                                 channel=getattr(args, "channel", "generic"),
+                                ad_top_k=args.ad_top_k, max_calls=args.max_calls,
                                 shard_size=args.shard_size or (4096 if args.backend == "ray" else 256))
         sampling = SamplingConfig(n=1 if args.greedy else args.candidates, temperature=args.temperature,
                                   top_p=args.top_p, top_k=args.top_k, max_new_tokens=args.max_new_tokens,

@@ -39,6 +39,10 @@ class EvalConfig:
     bootstrap: int = 1000
     seed: int = 0
     worst_k: int = 5
+    # the side-by-side sheet: this many random (original, served) pairs per system, drawn from the users
+    # listed in sheet_users (a file, one user id a line: the held-out users) or, without it, every pair's user
+    sheet_pairs: int = 30
+    sheet_users: str | None = None
     group_by: str = "category"
     encoder: str = "minilm"
     cache_dir: str | None = None
@@ -79,6 +83,10 @@ class EvalConfig:
             raise ValueError(f"bootstrap must be >= 10 resamples (1000 is usual), got {self.bootstrap}")
         if not 0 <= self.judge_margin < 1:
             raise ValueError(f"judge_margin must be in [0, 1), got {self.judge_margin}; 0.01 is usual")
+        if self.sheet_pairs < 0:
+            raise ValueError(f"sheet_pairs must be >= 0 (0 = no side-by-side sheet), got {self.sheet_pairs}")
+        if self.sheet_users and not Path(self.sheet_users).is_file():
+            raise ValueError(f"sheet_users: {self.sheet_users} is not a file; give a file with one user id a line")
         if self.worst_k < 1:
             raise ValueError(f"worst_k must be >= 1, got {self.worst_k}")
 

@@ -23,7 +23,7 @@ from creator.errors import Problems
 from creator.io import load_catalog
 from creator.io.records import iter_rows
 from creator.types import Ad, User
-from eval.breakdowns import per_group, user_map, worst_examples
+from eval.breakdowns import per_group, side_by_side, user_map, worst_examples
 from eval.config import EvalConfig, parse_named
 from eval.metrics import (
     SCORER,
@@ -187,6 +187,9 @@ def evaluate(
         for n in names:
             judge_scores[n] = np.asarray(judge.score(U, titles[n], A), dtype=float)
     worst: list[dict[str, Any]] = []
+    sheet: dict[str, Any] = {}
+    sheet_users = ({line.strip() for line in Path(cfg.sheet_users).read_text().splitlines() if line.strip()}
+                   if cfg.sheet_users else None)
     for n in names:
         logger.info("scoring system %s", n)
         t = titles[n]
@@ -235,6 +238,9 @@ def evaluate(
             arrays["judge"][n] = judge_scores[n]
         if n != ORIGINAL:
             worst += worst_examples(n, pairs, t, originals, fact, comp, lift, judge_scores, cfg.worst_k)
+            if cfg.sheet_pairs:
+                sheet[n] = side_by_side(n, pairs, t, originals, fact, judge_scores, cfg.sheet_pairs, cfg.seed,
+                                        sheet_users)
 
     report: dict[str, Any] = {
         "n_pairs": len(pairs),
@@ -248,6 +254,7 @@ def evaluate(
         "systems": results,
         "per_group": per_group(cfg, A, names, judge_scores, arrays["sim_lift"]),
         "worst": worst,
+        "side_by_side": sheet,
         "config": cfg.to_dict(),
     }
     if judge is not None and len(names) > 2:
@@ -312,6 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", type=int, help="bootstrap resamples (default 1000)")
     p.add_argument("--seed", type=int)
     p.add_argument("--worst-k", type=int, dest="worst_k")
+    p.add_argument("--sheet-pairs", type=int, dest="sheet_pairs", help="side-by-side pairs per system (default 30)")
+    p.add_argument("--sheet-users", dest="sheet_users", help="draw them from these user ids (file, one a line)")
     p.add_argument("--group-by", choices=("category", "brand"), dest="group_by")
     p.add_argument("--cache-dir", dest="cache_dir", help="embedding cache folder")
     return p
