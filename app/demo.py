@@ -16,23 +16,27 @@ import functools
 import logging
 import sys
 import tempfile
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from app.demo_catalog import MAX_FILE_MB, load_path, load_sample, load_uploads
 from app.demo_session import Constraints, DemoSession, PartsSource
+from creator.channels import CHANNELS, DEFAULT_CHANNEL, channel_names
 from creator.errors import DataError
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_ARTIFACTS = "runs/demo/artifacts"
 # the table on screen: the export keeps every score in its own column (app.demo_session.COLUMNS)
-SHOWN = {"segment": "8%", "users": "6%", "persona": "16%", "title": "22%", "source": "11%",
-         "judge vs original": "10%", "fact check": "10%", "selling points used": "11%", "locked": "6%"}
+SHOWN = {"segment": "7%", "users": "6%", "persona": "15%", "title": "21%", "chars": "5%", "source": "10%",
+         "judge vs original": "10%", "fact check": "10%", "selling points used": "10%", "locked": "6%"}
 INTRO = ("## hllm-creator: personalized titles per audience segment\n"
          "Load a catalog, pick an ad, set the constraints and press **Generate**. Every title is checked "
-         "against the ad's facts; where nothing passes, the original title is served.")
+         "against the ad's facts; where nothing passes, the original title is served (under a channel, a "
+         "shortened title of the ad's own words when the original breaks its rules). **Channel** sets the "
+         "length limit and the platform's rules; `chars` shows each title's length against the limit.")
 
 
 def readable(err: BaseException) -> str:
@@ -60,7 +64,7 @@ def shown_row(row: dict[str, Any]) -> list[Any]:
     judged = "-"
     if row["judge"] is not None:
         judged = f"{row['judge']:.3f} vs {row['original_judge']:.3f} ({row['lift']:+.3f})"
-    return [row["segment"], row["users"], row["persona"], row["title"], row["source"], judged,
+    return [row["segment"], row["users"], row["persona"], row["title"], row["chars"], row["source"], judged,
             row["fact_check_summary"], _clip(row["selling_points_used"], 90) or "-", row["locked"]]
 
 
@@ -113,14 +117,21 @@ def build_app(parts: PartsSource, *, catalog_loader: Callable[[], Any] = load_sa
         segments = [(f"segment {r['segment']} ({r['users']} users){' - locked' if r['locked'] else ''}",
                      r["segment"]) for r in s.table()]
         # one folder per tab, so two marketers on the same ad never overwrite each other's export
-        export = None
+        export = google = None
         if s.rows:
-            export = s.export_csv(export_dir / f"tab{id(s):x}" / f"creatives_ad{s.ad.ad_id}.csv")
+            folder = export_dir / f"tab{id(s):x}"
+            export = s.export_csv(folder / f"creatives_ad{s.ad.ad_id}.csv")
+            google = s.export_google_ads(folder / f"google_ads_ad{s.ad.ad_id}.csv")
+            if google is not None and google.incomplete:
+                status += (f"  \n**Google Ads export:** {len(google.incomplete)} of {len(s.rows)} ad groups have "
+                           "fewer than 3 headlines or 2 descriptions that pass the guard; add some in Google Ads "
+                           "Editor before posting.")
         return (s, status, gr.update(choices=ads, value=s.ad.ad_id if s.ad else None), ad_card(s),
                 table, gr.update(choices=segments, value=segment if segment in s.rows else
                                  (segments[0][1] if segments else None)),
                 segment_map(s) if with_map and s.rows else gr.update(),
-                str(export) if export else None)
+                str(export) if export else None,
+                gr.update(value=str(google.path), visible=True) if google else gr.update(value=None, visible=False))
 
     def guarded(fn: Callable[..., tuple]) -> Callable[..., tuple]:
         @functools.wraps(fn)  # gradio reads the signature (e.g. a gr.Progress parameter) through __wrapped__
@@ -132,7 +143,7 @@ def build_app(parts: PartsSource, *, catalog_loader: Callable[[], Any] = load_sa
                 logger.warning("demo action failed: %s", err, exc_info=not isinstance(err, ValueError))
                 s = session_of(state)
                 return (s, readable(err), gr.update(), gr.update(), gr.update(), gr.update(), gr.update(),
-                        gr.update())
+                        gr.update(), gr.update())
         return run
 
     def catalog_status(s: DemoSession) -> str:
@@ -165,30 +176,40 @@ def build_app(parts: PartsSource, *, catalog_loader: Callable[[], Any] = load_sa
         s.pick(ad_id)
         return view(s, f"Ad **{s.ad.ad_id}** picked. Set the constraints and press Generate.")
 
-    def constraints(max_chars, banned, clusters, threshold, candidates) -> Constraints:
-        return Constraints.from_form(max_chars, banned, clusters, threshold, candidates)
+    def constraints(max_chars, banned, clusters, threshold, candidates, channel) -> Constraints:
+        return Constraints.from_form(max_chars, banned, clusters, threshold, candidates, channel)
 
     @guarded
-    def on_generate(ad_id, max_chars, banned, clusters, threshold, candidates, state):
+    def on_generate(ad_id, max_chars, banned, clusters, threshold, candidates, channel, state):
         s = session_of(state)
         s.pick(ad_id) if ad_id else None
-        s.generate(constraints(max_chars, banned, clusters, threshold, candidates))
-        n = sum(r.creative.source == "personalized" for r in s.rows.values())
-        return view(s, f"Generated for **{len(s.rows)} segments**: {n} personalized, "
-                       f"{len(s.rows) - n} keep the original title.", with_map=True)
+        s.generate(constraints(max_chars, banned, clusters, threshold, candidates, channel))
+        sources = Counter(r.creative.source for r in s.rows.values())
+        n = sources["personalized"]
+        status = (f"Generated for **{len(s.rows)} segments** ({s.constraints.channel}, at most "
+                  f"{s.constraints.limit} characters): {n} personalized")
+        if sources["shortened"] or sources["withheld"]:
+            status += (f", {sources['shortened']} shortened, {sources['withheld']} withheld, "
+                       f"{len(s.rows) - n - sources['shortened'] - sources['withheld']} keep the original title.")
+        else:
+            status += f", {len(s.rows) - n} keep the original title."
+        if s.unlocked:
+            status += (f" Segments {', '.join(map(str, s.unlocked))} were locked for another channel and "
+                       "were regenerated.")
+        return view(s, status, with_map=True)
 
     @guarded
-    def on_regenerate(segment, max_chars, banned, clusters, threshold, candidates, state):
+    def on_regenerate(segment, max_chars, banned, clusters, threshold, candidates, channel, state):
         s = session_of(state)
-        done = s.regenerate(constraints(max_chars, banned, clusters, threshold, candidates),
+        done = s.regenerate(constraints(max_chars, banned, clusters, threshold, candidates, channel),
                             None if segment in (None, "", "all") else int(segment))
         plural = "s" if len(done) != 1 else ""
         return view(s, f"Regenerated segment{plural} {', '.join(map(str, done)) or '-'}.",
                     segment=done[0] if len(done) == 1 else None)
 
     @guarded
-    def on_regenerate_all(max_chars, banned, clusters, threshold, candidates, state):
-        return on_regenerate("all", max_chars, banned, clusters, threshold, candidates, state)
+    def on_regenerate_all(max_chars, banned, clusters, threshold, candidates, channel, state):
+        return on_regenerate("all", max_chars, banned, clusters, threshold, candidates, channel, state)
 
     @guarded
     def on_lock(segment, state):
@@ -226,6 +247,10 @@ def build_app(parts: PartsSource, *, catalog_loader: Callable[[], Any] = load_sa
                 ad_pick = gr.Dropdown(label="Ad", choices=[], elem_id="ad-picker", filterable=True)
                 card = gr.Markdown("_Pick an ad to see its selling points and facts._", elem_id="ad-card")
             with gr.Column(scale=1):
+                channel = gr.Dropdown(label="Channel (length limit and the platform's rules)",
+                                      choices=[(f"{n} (at most {CHANNELS[n].max_chars} characters)", n)
+                                               for n in channel_names()],
+                                      value=DEFAULT_CHANNEL, elem_id="channel")
                 max_chars = gr.Slider(20, 200, value=120, step=5, label="Max title length (characters)",
                                       elem_id="max-chars")
                 banned = gr.Textbox(label="Banned words (comma-separated)", elem_id="banned")
@@ -246,10 +271,12 @@ def build_app(parts: PartsSource, *, catalog_loader: Callable[[], Any] = load_sa
             regen_all_btn = gr.Button("Regenerate all unlocked", elem_id="regenerate-all")
             lock_btn = gr.Button("Lock / unlock its title", elem_id="lock")
             download = gr.DownloadButton("Export CSV", elem_id="export")
+            google_download = gr.DownloadButton("Export Google Ads CSV", elem_id="export-google-ads",
+                                                visible=False)
         plot = gr.Plot(label="Segments map", elem_id="segment-map")
 
-        outputs = [state, status, ad_pick, card, table, segment, plot, download]
-        form = [max_chars, banned, clusters, threshold, candidates]
+        outputs = [state, status, ad_pick, card, table, segment, plot, download, google_download]
+        form = [max_chars, banned, clusters, threshold, candidates, channel]
         load_sample_btn.click(on_load_sample, [state], outputs, api_name="load_sample")
         load_upload_btn.click(on_load_upload, [upload, state], outputs, api_name="load_upload")
         ad_pick.input(on_pick, [ad_pick, state], outputs, api_name="pick_ad")

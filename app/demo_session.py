@@ -10,7 +10,11 @@ state and turns results into rows a person can read. It never writes or edits a 
   alone as one cluster (its mean user vector, as a centroid segment is) with a fresh sampling seed,
   so the segments stay put while the title changes.
 * **Lock** keeps a segment's title through regenerations and through Generate while the segments are
-  unchanged (same ad, catalog and K).
+  unchanged (same ad, catalog and K) and the channel is the same (a title locked for one channel may break
+  another's rules).
+* The channel (``Constraints.channel``) sets the guard, the fallback and the decoding budget; each row shows
+  its title's length as the channel counts it against the limit ("26/30"). For the Google Ads channels the
+  rows also export as a Google Ads Editor CSV (``creator.io.google_ads``).
 * The judge column is the mean click probability the judge gives the served title and the original
   title over (up to ``JUDGE_USERS``) members of the segment.
 """
@@ -33,8 +37,8 @@ from creator.types import Ad, Creative, User
 logger = logging.getLogger(__name__)
 
 JUDGE_USERS = 64
-COLUMNS = ["segment", "users", "persona", "title", "source", "locked", "judge", "original_judge", "lift",
-           "fact_check", "selling_points_used"]
+COLUMNS = ["segment", "users", "persona", "title", "chars", "channel", "source", "locked", "judge", "original_judge",
+           "lift", "fact_check", "selling_points_used"]
 
 
 class PartsSource(Protocol):
@@ -73,16 +77,24 @@ class Constraints:
 
     @classmethod
     def from_form(cls, max_chars: Any, banned: str | None, clusters: Any, threshold: Any,
-                  candidates: Any = 4) -> Constraints:
+                  candidates: Any = 4, channel: str | None = None) -> Constraints:
         """From the UI's raw values: banned words comma- or newline-separated."""
         words = [w for part in (banned or "").split("\n") for w in part.split(",")]
-        return cls(int(max_chars), words, int(clusters), float(threshold or 0.0), int(candidates))
+        return cls(int(max_chars), words, int(clusters), float(threshold or 0.0), int(candidates),
+                   channel or "generic")
+
+    @property
+    def limit(self) -> int:
+        """The length limit titles are held to: the slider, capped by the channel's own limit."""
+        from creator.channels import get_channel
+
+        return min(self.max_chars, get_channel(self.channel).max_chars) if self.channel != "generic" \
+            else self.max_chars
 
     def guard(self) -> GuardConfig:
         from creator.channels import get_channel
 
-        cap = get_channel(self.channel).max_chars if self.channel != "generic" else self.max_chars
-        return GuardConfig.for_channel(self.channel, max_chars=min(self.max_chars, cap),
+        return GuardConfig.for_channel(get_channel(self.channel), max_chars=self.limit,
                                        banned_words=list(self.banned_words))
 
     def pipeline(self, clusters: int) -> Any:
@@ -100,6 +112,9 @@ class SegmentRow:
     judge: float | None
     original_judge: float | None
     locked: bool = False
+    channel: str = "generic"
+    limit: int = 120
+    alternates: list[str] = field(default_factory=list)  # the pair's other candidates that passed the guard
 
     def fact_check(self) -> str:
         c = self.creative
@@ -107,8 +122,8 @@ class SegmentRow:
             return f"pruned (match {c.scores.get('match', 0.0):.2f} below threshold): original title served"
         if c.source == "personalized":
             return "passed"
-        why = "; ".join(f"{f.rule}: {f.reason}" for f in c.verdict.failures) or "no candidate"
-        return f"no candidate passed ({why}): original title served"
+        why = "; ".join(f"{f.rule}: {f.reason}" for f in c.verdict.failures) if c.verdict else ""
+        return f"no candidate passed ({why or 'no candidate'}): {_SERVED[c.source]}"
 
     def fact_check_summary(self) -> str:
         """The verdict in a few words for the on-screen table: the rules that failed, not every reason."""
@@ -118,17 +133,32 @@ class SegmentRow:
         if c.source == "original":
             return f"pruned (match {c.scores.get('match', 0.0):.2f})"
         rules = sorted({f.rule for f in c.verdict.failures}) if c.verdict else []
-        return f"failed: {', '.join(rules) or 'no candidate'}; original served"
+        return f"failed: {', '.join(rules) or 'no candidate'}; {_SERVED_SHORT[c.source]}"
+
+    def chars(self) -> str:
+        """The served title's length as the channel counts it, against the limit: "26/30"."""
+        from creator.channels import get_channel
+
+        return f"{get_channel(self.channel).width(self.creative.title)}/{self.limit}"
 
     def to_dict(self) -> dict[str, Any]:
         c = self.creative
         lift = None if self.judge is None or self.original_judge is None else self.judge - self.original_judge
         return {"segment": self.segment, "users": self.users, "persona": self.persona, "title": c.title,
-                "source": c.source, "locked": "yes" if self.locked else "",
+                "chars": self.chars(), "channel": self.channel, "source": c.source,
+                "locked": "yes" if self.locked else "",
                 "judge": _round(self.judge), "original_judge": _round(self.original_judge),
                 "lift": _round(lift),
                 "fact_check": self.fact_check(), "selling_points_used": " | ".join(c.selling_points_used),
                 "fact_check_summary": self.fact_check_summary()}
+
+
+# what a row serves when no candidate passed, by creative source
+_SERVED = {"fallback": "original title served", "original": "original title served",
+           "shortened": "shortened title of the ad's words served",
+           "withheld": "nothing served (no title of the ad complies with the channel)"}
+_SERVED_SHORT = {"fallback": "original served", "original": "original served", "shortened": "shortened title served",
+                 "withheld": "nothing served"}
 
 
 def _round(x: float | None) -> float | None:
@@ -152,6 +182,8 @@ class DemoSession:
         self.layout_key: tuple | None = None
         self.attempts: dict[int, int] = {}
         self._vectors: np.ndarray | None = None
+        self.guard: Any = None
+        self.unlocked: list[int] = []  # locks the last Generate released because the channel changed
 
     # -- catalog and ad --------------------------------------------------------------------------
     def load(self, catalog: Catalog, name: str) -> None:
@@ -188,11 +220,15 @@ class DemoSession:
         result = generate_for_catalog([ad], self.users, parts, constraints.pipeline(constraints.clusters),
                                       SamplingConfig(n=constraints.candidates, seed=self.seed))
         key = (self.catalog_name, ad.ad_id, constraints.clusters)
-        keep = {s: r for s, r in self.rows.items() if r.locked} if key == self.layout_key else {}
+        locked = {s: r for s, r in self.rows.items() if r.locked} if key == self.layout_key else {}
+        # a title locked under another channel may break this one's rules: it is regenerated (and said so)
+        keep = {s: r for s, r in locked.items() if r.channel == constraints.channel}
+        self.unlocked = sorted(set(locked) - set(keep))
         self.labels, self.layout_key, self.attempts = dict(result.user_segments), key, {}
         self.rows = {}
         for c in result.creatives:
-            self.rows[c.segment_id] = keep.get(c.segment_id) or self._row(c, parts)
+            self.rows[c.segment_id] = keep.get(c.segment_id) or self._row(
+                c, parts, result.alternates.get((c.segment_id, c.ad_id), []))
 
     def regenerate(self, constraints: Constraints, segment: int | None = None) -> list[int]:
         """New titles for ``segment`` (or every unlocked segment); returns the segments redone."""
@@ -215,8 +251,9 @@ class DemoSession:
             sampling = SamplingConfig(n=constraints.candidates, seed=self.seed + 1000 * self.attempts[s] + s)
             result = generate_for_catalog([ad], members, parts, constraints.pipeline(1), sampling)
             creative = result.creatives[0]
+            alternates = result.alternates.get((creative.segment_id, creative.ad_id), [])
             creative.segment_id = s
-            self.rows[s] = self._row(creative, parts)
+            self.rows[s] = self._row(creative, parts, alternates)
         return todo
 
     def lock(self, segment: int, locked: bool = True) -> None:
@@ -239,15 +276,19 @@ class DemoSession:
         from creator.guard import known_brands_from_ads
 
         brands = known_brands_from_ads(self.catalog.ads.values())
-        return self.parts.components(self.constraints.guard(), brands)
+        parts = self.parts.components(self.constraints.guard(), brands)
+        self.guard = parts.guard  # the guard the rows were served under: the Google Ads export reuses it
+        return parts
 
-    def _row(self, creative: Creative, parts: Any) -> SegmentRow:
+    def _row(self, creative: Creative, parts: Any, alternates: list[str] | None = None) -> SegmentRow:
         ad, members = self.ad, self.members(creative.segment_id)
         if not creative.selling_points_used and creative.source == "personalized":
             creative.selling_points_used = points_echoed(creative.title, ad)
         judge, original = self._judge(parts, members, creative.title, ad)
         persona = segment_persona(members, self.word_counts)
-        return SegmentRow(creative.segment_id, len(members), persona, creative, judge, original)
+        return SegmentRow(creative.segment_id, len(members), persona, creative, judge, original,
+                          channel=self.constraints.channel, limit=self.constraints.limit,
+                          alternates=list(alternates or []))
 
     @staticmethod
     def _judge(parts: Any, members: list[User], title: str, ad: Ad) -> tuple[float | None, float | None]:
@@ -275,6 +316,23 @@ class DemoSession:
             for row in self.table():
                 writer.writerow({"ad_id": ad.ad_id, "original_title": ad.title, **row})
         return path
+
+    def export_google_ads(self, path: str | Path) -> Any | None:
+        """The rows as a Google Ads Editor CSV (``creator.io.google_ads.GoogleAdsExport``) when the rows were
+        generated for a Google Ads channel; None otherwise. Rows short of 3 headlines / 2 descriptions are
+        written and counted in the result."""
+        from creator.channels import get_channel
+        from creator.io.google_ads import write_google_ads_csv
+
+        ad = self._need_ad()
+        channels = {r.channel for r in self.rows.values()}
+        if len(channels) != 1 or get_channel(next(iter(channels))).export is None or self.guard is None:
+            return None
+        rows = [self.rows[s] for s in sorted(self.rows)]
+        if self.guard.config.channel != rows[0].channel:
+            return None
+        return write_google_ads_csv([r.creative for r in rows], path, channel=rows[0].channel, ads={ad.ad_id: ad},
+                                    guard=self.guard, alternates={(r.segment, ad.ad_id): r.alternates for r in rows})
 
     def projection(self) -> tuple[np.ndarray, np.ndarray]:
         """Users' vectors from the user model projected on their first two principal axes, and their segments.

@@ -28,6 +28,11 @@ from creator.pipeline import Components, PipelineConfig, generate_for_catalog, w
 
 logger = logging.getLogger(__name__)
 
+# Exit codes: 0 every input row was used; 2 bad input or flags (nothing generated); 3 generated, but rows were
+# rejected under --on-error skip (a lossy run: the count and the rejects files are on stderr and in summary.json).
+EXIT_BAD_INPUT = 2
+EXIT_LOSSY = 3
+
 EXAMPLE = """example:
   hllm-creator generate --ads ../shared/data/amazon_office_products \\
       --users ../shared/data/amazon_office_products --format amazon2018 \\
@@ -59,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--representative", choices=("centroid", "medoid"), default="centroid")
     seg.add_argument("--match-threshold", type=float, help="keep pairs with match probability >= T")
     seg.add_argument("--top-m", type=int, help="keep at most the M best-matching ads per segment")
+    seg.add_argument("--ad-top-k", type=int,
+                     help="also keep each ad's K best-matching segments (catalog coverage; with --top-m: either rule)")
+    seg.add_argument("--max-calls", type=int,
+                     help="at most N generator requests: each ad's best pair first (by match), then the rest by match")
     s = p.add_argument_group("sampling")
     s.add_argument("--candidates", type=int, default=4, help="titles generated per kept pair (n)")
     s.add_argument("--temperature", type=float, default=0.8)
@@ -79,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     ch = p.add_argument_group("channel")
     ch.add_argument("--channel", default="generic",
                     help="where the titles run: google-rsa-headline (<=30), google-rsa-description (<=90), "
-                         "meta-headline (<=27), merchant-title (<=150) or generic (default, <=120)")
+                         "meta-headline (<=40), merchant-title (<=150) or generic (default, <=120)")
     ch.add_argument("--export", choices=("google-ads",),
                     help="also write google_ads.csv for Google Ads Editor (the Google Ads channels)")
     ch.add_argument("--campaign", default="hllm-creator", help="google-ads export: the campaign name")
@@ -145,13 +154,14 @@ def load_inputs(args: argparse.Namespace) -> tuple[list, list, dict[str, Any]]:
     """Ads and users in file order, plus counts of what was skipped, duplicated or unknown."""
     from creator.io import load_catalog
 
-    ads_cat = load_catalog(args.ads, args.format, on_error=args.on_error)
+    ads_cat = load_catalog(args.ads, args.format, on_error=args.on_error).require_ads()
     users_cat = ads_cat if Path(args.users).resolve() == Path(args.ads).resolve() else \
         load_catalog(args.users, args.format, on_error=args.on_error)
     ads, users = list(ads_cat.ads.values()), list(users_cat.users.values())
     problems = [*ads_cat.problems.errors, *([] if users_cat is ads_cat else users_cat.problems.errors)]
     notes: dict[str, Any] = {
         "rejected_rows": len(problems),
+        "capped_fields": len(ads_cat.problems.capped) + (0 if users_cat is ads_cat else len(users_cat.problems.capped)),
         "duplicate_ids_in_files": sum(1 for e in problems if e.message.startswith("duplicate")),
         "history_items_not_in_catalog": int(sum(users_cat.missing_ids.values())),
     }
@@ -168,13 +178,15 @@ def load_inputs(args: argparse.Namespace) -> tuple[list, list, dict[str, Any]]:
                            len(unknown), what, unknown[:5])
         keep = set(wanted)
         items[:] = [x for x in items if getattr(x, key) in keep]
+    notes["lossy"] = bool(problems)
     if problems:
         from creator.io.records import write_rejects
 
         Path(args.out).mkdir(parents=True, exist_ok=True)
-        write_rejects(ads_cat.problems, Path(args.out) / "rejects_ads.jsonl")
+        written = [write_rejects(ads_cat.problems, Path(args.out) / "rejects_ads.jsonl")]
         if users_cat is not ads_cat:
-            write_rejects(users_cat.problems, Path(args.out) / "rejects_users.jsonl")
+            written.append(write_rejects(users_cat.problems, Path(args.out) / "rejects_users.jsonl"))
+        notes["rejects_files"] = [str(p) for p in written if p is not None]
     return ads, users, notes
 
 
@@ -289,7 +301,10 @@ def _hf_backend_from_dir(generator_dir: str, batch_size: int, device: str | None
 
 def summary_table(summary: dict[str, Any], notes: dict[str, Any]) -> str:
     rows = [(k.replace("_", " "), v) for k, v in {**summary, **notes}.items()
-            if k not in ("seconds", "rejected_by_rule")]
+            if k not in ("seconds", "rejected_by_rule", "segments_per_ad")]
+    if summary.get("segments_per_ad", {}).get("histogram"):
+        rows.append(("segments per ad (personalized)", ", ".join(
+            f"{b}: {n}" for b, n in summary["segments_per_ad"]["histogram"].items())))
     rows += [(f"rejected: {rule}", n) for rule, n in summary["rejected_by_rule"].items()]
     rows += [(f"seconds: {stage}", f"{sec:.2f}") for stage, sec in summary["seconds"].items()]
     width = max(len(k) for k, _ in rows)
@@ -318,18 +333,14 @@ def _check_fluency(args: argparse.Namespace) -> None:
                         got=str(pct), fix="use e.g. --fluency-percentile 95")
 
 
-def export_google_ads(result: Any, parts: Components, ads: list, args: argparse.Namespace, out: Path) -> Path:
-    """``google_ads.csv``: the served titles per segment (ad group) and ad, plus each ad's own compliant title."""
+def export_google_ads(result: Any, parts: Components, ads: list, args: argparse.Namespace, out: Path) -> Any:
+    """``google_ads.csv``: per segment (ad group) and ad, at least 3 headlines and 2 descriptions where grounded
+    material allows (``creator.rsa_assets``); the rows that fall short are counted and logged."""
     from creator.io.google_ads import write_google_ads_csv
-    from creator.shortening import channel_fallback
 
-    extra = {}
-    for ad in ads:
-        title, source = channel_fallback(ad, parts.guard)
-        if source != "withheld":
-            extra[ad.ad_id] = title
     return write_google_ads_csv(result.creatives, out / "google_ads.csv", channel=args.channel,
-                                campaign=args.campaign, final_url=args.final_url, extra_titles=extra)
+                                ads={a.ad_id: a for a in ads}, guard=parts.guard, alternates=result.alternates,
+                                campaign=args.campaign, final_url=args.final_url)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -338,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         config = PipelineConfig(clusters=args.clusters, representative=args.representative,
                                 match_threshold=args.match_threshold, top_m=args.top_m,
                                 channel=getattr(args, "channel", "generic"),
+                                ad_top_k=args.ad_top_k, max_calls=args.max_calls,
                                 shard_size=args.shard_size or (4096 if args.backend == "ray" else 256))
         sampling = SamplingConfig(n=1 if args.greedy else args.candidates, temperature=args.temperature,
                                   top_p=args.top_p, top_k=args.top_k, max_new_tokens=args.max_new_tokens,
@@ -379,11 +391,27 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     paths = write_outputs(result, out, args.output_format, per_user=args.per_user)
     summary = result.summary.to_dict()
+    if getattr(args, "export", None) == "google-ads":
+        export = export_google_ads(result, parts, ads, args, out)
+        paths["google_ads"] = export.path
+        notes = {**notes, **export.summary()}
+    from eval.metrics.user_fit import segment_title_differences
+
+    by_id = {u.user_id: u for u in users}
+    summary["segment_titles"] = segment_title_differences(
+        {(c.segment_id, c.ad_id): c.title for c in result.creatives}, result.user_segments, by_id)
     (out / "summary.json").write_text(json.dumps({**summary, **notes}, indent=1))
     print(f"\ngenerate: {out}\n{summary_table(summary, notes)}")
-    if getattr(args, "export", None) == "google-ads":
-        paths["google_ads"] = export_google_ads(result, parts, ads, args, out)
+    if notes.get("google_ads_incomplete"):
+        print(f"warning: {notes['google_ads_incomplete']} of the google_ads.csv ad groups have fewer than 3 "
+              "headlines or 2 descriptions that pass the guard (listed in the log); add some in Google Ads "
+              "Editor before posting", file=sys.stderr)
     print("wrote " + ", ".join(str(p) for p in paths.values()))
+    if notes["lossy"]:  # a scheduled job must be able to tell this run from a clean one
+        print(f"warning: lossy run: {notes['rejected_rows']} input rows rejected under --on-error skip and left out "
+              f"(rows and reasons in {', '.join(notes['rejects_files'])}); exit code {EXIT_LOSSY}. "
+              "Fix the rows, or pass --on-error fail to stop at the first one", file=sys.stderr)
+        return EXIT_LOSSY
     return 0
 
 

@@ -8,10 +8,11 @@ demo, ``PipelineConfig``/``GuardConfig`` in Python). Where each number comes fro
   double-width character (Chinese, Japanese, Korean) as 2 ("character limits for double-width languages"),
   which ``display_width`` reproduces with ``unicodedata.east_asian_width`` (W and F count 2).
 * ``merchant-title`` 150: Google Merchant Center product data specification, ``title`` attribute (max 150).
-* ``meta-headline`` 27: the Meta Ads Guide's *recommended* headline length for Facebook Feed ads (27
-  characters; older editions of the guide said 40). Meta accepts longer headlines but truncates them, so we
-  take the shorter recommendation: a 27-character headline is shown whole in every placement that
-  recommends 27 or 40. Not a hard platform limit.
+* ``meta-headline`` 40: the Meta Ads Guide's *recommended* headline length ("Text recommendations:
+  Headline: 40 characters") for Facebook Feed and the other Facebook placements (facebook.com/business/
+  ads-guide, e.g. ``image/facebook-feed``). Older editions of the guide said 25; the 27 often quoted comes
+  from third-party blogs, not from the guide. Meta accepts longer headlines but may truncate them: a
+  recommendation, not a hard platform limit.
 * ``generic`` 120: today's behaviour, unchanged: the guard's ``max_chars`` default, plain ``len``, no
   platform rules and no budget inside decoding (so existing runs reproduce exactly).
 
@@ -84,8 +85,9 @@ CHANNELS: dict[str, Channel] = {c.name: c for c in (
     Channel("google-rsa-description", 90, max_exclamations=1, editorial=True, wide_counts_double=True,
             export="description",
             source_url_comment="https://support.google.com/google-ads/answer/7684791 (descriptions <= 90)"),
-    Channel("meta-headline", 27, meta_attributes=True,
-            source_url_comment="https://www.facebook.com/business/ads-guide (Feed headline: 27 recommended)"),
+    Channel("meta-headline", 40, meta_attributes=True,
+            source_url_comment="https://www.facebook.com/business/ads-guide/image/facebook-feed "
+                               "(text recommendations: headline 40)"),
     Channel("merchant-title", 150, wide_counts_double=True,
             source_url_comment="https://support.google.com/merchants/answer/6324415 (title <= 150)"),
     Channel(DEFAULT_CHANNEL, 120, decode_budget=False, source_url_comment="the guard's default max_chars"),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 
 class DataError(ValueError):
@@ -71,6 +74,7 @@ class Problems:
     on_error: str = "fail"
     errors: list[DataError] = field(default_factory=list)
     rejected_rows: list[dict[str, Any]] = field(default_factory=list)
+    capped: list[dict[str, Any]] = field(default_factory=list)  # oversized descriptions cut, never a lost row
 
     def __post_init__(self) -> None:
         if self.on_error not in ("fail", "skip"):
@@ -82,6 +86,14 @@ class Problems:
             raise err
         self.errors.append(err)
         self.rejected_rows.append({"error": err.to_dict(), "raw": _printable(raw)})
+
+    def note_capped(self, file: str, line: int | None, field_name: str, chars_in: int, chars_out: int) -> None:
+        """Count (and log, for the first few) a text field that was cut to the size limit."""
+        self.capped.append({"file": file, "line": line, "field": field_name, "chars_in": chars_in,
+                            "chars_out": chars_out})
+        if len(self.capped) <= 5:
+            logger.warning("%s:%s: field %r is %s characters long; kept, cut at a sentence boundary to %s",
+                           file, line, field_name, f"{chars_in:,}", f"{chars_out:,}")
 
     def __len__(self) -> int:
         return len(self.errors)

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from creator.facts import _UNITS, extract_facts, norm_number, numbers_in
+from creator.facts import _UNITS, _singular, extract_facts, norm_number, numbers_in
 from creator.types import Ad, GuardFailure
 
 _CANON_UNITS = frozenset(_UNITS.values())
@@ -27,6 +27,13 @@ _NUMBER_WORDS = {
 }
 _NUMBER_WORD_RE = re.compile(r"(?<![\w-])(" + "|".join(_NUMBER_WORDS) + r")(?![\w-])", re.IGNORECASE)
 _DIGITS_RE = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?|\d+/\d+")
+# A number and the words after it, up to three, that it may count: "8 colors", "8-color", "8 colored",
+# "pack of 8 assorted colors". Stops at punctuation, another number or a word that starts a new phrase.
+_COUNTED_RE = re.compile(r"(?<![\w.])(\d+(?:,\d{3})*(?:\.\d+)?)((?:(?:\s*-\s*|\s+)[A-Za-z][A-Za-z']*){1,3})")
+_PHRASE_BREAKS = {"and", "or", "with", "in", "for", "plus", "per", "each", "x", "to", "from", "by", "on", "at",
+                  "than", "up", "but", "vs"}
+_SPELLINGS = {"colour": "color", "flavour": "flavor", "odour": "odor", "favour": "favor", "grey": "gray",
+              "metre": "meter", "litre": "liter", "centre": "center", "fibre": "fiber"}
 
 # Product claims a title may repeat but never invent. Matched on word boundaries after lower-casing
 # and turning hyphens into spaces on both sides ("Water-Resistant" == "water resistant").
@@ -64,6 +71,27 @@ def _name_keys(text: str, max_words: int = 6) -> set[str]:
     return {"".join(words[i:j]) for i in range(n) for j in range(i + 1, min(i + max_words, n) + 1)}
 
 
+def noun_stem(word: str) -> str:
+    """One key for the spellings of a counted noun: 'Colors', 'colours', 'colored', 'Color' -> 'color'."""
+    w = _singular(word.lower().strip("'"))
+    w = _SPELLINGS.get(w, w)
+    if w.endswith("ed") and len(w) > 4:  # "colored" -> "color", "lined" stays
+        w = _SPELLINGS.get(w[:-2], w[:-2])
+    return w
+
+
+def _counted_nouns(text: str) -> dict[str, set[str]]:
+    """number -> stems of the words that follow it (up to three, within one phrase) in ``text``."""
+    out: dict[str, set[str]] = {}
+    for m in _COUNTED_RE.finditer(text):
+        stems = out.setdefault(norm_number(m.group(1)), set())
+        for word in re.findall(r"[A-Za-z][A-Za-z']*", m.group(2)):
+            if word.lower() in _PHRASE_BREAKS:
+                break
+            stems.add(noun_stem(word))
+    return out
+
+
 def _unit_of(norm: str) -> str:
     """The unit word of a fact key: '0.7 mm' -> 'mm', '4x6 inch' -> 'inch', '74 ink' -> 'ink', '12' -> ''."""
     parts = norm.split(" ", 1)
@@ -76,6 +104,8 @@ class _AdEvidence:
 
     keys: set[str]
     units_by_number: dict[str, set[str]]  # number -> canonical units it appears with ("" = bare or noun)
+    nouns_by_number: dict[str, set[str]]  # number -> stems of the nouns it counts ("8 colors" -> {"color"})
+    product: str  # stem of the title's head noun ("Permanent Markers, Fine Point, 12 Count" -> "marker")
     tokens: set[str]  # squashed alphanumeric tokens (model numbers match these)
     flat_text: str  # lower-case, hyphens as spaces, for claims
     name_keys: set[str]  # squashed word runs of the ad text, for brands
@@ -85,9 +115,12 @@ class _AdEvidence:
         parts = [ad.title, *ad.selling_points] + ([ad.description] if include_description else [])
         keys: set[str] = {f.norm for f in ad.facts}
         units: dict[str, set[str]] = {}
+        nouns: dict[str, set[str]] = {}
         for fact in ad.facts:
             cls._note(units, fact.norm)
         for part in parts:
+            for n, stems in _counted_nouns(part).items():
+                nouns.setdefault(n, set()).update(stems)
             for fact in extract_facts(part):
                 keys.add(fact.norm)
                 cls._note(units, fact.norm)
@@ -98,8 +131,9 @@ class _AdEvidence:
         text = " ".join(parts + [ad.brand])
         tokens = {_squash(t) for t in re.findall(r"[A-Za-z0-9][A-Za-z0-9-]*", text)}
         tokens |= {_squash(f.norm) for f in ad.facts if f.kind == "model_number"}
-        return cls(keys=keys, units_by_number=units, tokens=tokens, flat_text=f" {_flat(text)} ",
-                   name_keys=_name_keys(text))
+        head = re.findall(r"[A-Za-z][A-Za-z']*", re.sub(r"\([^)]*\)", " ", ad.title.split(",")[0]))
+        return cls(keys=keys, units_by_number=units, nouns_by_number=nouns, product=noun_stem(head[-1]) if head else "",
+                   tokens=tokens, flat_text=f" {_flat(text)} ", name_keys=_name_keys(text))
 
     @staticmethod
     def _note(units: dict[str, set[str]], norm: str) -> None:
@@ -200,6 +234,9 @@ class RuleFactChecker:
         elif kind == "model_number":
             if _squash(norm) in ev.tokens:
                 return []
+            counted = re.fullmatch(r"(\d+)\s*-\s*([A-Za-z]{3,})", text)  # "8-Color": a count, not a model
+            if counted:
+                return RuleFactChecker._check_counted(text, counted.group(1), counted.group(2), ev)
             return [
                 GuardFailure(
                     "ungrounded_model_number", text, f"model number {text!r} does not appear in the ad"
@@ -216,8 +253,10 @@ class RuleFactChecker:
                 )
             ]
         unit = _unit_of(norm)
-        if unit not in _CANON_UNITS:  # noun-quantity or bare number: grounded by its numbers alone
+        if not unit:  # a bare number: grounded by the number alone
             return []
+        if unit not in _CANON_UNITS:  # a noun-quantity ("8 colors"): the ad must count the same noun
+            return RuleFactChecker._check_counted(text, nums[0], unit, ev)
         for n in nums:
             seen = ev.units_by_number[n]
             ok = unit in seen or (unit == "count" and "" in seen)
@@ -231,6 +270,23 @@ class RuleFactChecker:
                     )
                 ]
         return []
+
+    @staticmethod
+    def _check_counted(text: str, number: str, noun: str, ev: _AdEvidence) -> list[GuardFailure]:
+        """'8 colors' is grounded by '8 colors', '8 colours', '8-color', '8 colored', 'pack of 8 (assorted)
+        colors' in the ad, not by an 8 somewhere and colors somewhere else; a count of the product itself
+        ('12 Markers') also by the ad's count ('12 Count', '12-Pack', 'Pack of 12') of that product."""
+        stem = noun_stem(noun)
+        if stem in ev.nouns_by_number.get(number, set()):
+            return []
+        if stem == ev.product and "count" in ev.units_by_number.get(number, set()):
+            return []  # "12 Markers" for "Permanent Markers, ..., 12 Count": a count is of the product
+        if number not in ev.units_by_number and number not in ev.nouns_by_number:
+            return [GuardFailure("ungrounded_number", text, f"{text!r} states {number}, which the ad never states")]
+        counts = sorted(ev.nouns_by_number.get(number, set()))
+        stated = f"before {', '.join(counts[:4])}" if counts else "alone"
+        return [GuardFailure("changed_unit", text,
+                             f"{text!r} counts {number} {noun}, but the ad states {number} only {stated}")]
 
     def _check_brands(self, title: str, ad: Ad, ev: _AdEvidence) -> list[GuardFailure]:
         own = _squash(ad.brand)

@@ -11,7 +11,10 @@ description). Where keys differ, numbers decide:
 * a number the ad never states -> ``ungrounded_number``;
 * a number with a known unit (mm, inch, oz, %, year...) that the ad states only with another unit,
   or only bare -> ``changed_unit``;
-* a noun-quantity ("74 ink", "12 pens") has no unit to check, so it is grounded by its number alone;
+* a noun-quantity ("8 colors", "12 pens", "8-color") needs the ad to count the same noun with the same
+  number ("8 colors", "8 colours", "8-color", "8 colored", "pack of 8 assorted colors"), not an 8 somewhere
+  and colors elsewhere -> ``changed_unit`` (``ungrounded_number`` when the ad never states the number);
+  a bare number is grounded by the number alone;
 * a model-number-like token (letters and digits: "CB335WN", "TN-310C") the ad lacks ->
   ``ungrounded_model_number``;
 * any known brand (the catalog's brands, given at construction) that is not the ad's and that the

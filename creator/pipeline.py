@@ -3,7 +3,8 @@
 The flow, one stage per block of ``generate_for_catalog``::
 
     users -> user vectors -> k-means segments -> match score of every (segment, ad)
-          -> prune (threshold and/or top-m ads per segment) -> prompt embeddings per kept pair
+          -> select (threshold, top-m ads per segment, top-k segments per ad, call budget)
+          -> prompt embeddings per kept pair
           -> n candidates per pair -> guard each -> best survivor by the judge
           -> original title where the pair was pruned, fallback where nothing passed
              (under a platform channel, ``PipelineConfig.channel``, the fallback and the pruned pairs' title
@@ -33,6 +34,7 @@ import torch
 from creator.backends.base import GenerationBackend, GenerationRequest, SamplingConfig
 from creator.clustering import cluster_users, one_segment_per_user
 from creator.decoding import AdVocabulary
+from creator.matching import segments_per_ad, select_with_budget
 from creator.shards import ShardStore
 from creator.types import Ad, Creative, GuardVerdict, User
 
@@ -83,7 +85,9 @@ class Components:
 @dataclass
 class PipelineConfig:
     """Segmenting and pruning. ``clusters=None`` uses the size rule ``clustering.auto_clusters``;
-    ``per_user=True`` makes every user its own segment (the per-user baseline: no k-means)."""
+    ``per_user=True`` makes every user its own segment (the per-user baseline: no k-means).
+    ``ad_top_k`` also keeps each ad's k best-matching segments (catalog coverage); ``max_calls`` caps the
+    kept pairs (generator requests), allotted as ``creator.matching.select_with_budget`` says."""
 
     clusters: int | None = None
     representative: str = "centroid"
@@ -96,6 +100,8 @@ class PipelineConfig:
     # (``GuardConfig.for_channel``) and grounding (``PersonalizedGenerator.grounding(ad, max_chars=...)``) in
     # ``Components`` should be built for the same channel
     channel: str = "generic"
+    ad_top_k: int | None = None
+    max_calls: int | None = None
 
     def __post_init__(self) -> None:
         from creator.channels import get_channel
@@ -113,24 +119,20 @@ class PipelineConfig:
                              "leave it unset to keep every pair")
         if self.top_m is not None and self.top_m < 1:
             raise ValueError(f"top_m must be >= 1 (or None to disable), got {self.top_m}")
+        if self.ad_top_k is not None and self.ad_top_k < 1:
+            raise ValueError(f"ad_top_k must be >= 1 (or None to disable), got {self.ad_top_k}")
+        if self.max_calls is not None and self.max_calls < 1:
+            raise ValueError(f"max_calls must be >= 1 (or None for no budget), got {self.max_calls}")
         if self.shard_size < 1 or self.user_batch_size < 1:
             raise ValueError("shard_size and user_batch_size must be >= 1")
 
 
-def select_pairs(scores: np.ndarray, *, threshold: float | None, top_m: int | None) -> np.ndarray:
-    """Keep-mask over (segment, ad): keep iff score >= threshold AND the ad ranks < top_m for its segment.
-
-    Ties in rank go to the lower ad index, so the mask is deterministic.
-    """
-    keep = np.ones(scores.shape, dtype=bool)
-    if threshold is not None:
-        keep &= scores >= threshold
-    if top_m is not None and top_m < scores.shape[1]:
-        order = np.argsort(-scores, axis=1, kind="stable")  # (K, M) ads by falling score
-        ranks = np.empty_like(order)
-        np.put_along_axis(ranks, order, np.arange(scores.shape[1])[None, :].repeat(len(scores), 0), axis=1)
-        keep &= ranks < top_m
-    return keep
+def select_pairs(scores: np.ndarray, *, threshold: float | None, top_m: int | None, ad_top_k: int | None = None,
+                 max_calls: int | None = None, live: np.ndarray | None = None) -> np.ndarray:
+    """Keep-mask over (segment, ad): score >= threshold AND (ad rank < top_m in its segment OR segment rank <
+    ad_top_k for its ad), then at most ``max_calls`` pairs; see ``creator.matching.select_with_budget``."""
+    return select_with_budget(scores, threshold=threshold, top_m=top_m, ad_top_k=ad_top_k, max_calls=max_calls,
+                              live=live)
 
 
 @dataclass
@@ -162,6 +164,13 @@ class RunSummary:
     pruned_withheld: int = 0
     shards: int = 0
     shards_resumed: int = 0
+    # catalog coverage: ads with >= 1 kept pair / >= 1 personalized title (all ads, and those with selling points)
+    max_calls: int | None = None
+    ads_generated_for: int = 0
+    ads_personalized: int = 0
+    ads_personalized_share: float = 0.0
+    ads_with_selling_points_personalized_share: float = 0.0
+    segments_per_ad: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -178,6 +187,9 @@ class CatalogResult:
     scores: np.ndarray  # (K, M) match probabilities
     keep: np.ndarray  # (K, M) kept pairs
     ad_ids: list[str]
+    # (segment, ad_id) -> the other candidates of that kept pair that passed the guard, in sampling order
+    # (more headlines for an upload: ``creator.io.google_ads``)
+    alternates: dict[tuple[int, str], list[str]] = field(default_factory=dict)
 
     def for_user(self, user_id: str) -> list[Creative]:
         """The creatives user ``user_id`` is served: its segment's, one per ad."""
@@ -208,7 +220,9 @@ def _dedupe(items: list[Any], key: str) -> tuple[list[Any], int]:
 def fingerprint(ads: list[Ad], users: list[User], config: PipelineConfig, sampling: SamplingConfig,
                 extra: str = "") -> str:
     """A hash of all that decides the output: settings, ad texts, user histories, models (``extra``)."""
-    h = hashlib.sha256(json.dumps([asdict(config), asdict(sampling), extra], sort_keys=True).encode())
+    settings = {k: v for k, v in asdict(config).items()
+                if not (k in ("ad_top_k", "max_calls") and v is None)}  # runs from before these resume
+    h = hashlib.sha256(json.dumps([settings, asdict(sampling), extra], sort_keys=True).encode())
     for ad in ads:
         h.update(json.dumps(ad.to_dict(), sort_keys=True).encode())
     for user in users:
@@ -262,8 +276,8 @@ def generate_for_catalog(ads: list[Ad], users: list[User], parts: Components,
         lap("cluster")
         ad_vecs = parts.user_model.embed_items([parts.ad_text(a) for a in ads])
         scores = _checked_scores(parts.match(seg.representatives, ad_vecs), (seg.k, len(ads)))
-        keep = select_pairs(scores, threshold=config.match_threshold, top_m=config.top_m)
-        keep[seg.sizes == 0] = False
+        keep = select_pairs(scores, threshold=config.match_threshold, top_m=config.top_m,
+                            ad_top_k=config.ad_top_k, max_calls=config.max_calls, live=seg.sizes > 0)
         lap("match")
         plan = {"labels": seg.labels, "representatives": seg.representatives, "medoids": seg.medoids,
                 "sizes": seg.sizes, "scores": scores, "keep": keep}
@@ -317,10 +331,29 @@ def generate_for_catalog(ads: list[Ad], users: list[User], parts: Components,
         summary.withheld += source == "withheld"
     summary.pairs_generated = summary.generator_requests = len(rows)
     summary.rejected_by_rule = dict(sorted(summary.rejected_by_rule.items()))
+    _coverage(summary, ads, rows, keep, config.max_calls)
     user_segments = {u.user_id: int(plan["labels"][i]) for i, u in enumerate(users)}
     lap("assemble")
+    alternates = {(int(r["segment_id"]), r["ad_id"]): [c for c, rules in zip(r["candidates"], r["failed_rules"],
+                                                                         strict=True) if not rules and c != r["title"]]
+                  for r in rows}
     return CatalogResult(creatives=creatives, user_segments=user_segments, summary=summary, scores=scores,
-                         keep=keep, ad_ids=[a.ad_id for a in ads])
+                         keep=keep, ad_ids=[a.ad_id for a in ads], alternates=alternates)
+
+
+def _coverage(summary: RunSummary, ads: list[Ad], rows: list[dict[str, Any]], keep: np.ndarray,
+              max_calls: int | None) -> None:
+    """Which ads got a personalized title for at least one segment, and for how many segments each."""
+    col = {a.ad_id: m for m, a in enumerate(ads)}
+    personalized = np.zeros(keep.shape, dtype=bool)
+    for r in (r for r in rows if r["source"] == "personalized"):
+        personalized[int(r["segment_id"]), col[r["ad_id"]]] = True
+    per_ad, with_points = personalized.any(axis=0), np.array([bool(a.selling_points) for a in ads])
+    summary.max_calls, summary.ads_generated_for = max_calls, int(keep.any(axis=0).sum())
+    summary.ads_personalized, summary.ads_personalized_share = int(per_ad.sum()), round(float(per_ad.mean()), 4)
+    summary.ads_with_selling_points_personalized_share = round(float(per_ad[with_points].mean()), 4) \
+        if with_points.any() else 0.0
+    summary.segments_per_ad = segments_per_ad(personalized)
 
 
 def _checked_scores(scores: Any, shape: tuple[int, int]) -> np.ndarray:

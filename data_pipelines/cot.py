@@ -65,7 +65,8 @@ def parse_args(argv: list[str] | None) -> CoTConfig:
     p.add_argument("--limit", type=int, help="build only the first N rows")
     g = p.add_argument_group("teacher")
     g.add_argument("--teacher", choices=TEACHERS)
-    g.add_argument("--teacher-model", dest="teacher_model", help="model id (openai) or HF id/folder (hf)")
+    g.add_argument("--teacher-model", dest="teacher_model",
+                   help="model id (openai), HF id/folder (hf); offline: profile (default) or similarity")
     g.add_argument(
         "--base-url", dest="base_url", help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1"
     )
@@ -124,7 +125,8 @@ def make_teacher(cfg: CoTConfig, known_brands: list[str], encoder: Any = None) -
                         channel=cfg.channel),
             known_brands=known_brands,
         )
-        return OfflineTeacher(encoder, known_brands=known_brands, guard=guard)
+        return OfflineTeacher(encoder, known_brands=known_brands, guard=guard,
+                              personalize=cfg.teacher_model or "profile")
     if cfg.teacher == "openai":
         from data_pipelines.teachers.openai_http import OpenAIConfig, OpenAITeacher
 
@@ -145,7 +147,7 @@ def make_teacher(cfg: CoTConfig, known_brands: list[str], encoder: Any = None) -
 
 def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv)
-    catalog = load_catalog(cfg.data, cfg.format)
+    catalog = load_catalog(cfg.data, cfg.format).require_ads()
     encoder = None
     if cfg.teacher == "offline" or cfg.scorer == "minilm":
         from creator.modeling.item_encoder import SentenceItemEncoder

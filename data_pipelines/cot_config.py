@@ -56,6 +56,11 @@ class CoTConfig:
                 f"--teacher {self.teacher} needs --teacher-model (e.g. Qwen/Qwen3-8B for vllm serve, "
                 "or a local HF folder for hf)"
             )
+        if self.teacher == "offline" and self.teacher_model not in ("", "profile", "similarity"):
+            raise ValueError(
+                f"--teacher offline takes --teacher-model profile (the default) or similarity (the earlier "
+                f"teacher), got {self.teacher_model!r}"
+            )
         if self.teacher == "offline" and self.llm_fact_check:
             raise ValueError(
                 "--llm-fact-check needs an LLM teacher (openai or hf); the offline teacher is checked "

@@ -99,6 +99,10 @@ def print_summary(s: dict[str, Any], catalog: Catalog, show: int) -> None:
             print(f"  - {w}")
         if len(catalog.warnings) > show:
             print(f"  ... and {len(catalog.warnings) - show} more")
+    if s["capped_fields"]:
+        print(f"capped fields: {s['capped_fields']} (over the size limit: kept, cut at a sentence boundary)")
+        for c in catalog.problems.capped[:show]:
+            print(f"  - {c['file']}:{c['line']}: {c['field']} {c['chars_in']:,} -> {c['chars_out']:,} characters")
     print(f"rejected rows: {s['rejected_rows']}")
 
 
@@ -121,6 +125,8 @@ def sample_catalog(catalog: Catalog, n_users: int, n_ads: int, seed: int) -> Cat
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     catalog = load_catalog(args.path, args.format, on_error=args.on_error, max_points=args.max_points)
+    if Path(args.path).is_dir():  # a catalog folder must hold ads; a single users or impressions file may not
+        catalog.require_ads()
     if args.action == "inspect":
         summary = catalog.summary()
         if args.json:

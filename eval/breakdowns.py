@@ -122,3 +122,48 @@ def user_map(
     _, _, vt = np.linalg.svd(x, full_matrices=False)
     xy = x @ vt[:2].T  # (U, 2)
     return {"xy": xy, "labels": np.array([seg[u] for u in seen]), "table": table_path}
+
+
+def side_by_side(
+    name: str,
+    pairs: list[Pair],
+    titles: list[str],
+    originals: list[str],
+    fact: Any,
+    judge_scores: dict[str, np.ndarray],
+    k: int,
+    seed: int,
+    users: set[str] | None = None,
+) -> dict[str, Any]:
+    """``k`` random (seeded) pairs where the system serves a title other than the ad's own, each with the
+    original beside it, the fact check and the judge's two scores: a sheet a marketer reads top to bottom.
+    ``users``: draw only from these users (the held-out users); None = every evaluated pair's user."""
+    pool = [i for i in range(len(pairs)) if titles[i] != originals[i] and (users is None or pairs[i][0] in users)]
+    rng = np.random.default_rng([seed, sum(map(ord, name))])
+    picked = sorted(rng.choice(pool, size=min(k, len(pool)), replace=False).tolist()) if pool else []
+    rows = []
+    for i in picked:
+        item = fact.items[i]
+        row = {"user_id": pairs[i][0], "ad_id": pairs[i][1], "original": originals[i], "served": titles[i],
+               "facts": "; ".join(f"{f.rule}: {f.span!r}" for f in item.failures) if item.ungrounded else "ok"}
+        if judge_scores:
+            row["judge_served"] = round(float(judge_scores[name][i]), 4)
+            row["judge_original"] = round(float(judge_scores[ORIGINAL][i]), 4)
+        rows.append(row)
+    return {"drawn_from": len(pool), "users": "held-out" if users is not None else "all evaluated", "pairs": rows}
+
+
+def sheet_rows(sheet: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """One system's side-by-side sheet: original and served title per pair, with the fact check and judge."""
+    judged = any("judge_served" in r for r in sheet["pairs"])
+    head = ["#", "user", "ad", "original", "served", "facts", *(["judge served / original"] if judged else [])]
+    return head, [
+        [str(i + 1), r["user_id"], r["ad_id"], r["original"], r["served"], r["facts"],
+         *([f"{r['judge_served']:.4f} / {r['judge_original']:.4f}"] if judged else [])]
+        for i, r in enumerate(sheet["pairs"])
+    ]
+
+
+def sheet_title(name: str, sheet: dict[str, Any]) -> str:
+    return (f"Side by side: {name} ({len(sheet['pairs'])} random pairs of {sheet['drawn_from']} where it changed "
+            f"the title; {sheet['users']} users)")

@@ -39,6 +39,10 @@ class EvalConfig:
     bootstrap: int = 1000
     seed: int = 0
     worst_k: int = 5
+    # the side-by-side sheet: this many random (original, served) pairs per system, drawn from the users
+    # listed in sheet_users (a file, one user id a line: the held-out users) or, without it, every pair's user
+    sheet_pairs: int = 30
+    sheet_users: str | None = None
     group_by: str = "category"
     encoder: str = "minilm"
     cache_dir: str | None = None
@@ -87,6 +91,10 @@ class EvalConfig:
             raise ValueError(f"fluency_percentile must be in (0, 100], got {self.fluency_percentile}; 95 is usual")
         if self.fluency_normalize not in ("none", "unigram"):
             raise ValueError(f"fluency_normalize must be 'none' or 'unigram', got {self.fluency_normalize!r}")
+        if self.sheet_pairs < 0:
+            raise ValueError(f"sheet_pairs must be >= 0 (0 = no side-by-side sheet), got {self.sheet_pairs}")
+        if self.sheet_users and not Path(self.sheet_users).is_file():
+            raise ValueError(f"sheet_users: {self.sheet_users} is not a file; give a file with one user id a line")
         if self.worst_k < 1:
             raise ValueError(f"worst_k must be >= 1, got {self.worst_k}")
 

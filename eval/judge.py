@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from creator.io import load_catalog
 
-    catalog = load_catalog(args.data, args.format)
+    catalog = load_catalog(args.data, args.format).require_ads()
     preds_a = read_predictions(args.a)
     preds_b = None if args.b == "original" else read_predictions(args.b)
     keys, missing = [], 0

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from eval.breakdowns import sheet_rows, sheet_title
 from eval.metrics.bootstrap import Interval
 
 
@@ -245,6 +246,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     g = report["per_group"]
     parts += ["", f"## Per {g['key']}: mean {g['metric']}", "", markdown_table(*group_rows(report))]
     parts += ["", "## Worst examples per metric", "", markdown_table(*worst_rows(report)), ""]
+    for name, sheet in (report.get("side_by_side") or {}).items():
+        parts += [f"## {sheet_title(name, sheet)}", "", markdown_table(*sheet_rows(sheet)), ""]
     return "\n".join(parts)
 
 
@@ -373,8 +376,10 @@ def render_html(report: dict[str, Any], figures: dict[str, str]) -> str:
         _html_table(*group_rows(report)),
         "<h2>Worst examples per metric</h2>",
         _html_table(*worst_rows(report)),
-        "</body></html>",
     ]
+    for name, sheet in (report.get("side_by_side") or {}).items():
+        parts += [f"<h2>{html.escape(sheet_title(name, sheet))}</h2>", _html_table(*sheet_rows(sheet))]
+    parts.append("</body></html>")
     return "\n".join(parts)
 
 

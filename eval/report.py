@@ -23,7 +23,7 @@ from creator.errors import Problems
 from creator.io import load_catalog
 from creator.io.records import iter_rows
 from creator.types import Ad, User
-from eval.breakdowns import per_group, user_map, worst_examples
+from eval.breakdowns import per_group, side_by_side, user_map, worst_examples
 from eval.config import EvalConfig, parse_named
 from eval.metrics import (
     SCORER,
@@ -39,6 +39,7 @@ from eval.metrics import (
     segment_spread,
 )
 from eval.metrics.personalization import Judge
+from eval.metrics.user_fit import segments_differ, swap_partner, user_fit
 from eval.systems import Pair, System, check_ids, common_pairs, load_system, read_segments
 
 logger = logging.getLogger(__name__)
@@ -109,6 +110,23 @@ def _ci(values: np.ndarray, cfg: EvalConfig) -> dict[str, Any]:
     return bootstrap_ci(values, n_resamples=cfg.bootstrap, seed=cfg.seed).to_dict()
 
 
+def _user_fit(cfg: EvalConfig, encoder: Any, judge: Any, pairs: list[Pair], U: list[User], A: list[Ad],
+              titles: list[str], originals: list[str], own_scores: np.ndarray | None,
+              variants: list[list[str]]) -> dict[str, Any]:
+    """Own title vs a swapped one (another user's title of the same ad): future fit, history fit, judge."""
+    scores = None
+    if judge is not None and own_scores is not None:
+        partner = swap_partner(pairs, titles, seed=cfg.seed)  # the same draw user_fit makes
+        swapped = [titles[j] if j >= 0 else titles[i] for i, j in enumerate(partner)]
+        scores = (own_scores, np.asarray(judge.score(U, swapped, A), dtype=float))
+    fit = user_fit(encoder, pairs, U, titles, originals, n_future=1, seed=cfg.seed, judge_scores=scores,
+                   margin=cfg.judge_margin)
+    out: dict[str, Any] = {k: _ci(v, cfg) for k, v in fit.items() if k != "swapped_titles"}
+    out["swap_partners"] = int(np.isfinite(fit["history_fit_own_minus_swapped"]).sum())
+    out["segments_differ"] = segments_differ(variants)
+    return {"user_fit": out}
+
+
 def evaluate(
     cfg: EvalConfig,
     *,
@@ -131,7 +149,7 @@ def evaluate(
         encoder = SentenceItemEncoder(cfg.encoder, cache_dir=cfg.cache_dir or Path(cfg.out) / "cache")
     if isinstance(judge, str):  # "config": the judge named by cfg.judge
         judge = load_judge(cfg.judge, encoder)
-    ads_cat = load_catalog(cfg.ads, cfg.format)
+    ads_cat = load_catalog(cfg.ads, cfg.format).require_ads()
     users_cat = ads_cat if not cfg.users or cfg.users == cfg.ads else load_catalog(cfg.users, cfg.format)
     ads, users = ads_cat.ads, users_cat.users
 
@@ -186,6 +204,9 @@ def evaluate(
             judge_scores[n] = np.asarray(judge.score(U, titles[n], A), dtype=float)
     gate = fluency_gate(cfg, fluency, list(ads.values()))
     worst: list[dict[str, Any]] = []
+    sheet: dict[str, Any] = {}
+    sheet_users = ({line.strip() for line in Path(cfg.sheet_users).read_text().splitlines() if line.strip()}
+                   if cfg.sheet_users else None)
     for n in names:
         logger.info("scoring system %s", n)
         t = titles[n]
@@ -215,6 +236,8 @@ def evaluate(
             nll = gate.scorer.score(t)
             r["fluency_nll"] = _ci(nll, cfg)
             r["fluency_pass"] = _ci(np.array([gate.passes(v) for v in gate.values(t)], dtype=float), cfg)
+        if n != ORIGINAL:
+            r.update(_user_fit(cfg, encoder, judge, pairs, U, A, t, originals, judge_scores.get(n), variants))
         if judge is not None:
             s = judge_scores[n]
             r["judge_score"] = _ci(s, cfg)
@@ -236,6 +259,9 @@ def evaluate(
             arrays["judge"][n] = judge_scores[n]
         if n != ORIGINAL:
             worst += worst_examples(n, pairs, t, originals, fact, comp, lift, judge_scores, cfg.worst_k)
+            if cfg.sheet_pairs:
+                sheet[n] = side_by_side(n, pairs, t, originals, fact, judge_scores, cfg.sheet_pairs, cfg.seed,
+                                        sheet_users)
 
     report: dict[str, Any] = {
         "n_pairs": len(pairs),
@@ -250,6 +276,7 @@ def evaluate(
         "systems": results,
         "per_group": per_group(cfg, A, names, judge_scores, arrays["sim_lift"]),
         "worst": worst,
+        "side_by_side": sheet,
         "config": cfg.to_dict(),
     }
     if judge is not None and len(names) > 2:
@@ -314,6 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", type=int, help="bootstrap resamples (default 1000)")
     p.add_argument("--seed", type=int)
     p.add_argument("--worst-k", type=int, dest="worst_k")
+    p.add_argument("--sheet-pairs", type=int, dest="sheet_pairs", help="side-by-side pairs per system (default 30)")
+    p.add_argument("--sheet-users", dest="sheet_users", help="draw them from these user ids (file, one a line)")
     p.add_argument("--group-by", choices=("category", "brand"), dest="group_by")
     p.add_argument("--cache-dir", dest="cache_dir", help="embedding cache folder")
     p.add_argument("--fluency", help="measure fluency under this reference LM: auto, gemma-270m or an LM folder "

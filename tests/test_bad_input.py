@@ -30,7 +30,9 @@ def _write(tmp_path, name, lines, mode="w"):
         ('{"ad_id": "2", "title": ""}', "missing required field 'title'"),
         ('{"ad_id": "1", "title": "Duplicate"}', "duplicate ad_id '1' (first on line 1)"),
         ('["not", "an", "object"]', "not a JSON object"),
-        (json.dumps({"ad_id": "2", "title": "Big", "description": "x" * 1_048_576}), "1,048,576 characters"),
+        (json.dumps({"ad_id": "2", "title": "x" * 1_048_576}), "1,048,576 characters"),
+        ('{"ad_id": "2", "title": "x", "description": {"text": "not a string"}}', "Ad.description must be a string"),
+        ('{"ad_id": "2", "title": "x", "description": 42}', "Ad.description must be a string"),
         ('{"ad_id": "2", "title": "x", "selling_points": "a, b"}', "list of strings"),
     ],
 )
@@ -127,3 +129,46 @@ def test_amazon_list_column_not_a_literal_list(tmp_path):
 def test_missing_path_is_clear(tmp_path):
     with pytest.raises(DataError, match="path does not exist"):
         load_catalog(tmp_path / "nope", "jsonl")
+
+
+BIG_DESCRIPTION = "Bright gel ink that dries fast. " * 40_000 + "x" * 100  # 1.28 MB, sentences of 32 characters
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "csv", "parquet"])
+def test_a_huge_description_is_cut_at_a_sentence_and_the_ad_kept(tmp_path, suffix):
+    from creator.io.records import MAX_FIELD_CHARS, write_records
+
+    rows = [{"ad_id": "1", "title": "Gel pens, 12 colors", "description": BIG_DESCRIPTION},
+            {"ad_id": "2", "title": "Stapler", "description": "Staples 20 sheets."}]
+    path = write_records(rows, tmp_path / f"ads.{suffix}")
+    cat = load_catalog(path)
+    assert sorted(cat.ads) == ["1", "2"] and len(cat.problems) == 0
+    kept = cat.ads["1"]
+    assert kept.title == "Gel pens, 12 colors"
+    assert MAX_FIELD_CHARS - 40 <= len(kept.description) <= MAX_FIELD_CHARS
+    assert kept.description.endswith("fast.")
+    assert cat.summary()["capped_fields"] == 1
+    assert cat.problems.capped[0]["field"] == "description" and cat.problems.capped[0]["line"] == (
+        1 if suffix != "csv" else 2)
+
+
+def test_a_huge_amazon_description_is_capped_not_rejected(tmp_path):
+    items = {"B1": {"title": "Gel pens, 12 colors", "description": BIG_DESCRIPTION, "brand": "Pilot"},
+             "B2": {"title": "Stapler", "description": "['Staples 20 sheets.']"}}
+    (tmp_path / "items.json").write_text(json.dumps(items))
+    (tmp_path / "train.csv").write_text("user_id,history_item_id,history_item_title,item_id,item_title\n")
+    from creator.io.amazon import load_items
+    from creator.io.catalog import Catalog
+
+    cat = Catalog()
+    load_items(tmp_path / "items.json", cat)
+    assert sorted(cat.ads) == ["B1", "B2"] and len(cat.problems) == 0
+    assert cat.summary()["capped_fields"] == 1
+
+
+def test_cap_text_falls_back_to_a_word_then_a_hard_cut():
+    from creator.io.records import cap_text
+
+    assert cap_text("short", 10) == "short"
+    assert cap_text("no sentence end here at all", 12) == "no sentence"
+    assert cap_text("x" * 50, 10) == "x" * 10

@@ -31,7 +31,7 @@ def rules(channel: str, title: str, ad: Ad = PENS) -> list[str]:
 
 def test_presets_and_platform_counting():
     assert {n: c.max_chars for n, c in CHANNELS.items()} == {
-        "google-rsa-headline": 30, "google-rsa-description": 90, "meta-headline": 27, "merchant-title": 150,
+        "google-rsa-headline": 30, "google-rsa-description": 90, "meta-headline": 40, "merchant-title": 150,
         "generic": 120}
     assert display_width("Gel Pens") == 8 and display_width("ボールペン") == 10 and display_width("ＡＢ") == 4
     # 19 characters, 35 as Google counts them: too long for a headline though len() says 19
@@ -152,6 +152,9 @@ def test_generate_under_a_channel_serves_only_compliant_titles_and_exports_googl
     assert list(table[0]) == GOOGLE_ADS_COLUMNS and len(table) == len(rows)
     assert {r["Ad group"] for r in table} == {"segment 0", "segment 1"}
     assert all(0 < len(r["Headline 1"]) <= 30 and r["Final URL"].startswith("https://example.com/p/") for r in table)
+    # each row is counted, and the ones short of 3 headlines / 2 descriptions are counted too
+    short = [r for r in table if not r["Headline 3"] or not r["Description 2"]]
+    assert summary["google_ads_rows"] == len(table) and summary["google_ads_incomplete"] == len(short)
 
 
 def test_export_google_ads_needs_a_google_channel(catalog, capsys):

@@ -69,3 +69,14 @@ def test_inspect_real_mind_reports_missing_and_exits_0(mind_dir, capsys):
     assert main(["data", "inspect", str(mind_dir), "--format", "mind"]) == 0
     out = capsys.readouterr().out
     assert "ids referenced but missing:" in out and "in history" in out and "in impressions" in out
+
+
+def test_inspect_counts_capped_descriptions(tmp_path, capsys):
+    path = tmp_path / "ads.jsonl"
+    path.write_text(json.dumps({"ad_id": "1", "title": "Pen", "description": "Smooth ink. " * 30_000}) + "\n")
+    assert main(["data", "inspect", str(path), "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert (s["ads"], s["capped_fields"], s["rejected_rows"]) == (1, 1, 0)
+    assert main(["data", "inspect", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "capped fields: 1" in out and "description 360,000 -> " in out

@@ -18,13 +18,13 @@ pytest.importorskip("gradio")
 pytest.importorskip("gradio_client")
 pytest.importorskip("creator.pipeline", reason="the batch-generation pipeline is not on this branch yet")
 
-from app.demo_catalog import load_uploads  # noqa: E402
+from app.demo_catalog import load_sample, load_uploads  # noqa: E402
 from app.demo_session import COLUMNS, Constraints  # noqa: E402
 from creator.errors import DataError  # noqa: E402
 from tests.demo_doubles import RecordingTrainer, launch_doubles_app  # noqa: E402
 
-AD = "1002"  # Belkin WaveRest Gel Mouse Pad, Black (F8E262-BLK): 50 characters
-FORM = {"max_chars": 120, "banned": "", "clusters": 4, "threshold": 0.0, "candidates": 3}
+AD = "1002"  # Belkin WaveRest Gel Mouse Pad, Black (F8E262-BLK): 49 characters
+FORM = {"max_chars": 120, "banned": "", "clusters": 4, "threshold": 0.0, "candidates": 3, "channel": "generic"}
 
 
 @pytest.fixture(scope="module")
@@ -51,25 +51,34 @@ def rows(table) -> list[dict]:
     return [dict(zip(table["headers"], r, strict=True)) for r in table["data"]]
 
 
+def google_file(output) -> str | None:
+    """The Google Ads download button's output: a file path when shown, None when hidden (an update dict)."""
+    if isinstance(output, dict):
+        assert output.get("visible") is not None, output
+        return output.get("value") if output["visible"] else None
+    return output
+
+
 def generate(client, ad=AD, *, load=True, **form):
     if load:
         client.predict(api_name="/load_sample")
         client.predict(ad, api_name="/pick_ad")
     f = FORM | form
     return client.predict(ad, f["max_chars"], f["banned"], f["clusters"], f["threshold"], f["candidates"],
-                          api_name="/generate")
+                          f["channel"], api_name="/generate")
 
 
 def test_generate_fills_the_segments_table_map_and_export(client):
-    status, _, card, table, _, plot, export = generate(client)
+    status, _, card, table, _, plot, export, google_export = generate(client)
     got = rows(table)
-    assert "Generated for **4 segments**" in status
+    assert "Generated for **4 segments** (generic, at most 120 characters)" in status
     assert "Selling points" in card and "F8E262-BLK" in card
     assert [r["segment"] for r in got] == [0, 1, 2, 3]
     assert sum(r["users"] for r in got) == 1000  # every sample user is in exactly one segment
     for r in got:
         assert r["source"] == "personalized" and r["fact check"] == "passed"
         assert r["title"].startswith("Belkin WaveRest Gel Mouse Pad") and len(r["title"]) <= 120
+        assert r["chars"] == f"{len(r['title'])}/120"  # the title's length against the channel's limit
         assert r["persona"].startswith("Buys ")
         assert re.fullmatch(r"0\.\d{3} vs 0\.\d{3} \([+-]0\.\d{3}\)", r["judge vs original"])
     assert plot is not None
@@ -77,6 +86,8 @@ def test_generate_fills_the_segments_table_map_and_export(client):
         exported = list(csv.DictReader(fh))
     assert list(exported[0]) == ["ad_id", "original_title", *COLUMNS]
     assert [e["title"] for e in exported] == [r["title"] for r in got]
+    assert {e["channel"] for e in exported} == {"generic"}
+    assert google_file(google_export) is None  # the Google Ads file is for the Google Ads channels only
     for e in exported:
         assert float(e["lift"]) == pytest.approx(float(e["judge"]) - float(e["original_judge"]), abs=2e-4)
 
@@ -90,6 +101,7 @@ def test_constraints_change_the_titles(client):
     got = rows(table)
     assert "0 personalized" in status
     fell_back = ("fallback", "failed: too_long; original served")
+    assert {r["chars"] for r in got} == {"49/30"}  # the original title, longer than the limit
     assert {(r["source"], r["fact check"]) for r in got} == {fell_back}
     assert {r["title"] for r in got} == {"Belkin WaveRest Gel Mouse Pad, Black (F8E262-BLK)"}
     # the match threshold prunes (segment, ad) pairs: at 1.0 none survives, so the original is served
@@ -99,6 +111,41 @@ def test_constraints_change_the_titles(client):
     # K changes the segments
     _, _, _, table, *_ = generate(client, load=False, clusters=2)
     assert len(rows(table)) == 2
+
+
+def test_channel_sets_limit_rules_fallback_and_google_ads_export(client):
+    from creator.guard import Guard, GuardConfig
+
+    # lock segment 0 under generic: a title locked for another channel is regenerated under this one
+    generate(client)
+    client.predict(0, api_name="/lock")
+    status, _, _, table, _, _, export, google_export = generate(client, load=False, channel="google-rsa-headline")
+    got = rows(table)
+    assert "(google-rsa-headline, at most 30 characters)" in status
+    assert "Segments 0 were locked for another channel and were regenerated" in status
+    # every double's title (ad title + phrase) is too long and so is the original: a shortened title is served
+    for r in got:
+        assert r["source"] == "shortened" and r["chars"] == f"{len(r['title'])}/30" and len(r["title"]) <= 30
+        assert r["fact check"] == "failed: too_long; shortened title served"
+        assert r["locked"] == ""
+    with open(export, newline="", encoding="utf-8") as fh:
+        assert {e["channel"] for e in csv.DictReader(fh)} == {"google-rsa-headline"}
+    # the Google Ads Editor file: one row per segment, the served title first, all grounded and guard-passing
+    with open(google_file(google_export), newline="", encoding="utf-8") as fh:
+        uploaded = list(csv.DictReader(fh))
+    assert [u["Ad group"] for u in uploaded] == [f"segment {r['segment']}" for r in got]
+    headline_guard = Guard(GuardConfig.for_channel("google-rsa-headline"))
+    description_guard = Guard(GuardConfig.for_channel("google-rsa-description"))
+    ad = load_sample().ads[AD]
+    for u, r in zip(uploaded, got, strict=True):
+        heads = [u[f"Headline {i}"] for i in range(1, 16) if u[f"Headline {i}"]]
+        descs = [u[f"Description {i}"] for i in range(1, 5) if u[f"Description {i}"]]
+        assert heads[0] == r["title"] and len(heads) >= 3 and len(descs) >= 2
+        assert all(headline_guard.check(h, ad).passed for h in heads)
+        assert all(description_guard.check(d, ad).passed for d in descs)
+    # back to generic: no Google Ads file
+    *_, google_export = generate(client, load=False)
+    assert google_file(google_export) is None
 
 
 def test_lock_keeps_a_title_through_regenerate_all(client):
@@ -168,6 +215,13 @@ def test_constraints_validate_with_the_fix():
     with pytest.raises(ValueError, match="between 10 and 300"):
         Constraints(max_chars=5)
     assert Constraints(match_threshold=0.0).pipeline(3).match_threshold is None  # 0 keeps every pair
+    # the channel caps the slider's limit and names the guard's rules
+    headline = Constraints.from_form(120, "", 3, 0.0, 2, "google-rsa-headline")
+    assert headline.limit == 30 and headline.guard().max_chars == 30
+    assert headline.guard().channel == "google-rsa-headline"
+    assert Constraints(max_chars=80).limit == 80 and Constraints(max_chars=20, channel="meta-headline").limit == 20
+    with pytest.raises(DataError, match="unknown channel"):
+        Constraints.from_form(120, "", 3, 0.0, 2, "tiktok")
 
 
 def test_cli_registers_demo_and_help_has_an_example(capsys):

@@ -126,3 +126,30 @@ def test_trained_artifacts_generate():
     for r in rows:
         assert r["title"].strip() and r["judge"] is not None
         assert (r["source"] == "personalized") == (r["fact_check"] == "passed")
+
+
+def test_gemma_stages_skip_the_lm_and_fine_tune_the_named_base():
+    from app.demo_artifacts import stages_for
+
+    gemma = stages_for("gemma-270m")
+    assert [s.module for s in gemma] == ["training.encoders", "data_pipelines.cot", "training.sft",
+                                         "training.reward_model"]
+    argv = gemma[2].argv("examples/x", "jsonl", Path("art"))
+    assert argv[argv.index("--base") + 1] == "gemma-270m"
+    assert argv[argv.index("--config") + 1].endswith("sft_gemma270m.yaml")
+    with pytest.raises(ValueError, match="unknown generator base 'llama'"):
+        stages_for("llama")
+
+
+def test_artifacts_of_another_base_are_refused_with_the_fix(tmp_path):
+    import json
+
+    from app.demo_artifacts import ArtefactBaseMismatch, artefact_base
+
+    (tmp_path / "generator").mkdir()
+    (tmp_path / "generator" / "generator_config.json").write_text(json.dumps({"base": "base"}))
+    assert artefact_base(tmp_path) == "micro"
+    with pytest.raises(ArtefactBaseMismatch, match="trained on the micro base, not gemma-270m.*another output"):
+        train_missing(tmp_path, "data", base="gemma-270m")
+    (tmp_path / "generator" / "generator_config.json").write_text(json.dumps({"base": "gemma-270m"}))
+    assert [s.folder for s in missing_stages(tmp_path)] == ["encoders", "cot", "generator", "reward"]

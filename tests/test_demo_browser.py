@@ -70,12 +70,17 @@ def test_load_pick_generate_export(page, app_url, tmp_path):
     wait_status(page, "picked")
     assert "Selling points" in page.locator("#ad-card").inner_text()
 
+    expect(page.locator("#channel")).to_be_visible()  # the channel picker, on generic by default
+    expect(page.locator("#channel input")).to_have_value(re.compile(r"^generic"))
     page.locator("#generate").click()
     wait_status(page, "Generated for")
+    assert "(generic, at most 120 characters)" in page.locator("#status").inner_text()
     table = page.locator("#segments")
     expect(table).to_be_visible()
     expect(table).to_contain_text("Belkin WaveRest Gel Mouse Pad")
     expect(table).to_contain_text("personalized")
+    expect(table).to_contain_text("/120")  # each title's length against the channel's limit
+    expect(page.locator("#export-google-ads")).to_be_hidden()  # the Google Ads file is for Google channels
     assert "Traceback" not in page.content()
     page.locator("#segment-map").scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "demo_main.png"), full_page=True)
@@ -89,4 +94,52 @@ def test_load_pick_generate_export(page, app_url, tmp_path):
     assert path.name == "creatives_ad1002.csv"
     assert len(rows) == 6 and {r["ad_id"] for r in rows} == {"1002"}  # default K = 6 segments
     assert sum(int(r["users"]) for r in rows) == 1000
+    assert {r["channel"] for r in rows} == {"generic"} and all(r["chars"].endswith("/120") for r in rows)
     page.screenshot(path=str(ARTIFACTS / "demo_after_export.png"))
+
+
+@pytest.fixture(scope="module")
+def trained_app_url():
+    """The app on the real trained artefacts (their user model and judge embed through the on-disk MiniLM
+    cache). Train them once with ``hllm-creator quickstart --out DIR --no-serve`` (about 6 minutes on 2
+    cores) and set ``HLLM_DEMO_ARTIFACTS=DIR/artifacts``."""
+    import socket
+
+    from app.demo import build_app
+    from app.demo_artifacts import ArtifactParts, missing_stages
+
+    root = os.environ.get("HLLM_DEMO_ARTIFACTS")
+    if not root or missing_stages(root):
+        pytest.skip("set HLLM_DEMO_ARTIFACTS to a folder trained by `hllm-creator quickstart` (DIR/artifacts) "
+                    "to click through the demo on the real models")
+    demo = build_app(ArtifactParts(root))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+def click_and_read(page, button: str, expected: str) -> str:
+    """Click, wait for the status to say ``expected`` or an error, and return the status."""
+    page.locator(button).click()
+    page.wait_for_function("e => new RegExp(e + '|went wrong|Cannot do').test("
+                           "document.querySelector('#status').innerText)", arg=expected, timeout=180_000)
+    return page.locator("#status").inner_text()
+
+
+@pytest.mark.slow
+def test_trained_models_generate_and_regenerate_ten_times_each(page, trained_app_url):
+    page.goto(trained_app_url)
+    page.locator("#load-sample").click()
+    wait_status(page, "Loaded")
+    page.locator("#ad-picker input").click()
+    page.get_by_role("option", name=re.compile(r"\[1002\]$")).click()
+    wait_status(page, "picked")
+    for i in range(10):
+        for button, expected in (("#generate", "Generated for"), ("#regenerate", "Regenerated segment \\d+\\."),
+                                 ("#regenerate-all", "Regenerated segments")):
+            text = click_and_read(page, button, expected)
+            assert "went wrong" not in text and "Cannot do" not in text, (i, button, text)
+    assert "Traceback" not in page.content()

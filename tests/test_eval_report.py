@@ -316,3 +316,30 @@ def test_html_renders_with_its_plots_in_chromium(evaluated):
         browser.close()
     assert title == "Evaluation report" and tables >= 3 and not errors
     assert len(sizes) == 4 and all(done and width > 100 for done, width in sizes)
+
+
+def test_side_by_side_sheet_per_system(evaluated, tiny, tmp_path):
+    report, _, paths = evaluated
+    sheets = report["side_by_side"]
+    assert list(sheets) == ["careful", "inventive", "seg"]  # every system but the original
+    ads = {a.ad_id: a for a in ADS}
+    for sheet in sheets.values():
+        # 24 pairs, every system changes every title: 24 to draw from, 24 < 30 so all of them are shown
+        assert sheet["drawn_from"] == 24 and len(sheet["pairs"]) == 24
+        for r in sheet["pairs"]:
+            assert r["original"] == ads[r["ad_id"]].title and r["served"] != r["original"]
+            assert "judge_served" in r and "judge_original" in r
+    assert all(r["facts"] != "ok" for r in sheets["inventive"]["pairs"])  # the 24-pack claim, named
+    assert all(r["facts"] == "ok" for r in sheets["careful"]["pairs"])
+    md = next(p for p in paths if p.suffix == ".md").read_text()
+    assert "## Side by side: careful (24 random pairs of 24" in md and "Sketch Artists" in md
+    # fewer pairs than the pool: a seeded random draw, the same twice; restricted to the held-out users' pairs
+    held = tmp_path / "heldout.txt"
+    held.write_text("u1\nu4\n")
+    cfg = _config(tiny, judge=None, sheet_pairs=5, sheet_users=str(held))
+    one = evaluate(cfg, encoder=BagOfWords(), judge=None)[0]["side_by_side"]["careful"]
+    two = evaluate(cfg, encoder=BagOfWords(), judge=None)[0]["side_by_side"]["careful"]
+    assert one == two and one["drawn_from"] == 8 and len(one["pairs"]) == 5
+    assert {r["user_id"] for r in one["pairs"]} <= {"u1", "u4"} and "judge_served" not in one["pairs"][0]
+    with pytest.raises(ValueError, match="sheet_users"):
+        _config(tiny, sheet_users=str(tmp_path / "missing.txt"))

@@ -95,7 +95,8 @@ def test_fine_paraphrases_pass(guard: Guard, title: str, ad: Ad) -> None:
         ("Pilot G2 Gel Pens, 0.7mm, 24-Pack", PEN, ["ungrounded_number"]),  # invented count
         ("Pilot G2 Gel Pens, 0.5mm, 12-Pack", PEN, ["ungrounded_number"]),  # changed number
         ("Pilot G2 Gel Pens, 0.7 inch, 12-Pack", PEN, ["changed_unit"]),  # 0.7 exists in mm only
-        ("HP 74 Ink, 200 Sheets, 200 oz", INK, ["changed_unit"]),  # noun ok, oz is a unit change
+        ("HP 74 Ink, 200 Sheets, 200 oz", INK, ["changed_unit", "changed_unit"]),  # the ad's 200 are pages
+        ("HP 74 Ink, 200 Pages, 200 oz", INK, ["changed_unit"]),  # noun ok, oz is a unit change
         ("Anker 100W USB-C Charger, 2 Ports", CHARGER, ["ungrounded_number"]),
         ("Anker 65W Charger With 3-Year Warranty", CHARGER, ["ungrounded_number"]),
         ("HP 74 Ink (CB337WN) for Deskjet", INK, ["ungrounded_model_number"]),  # a model number the ad lacks

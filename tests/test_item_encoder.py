@@ -29,3 +29,41 @@ def test_cache_is_keyed_by_model_name(tmp_path):
     from creator.modeling.item_encoder import EmbeddingCache
 
     assert EmbeddingCache.key("minilm", "x") != EmbeddingCache.key("other-model", "x")
+
+
+def test_cache_is_shared_safely_between_threads(tmp_path):
+    """Gradio runs the demo's handlers on worker threads: one cache, used from each of them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from creator.modeling.item_encoder import EmbeddingCache
+
+    cache = EmbeddingCache(tmp_path / "embeddings.sqlite")  # opened on this (the main) thread
+
+    def work(t: int) -> int:
+        for i in range(20):
+            key = EmbeddingCache.key("m", f"{t}-{i}")
+            cache.put_many({key: np.full(4, t + i, dtype=np.float32)})
+            got = cache.get_many([key])
+            assert got[key][0] == t + i
+        return len(cache)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(work, range(8)))
+    assert len(cache) == 8 * 20
+    cache.close()
+
+
+def test_encoder_with_a_cache_encodes_from_several_threads(tmp_path, minilm):
+    import copy
+    from concurrent.futures import ThreadPoolExecutor
+
+    from creator.modeling.item_encoder import EmbeddingCache
+
+    enc = copy.copy(minilm)  # the same frozen model, without loading it twice, with a cache of its own
+    enc.cache, enc.stats = EmbeddingCache(tmp_path / "embeddings.sqlite"), {"computed": 0, "cached": 0}
+    texts = [f"Gel pens, {n} colors" for n in range(6)]
+    want = minilm.encode(texts)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        outs = list(pool.map(lambda i: enc.encode(texts[i:] + texts[:i]), range(6)))
+    for i, out in enumerate(outs):
+        np.testing.assert_allclose(out, np.roll(want, -i, axis=0), atol=1e-5)

@@ -153,3 +153,65 @@ def test_profile_is_the_same_in_every_process():
         outs.add(run.stdout.strip())
     assert len(outs) == 1, outs
     assert len(json.loads(outs.pop())) == 3
+
+
+PLANTED_AD = {
+    "ad_id": "p",
+    "title": "Acme Rollerball Pen Set, Medium Point",
+    "brand": "Acme",
+    "selling_points": [
+        "Built with a heavy steel barrel for busy office desks",
+        "Refillable: takes standard ink refills, so the pens last for years",
+        "Bright assorted colors for drawing, sketching and art journaling",
+    ],
+    "facts": [],
+}
+PLANTED = {  # history (oldest first) -> the selling point it favours
+    "refill": (
+        ["Gel Ink Refills, Blue", "Ballpoint Pen Refills, Black", "Printer Ink Cartridge Refill", "Toner Cartridge"],
+        1,
+    ),
+    "art": (
+        ["Sketch Pad for Drawing", "Watercolor Paint Set for Artists", "Drawing Pencils for Sketching", "Art Journal"],
+        2,
+    ),
+    "office": (
+        ["Steel Desk Organizer for Office", "Office Stapler, Steel", "Business Card Holder for Desk", "Office Tape"],
+        0,
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PLANTED))
+def test_planted_users_get_their_favoured_selling_point(teacher: OfflineTeacher, kind: str) -> None:
+    history, favoured = PLANTED[kind]
+    out = ask(teacher, "cot_title", {"ad": PLANTED_AD, "history": history, "profile": {}, "candidate": 0,
+                                     "max_chars": 120, "max_added_chars": 60})
+    assert out["selling_points"] == [PLANTED_AD["selling_points"][favoured]], out
+    assert out["title"] != PLANTED_AD["title"]
+
+
+def test_users_of_one_ad_get_different_titles_unless_profiles_agree(teacher: OfflineTeacher) -> None:
+    def title(history: list[str]) -> str:
+        return ask(teacher, "cot_title", {"ad": PLANTED_AD, "history": history, "profile": {}, "candidate": 0,
+                                          "max_chars": 120, "max_added_chars": 60})["title"]
+
+    titles = {kind: title(h) for kind, (h, _) in PLANTED.items()}
+    assert len(set(titles.values())) == 3
+    # the same interests in another order: the refill angle still leads
+    assert "refill" in title(PLANTED["refill"][0][::-1]).lower()
+
+
+def test_similarity_mode_is_the_earlier_teacher(minilm) -> None:
+    old = OfflineTeacher(minilm, known_brands=BRANDS, personalize="similarity")
+    assert old.name == "offline-minilm-v2" and OfflineTeacher(minilm).name != old.name
+    with pytest.raises(ValueError, match="personalize must be one of"):
+        OfflineTeacher(minilm, personalize="lucky")
+
+
+def test_offline_teacher_model_is_checked_with_a_fix() -> None:
+    from data_pipelines.cot_config import CoTConfig
+
+    assert CoTConfig(data="d", out="o", teacher_model="similarity").teacher_model == "similarity"
+    with pytest.raises(ValueError, match="profile .* or similarity"):
+        CoTConfig(data="d", out="o", teacher="offline", teacher_model="gemma-270m")

@@ -85,6 +85,10 @@ def test_fallback_exactly_where_nothing_passed_and_judge_picks_best():
             # candidate 0 is rejected; of "..cand!" and "..cand!!" the judge (longer wins) takes the 2nd
             assert c.source == "personalized" and c.title == f"s{c.segment_id} {c.ad_id} cand!!"
             assert c.scores["judge"] == pytest.approx(len(c.title) / 100)
+    # the other passing candidates of each pair are kept for uploads with several headlines
+    for c in res.creatives:
+        expected = [] if c.ad_id == "a1" else [f"s{c.segment_id} {c.ad_id} cand!"]
+        assert res.alternates[c.segment_id, c.ad_id] == expected
     s = res.summary
     assert s.fallbacks == 3 and s.personalized == 3 * 5
     assert s.rejected_by_rule == {"banned_word": 3 * 3 + 3 * 5} == {"banned_word": s.candidates_rejected}

@@ -44,6 +44,9 @@ def test_every_stage_writes_its_output(chain):
     report = json.loads((out / "report" / "report.json").read_text())
     assert set(report["systems"]) == {"original", "personalized"}
     assert "judge_score" in report["systems"]["personalized"]  # judged by the trained reward model
+    sheet = report["side_by_side"]["personalized"]  # drawn from the users the user model and judge held out
+    held = set((out / "report" / "inputs" / "heldout_users.txt").read_text().split())
+    assert sheet["users"] == "held-out" and held and {r["user_id"] for r in sheet["pairs"]} <= held
     summary = json.loads((out / "summary.json").read_text())
     assert [s.name for s in STAGES] == summary["trained"]
     assert set(summary["seconds"]) == {"load and validate", "train the missing models",
@@ -62,7 +65,18 @@ def test_every_user_of_the_slice_gets_a_title_for_every_ad(chain):
     for seg in set(segments.values()):
         assert len(by_segment[seg]) == 12 and all(t.strip() for t in by_segment[seg].values())
     gen = json.loads((out / "generate" / "summary.json").read_text())
-    assert gen["pairs_generated"] == 2 * gen["segments"]  # top-m 2: two requests per segment
+    # top-m 2 (two ads per segment) OR each ad's best segment (--ad-top-k 1, the default), within 2 calls per ad
+    assert gen["max_calls"] == 2 * 12 and gen["ads_generated_for"] == 12
+    assert 12 <= gen["pairs_generated"] <= 2 * gen["segments"] + 12
+    # summary.json says how many ads' segments got different titles; recount it from the creatives
+    per_ad: dict[str, list[str]] = {}
+    for seg_titles in by_segment.values():
+        for ad, t in seg_titles.items():
+            per_ad.setdefault(ad, []).append(t)
+    multi = [ts for ts in per_ad.values() if len(ts) >= 2]
+    st = gen["segment_titles"]
+    assert st["ads_with_2plus_segments"] == len(multi)
+    assert st["ads_whose_segments_differ"] == pytest.approx(sum(len(set(ts)) > 1 for ts in multi) / len(multi))
 
 
 def test_a_rerun_trains_and_generates_nothing(chain):

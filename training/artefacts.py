@@ -51,6 +51,15 @@ def _heads_state(model: Any) -> dict[str, torch.Tensor]:
     }
 
 
+def no_checkpointing(config_cls: Any) -> dict[str, bool]:
+    """Activation checkpointing off, under the name ``config_cls`` (a TrainingArguments) knows: transformers 5.x
+    renamed ``gradient_checkpointing`` to ``activation_checkpointing`` and warns on the old name."""
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    return {"activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing": False}
+
+
 def use_bf16(flag: Any) -> bool:
     if str(flag).lower() == "auto":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()

@@ -23,7 +23,14 @@ from typing import Any
 import torch
 from trl import DPOConfig, DPOTrainer
 
-from training.artefacts import UserHeadsCheckpoints, start_run, summarize, use_bf16, write_model_card
+from training.artefacts import (
+    UserHeadsCheckpoints,
+    no_checkpointing,
+    start_run,
+    summarize,
+    use_bf16,
+    write_model_card,
+)
 from training.collators import UserPreferenceCollator
 from training.completion_logits import compact_on_cpu
 from training.run_config import parse_config
@@ -191,7 +198,7 @@ def run_dpo(run: DPORunConfig) -> dict[str, Any]:
         report_to="none",
         use_cpu=not torch.cuda.is_available(),
         bf16=use_bf16(run.bf16),
-        gradient_checkpointing=False,
+        **no_checkpointing(DPOConfig),
         remove_unused_columns=False,
         precompute_ref_log_probs=False,
         disable_tqdm=False,

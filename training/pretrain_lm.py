@@ -168,7 +168,7 @@ def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
         raise ValueError("--catalog is required (e.g. ../shared/data/amazon_office_products)")
     out = Path(cfg.out)
     write_resolved(cfg, out / "resolved_config.yaml")
-    catalog = load_catalog(cfg.catalog, cfg.catalog_format)
+    catalog = load_catalog(cfg.catalog, cfg.catalog_format).require_ads()
     docs = catalog_corpus(catalog, cfg.cot, cfg.max_doc_chars)
     random.Random(cfg.seed).shuffle(docs)
     docs = docs[: cfg.max_docs] if cfg.max_docs else docs

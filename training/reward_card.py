@@ -62,6 +62,15 @@ def model_card(cfg: RewardTrainConfig, metrics: dict[str, Any]) -> str:
         if rw
         else ""
     )
+    cr = metrics.get("corruptions") or {}
+    if cr:
+        rewrites += (
+            f"- **Corrupted titles** ({cfg.corruption_negatives} per training positive, "
+            f"{cfg.corruption_loss} loss): on "
+            "the test users' positives the real title scores above its corrupted version "
+            + ", ".join(f"{k.replace('_', ' ')} {v['real_beats_corrupted']:.1%}" for k, v in cr.items())
+            + " of the time (100% = the judge always prefers the readable title).\n"
+        )
     segments = (
         "## Where the AUC is won and lost (uniform negatives, test users)\n\n"
         f"{segment_table(metrics['segments'])}\n\n"

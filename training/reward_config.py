@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from creator.reward import RewardConfig
+from training.corruptions import CORRUPTIONS
 from training.reward_data import SAMPLINGS
 from training.run_config import check_split_fractions
 
@@ -41,6 +42,16 @@ class RewardTrainConfig:
     # (training.reward_data.title_rewrites), so that a rewrite is not read as "not the real item"; 0 = off
     rewrite_fraction: float = 0.0
     rewrites_per_ad: int = 4
+    # label-0 rows per positive: the same user prefix and ad with a corrupted title (training.corruptions:
+    # shuffled words, a hook cut mid-phrase, stacked connectives, stray colons, facts dropped); 0 = off.
+    # The real title's win rate over each kind is measured on the test users either way.
+    corruption_negatives: int = 0
+    # how they are learnt: "pairwise" = softplus(z_corrupted - z_real) against the real title of the same user
+    # and ad, weighted by corruption_weight, outside the click loss; "label" = plain label-0 rows in the click
+    # loss (they share the positive's co-occurrence features, so they dilute them: see docs/reward.md)
+    corruption_loss: str = "pairwise"
+    corruption_weight: float = 1.0
+    corruption_kinds: list[str] = field(default_factory=lambda: list(CORRUPTIONS))
     seed: int = 0
     threads: int = 1
     cache_dir: str | None = ".cache/embeddings"
@@ -66,6 +77,15 @@ class RewardTrainConfig:
         if not 0 <= self.rewrite_fraction <= 1 or self.rewrites_per_ad < 1:
             raise ValueError(f"rewrite_fraction must be in [0, 1] (0 = off) and rewrites_per_ad >= 1, got "
                              f"{self.rewrite_fraction} and {self.rewrites_per_ad}")
+        if self.corruption_negatives < 0:
+            raise ValueError(f"corruption_negatives must be >= 0 (0 = off), got {self.corruption_negatives}")
+        if self.corruption_loss not in ("pairwise", "label") or self.corruption_weight < 0:
+            raise ValueError(f"corruption_loss must be 'pairwise' or 'label' and corruption_weight >= 0, got "
+                             f"{self.corruption_loss!r} and {self.corruption_weight}")
+        bad = sorted(set(self.corruption_kinds) - set(CORRUPTIONS))
+        if bad or not self.corruption_kinds:
+            raise ValueError(f"corruption_kinds: unknown or empty {bad or self.corruption_kinds}; use any of "
+                             f"{list(CORRUPTIONS)}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1) (0 turns the weight average off), got {self.ema_decay}")
         if self.user_model_dir:

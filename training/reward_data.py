@@ -74,6 +74,8 @@ class ClickRows:
     cand: list[int] = field(default_factory=list)
     label: list[float] = field(default_factory=list)
     group: list[int] = field(default_factory=list)
+    # per row: -1 = the ad's own title, i >= 0 = the ad's i-th corrupted title (a label-0 row); empty = all -1
+    variant: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.label)
@@ -85,7 +87,13 @@ class ClickRows:
         self.cand += other.cand
         self.label += other.label
         self.group += [g + gshift for g in other.group]
+        if self.variant or other.variant:
+            mine = self.variant or [-1] * (len(self) - len(other))
+            self.variant = mine + (other.variant or [-1] * len(other))
         return self
+
+    def variants(self) -> np.ndarray:
+        return np.asarray(self.variant, dtype=np.int64) if self.variant else np.full(len(self), -1, np.int64)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return (
@@ -204,6 +212,29 @@ def history_rows(
                 rows.label.append(y)
                 rows.group.append(g)
     return rows
+
+
+def with_corruptions(rows: ClickRows, n_corrupt: list[int], k: int, rng: np.random.Generator) -> ClickRows:
+    """``rows`` with ``k`` label-0 rows after each positive: the same history prefix and ad, one of the ad's
+    ``n_corrupt[ad]`` corrupted titles each (distinct while they last). Rows stay grouped by request."""
+    out = ClickRows(prefixes=rows.prefixes)
+    old = rows.variants()
+    for r in range(len(rows)):
+        out.prefix.append(rows.prefix[r])
+        out.cand.append(rows.cand[r])
+        out.label.append(rows.label[r])
+        out.group.append(rows.group[r])
+        out.variant.append(int(old[r]))
+        n = n_corrupt[rows.cand[r]]
+        if rows.label[r] != 1.0 or n == 0 or k == 0:
+            continue
+        for v in rng.permutation(n)[:k].tolist():
+            out.prefix.append(rows.prefix[r])
+            out.cand.append(rows.cand[r])
+            out.label.append(0.0)
+            out.group.append(rows.group[r])
+            out.variant.append(int(v))
+    return out
 
 
 def impression_rows(catalog: Catalog, user_ids: set[str], ad_index: dict[str, int]) -> tuple[ClickRows, int]:

@@ -39,6 +39,7 @@ class RowTensors:
         prefix_user_vecs: np.ndarray | None = None,
         collab: np.ndarray | None = None,
         id_index: dict[str, int] | None = None,
+        corruptions: list[np.ndarray] | None = None,
     ) -> None:
         self.rows, self.table, self.cfg = rows, table, cfg
         self.prefix, self.cand, self.label, self.group = (torch.from_numpy(a) for a in rows.arrays())
@@ -52,7 +53,17 @@ class RowTensors:
         self.tokens = torch.from_numpy(token_matrix(texts, cfg.token_buckets, cfg.max_tokens))  # (V, L)
         self.text_len = torch.from_numpy(title_lengths(texts))
         self.ad_vec = torch.from_numpy(ad_vec)
-        self.cand_text = self.ad_vec[self.cand]  # (N,) text id of each row's title: the ad's own, or a rewrite
+        # (N,) text id of each row's title: the ad's own, a corrupted one (rows.variant, text ids in
+        # ``corruptions[ad]``), or a rewrite (``rewrite``); ``base_text`` keeps the first two
+        base = self.ad_vec[self.cand].numpy().copy()
+        self.variant = rows.variants()
+        for i in np.flatnonzero(self.variant >= 0):
+            base[i] = corruptions[int(self.cand[i])][self.variant[i]]  # type: ignore[index]
+        self.base_text = torch.from_numpy(base)
+        self.cand_text = self.base_text
+        # each corrupted row's real-title row (with_corruptions puts it just before its corruptions); -1 = own
+        real_rows = np.where(self.variant < 0, np.arange(len(base)), -1)
+        self.real_row = torch.from_numpy(np.where(self.variant >= 0, np.maximum.accumulate(real_rows), -1))
         self.ad_points = torch.from_numpy(ad_points) if ad_points is not None else None
         self.user_vecs = torch.from_numpy(prefix_user_vecs) if prefix_user_vecs is not None else None
         self.collab = torch.from_numpy(collab) if collab is not None else None  # (N, N_COLLAB_FEATURES)
@@ -72,12 +83,13 @@ class RowTensors:
 
     def rewrite(self, rewrites: list[np.ndarray], fraction: float, rng: np.random.Generator) -> None:
         """Give a random ``fraction`` of the rows (positives and negatives alike) one of their ad's rewrites
-        (``rewrites[ad]``: text ids) as title, so the title's wording is no label; ads without one keep theirs."""
+        (``rewrites[ad]``: text ids) as title, so the title's wording is no label; ads without one keep theirs,
+        and corrupted rows stay corrupted."""
         n_rw = np.array([len(r) for r in rewrites])[self.cand.numpy()]
-        pick = (rng.random(len(self)) < fraction) & (n_rw > 0)
+        pick = (rng.random(len(self)) < fraction) & (n_rw > 0) & (self.variant < 0)
         cand = self.cand.numpy()
         which = (rng.random(len(self)) * np.maximum(n_rw, 1)).astype(np.int64)
-        out = self.ad_vec[self.cand].numpy().copy()
+        out = self.base_text.numpy().copy()
         for i in np.flatnonzero(pick):
             out[i] = rewrites[cand[i]][which[i]]
         self.cand_text = torch.from_numpy(out)
@@ -313,3 +325,32 @@ def rewrite_report(net: RewardNet, rows: RowTensors, rewrites: list[np.ndarray],
         "positives_rewrite_above_own": float((rewritten[pos] > own[pos]).mean()) if pos.any() else float("nan"),
         "mean_logit_change": float((rewritten - own)[changed].mean()) if changed.any() else 0.0,
     }
+
+
+def corruption_report(net: RewardNet, rows: RowTensors, by_kind: dict[str, np.ndarray],
+                      own: np.ndarray | None = None) -> dict[str, dict[str, float]]:
+    """On the positive rows (a held-out user and the ad they took), how often the real title scores above
+    its corrupted version, per kind of corruption (``by_kind[kind][ad]``: text id, -1 = none for that ad).
+    1.0 = the judge always prefers the readable title; 0.5 = it cannot tell them apart."""
+    label = np.asarray(rows.rows.label)
+    own = rows.logits(net) if own is None else own
+    kept, cand = rows.cand_text, rows.cand.numpy()
+    out: dict[str, dict[str, float]] = {}
+    wins_all, n_all = 0, 0
+    for kind, ids in by_kind.items():
+        bad = ids[cand]
+        pos = (label == 1) & (bad >= 0) & (rows.variant < 0)
+        if not pos.any():
+            continue
+        rows.cand_text = torch.from_numpy(np.where(pos, bad, kept.numpy()))
+        try:
+            z = rows.logits(net)
+        finally:
+            rows.cand_text = kept
+        wins = int((own[pos] > z[pos]).sum())
+        out[kind] = {"pairs": int(pos.sum()), "real_beats_corrupted": wins / int(pos.sum()),
+                     "mean_logit_drop": float((own[pos] - z[pos]).mean())}
+        wins_all, n_all = wins_all + wins, n_all + int(pos.sum())
+    if n_all:
+        out["all"] = {"pairs": n_all, "real_beats_corrupted": wins_all / n_all}
+    return out

@@ -116,7 +116,7 @@ def fit(
             losses = []
             for s in tqdm(range(0, len(tr), cfg.batch_size), desc=f"epoch {epoch + 1}/{epochs}", leave=False):
                 idx = order[s : s + cfg.batch_size]
-                loss = loss_fn(net(**tr.batch(idx)), tr.label[idx])
+                loss = _loss(cfg, loss_fn, net(**tr.batch(idx)), tr, idx)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -178,3 +178,21 @@ def fit(
     if best_state is None:  # nothing trained (epochs 0): keep the initial weights
         best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
     return FitResult(best_state, best_auc if val is not None else float("nan"), best_epoch, time.perf_counter() - t0)
+
+
+def _loss(cfg: Any, loss_fn: Any, z: torch.Tensor, tr: RowTensors, idx: torch.Tensor) -> torch.Tensor:
+    """The click loss; with ``corruption_loss: pairwise`` the corrupted rows leave it and each adds
+    ``corruption_weight * softplus(z_corrupted - z_real)`` against its real title's row in the same batch."""
+    y = tr.label[idx]
+    real = tr.real_row[idx]
+    if getattr(cfg, "corruption_loss", "label") != "pairwise" or not bool((real >= 0).any()):
+        return loss_fn(z, y)
+    own = real < 0
+    click = loss_fn(z[own], y[own])
+    where = torch.full((len(tr),), -1, dtype=torch.long)
+    where[idx] = torch.arange(len(idx))
+    at = where[real[~own]]  # batch position of each corrupted row's real title (-1: in another batch)
+    zc = z[~own][at >= 0]
+    if not len(zc):
+        return click
+    return click + cfg.corruption_weight * torch.nn.functional.softplus(zc - z[at[at >= 0]]).mean()

@@ -28,6 +28,7 @@ import torch
 import yaml
 
 from creator.reward import RewardModel, RewardNet, load_user_model, points_text
+from training.corruptions import title_corruptions
 from training.reward_card import metrics_table, model_card
 from training.reward_config import RewardTrainConfig, load_config
 from training.reward_data import (
@@ -40,8 +41,16 @@ from training.reward_data import (
     title_rewrites,
     train_cooccurrence,
     user_model_split,
+    with_corruptions,
 )
-from training.reward_eval import RowTensors, evaluate, fit_baseline_calibration, rewrite_report, segment_report
+from training.reward_eval import (
+    RowTensors,
+    corruption_report,
+    evaluate,
+    fit_baseline_calibration,
+    rewrite_report,
+    segment_report,
+)
 from training.reward_fit import ema_update, fit
 
 logger = logging.getLogger(__name__)
@@ -110,7 +119,7 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
     out.mkdir(parents=True, exist_ok=True)
     (out / "resolved_config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     t_start = time.perf_counter()
-    catalog = load_catalog(cfg.data, cfg.format)
+    catalog = load_catalog(cfg.data, cfg.format).require_ads()
     ad_ids = sorted(catalog.ads)
     ads = [catalog.ads[a] for a in ad_ids]
     ad_index = {a: i for i, a in enumerate(ad_ids)}
@@ -123,12 +132,18 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
     by_split = {s: [u for u in user_ids if split[u] == s] for s in ("train", "validation", "test")}
     # rewrites of every ad's title: trained on with rewrite_fraction, and always measured on the test users
     rewrites = [title_rewrites(a, cfg.rewrites_per_ad) for a in ads]
+    # corrupted titles of every ad: trained on with corruption_negatives, and always measured on the test users
+    corrupted = [title_corruptions(a, cfg.seed, cfg.corruption_kinds) for a in ads]
+    extra = rewrites + [list(c.values()) for c in corrupted]
     if encoder is None:
-        table_np, text_index, encoder = _encode_table(cfg, catalog, ads, rewrites)
+        table_np, text_index, encoder = _encode_table(cfg, catalog, ads, extra)
     else:
-        texts = _texts(cfg, catalog, ads, rewrites)
+        texts = _texts(cfg, catalog, ads, extra)
         table_np, text_index = encoder.encode(texts), {t: i for i, t in enumerate(texts)}
     rewrite_ids = [np.array([text_index[t] for t in rw], dtype=np.int64) for rw in rewrites]
+    corrupt_ids = [np.array([text_index[t] for t in c.values()], dtype=np.int64) for c in corrupted]
+    by_kind = {k: np.array([text_index[c[k]] if k in c else -1 for c in corrupted], dtype=np.int64)
+               for k in cfg.corruption_kinds}
     cfg.model.item_dim = int(table_np.shape[1])
     table = torch.from_numpy(table_np)
     ad_vec = np.array([text_index[a.title] for a in ads], dtype=np.int64)
@@ -168,7 +183,7 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
         uv = user_vectors(rows.prefixes) if vec_model is not None else None
         co = collab_rows(fu.cooc, rows, ad_ids, fu.own, cfg.model.max_history) if cfg.model.cooccurrence else None
         ids = fu.id_index if cfg.model.item_ids else None
-        return RowTensors(rows, table, text_index, ads, cfg.model, ad_vec, ad_pts, uv, co, ids)
+        return RowTensors(rows, table, text_index, ads, cfg.model, ad_vec, ad_pts, uv, co, ids, corrupt_ids)
 
     def fit_on(fu: FitUsers, epochs: int, val_users: list[str] | None, tag: str) -> tuple[RewardNet, Any, Any]:
         """A fresh network fitted on ``fu``'s users (rows, counts, ids all theirs)."""
@@ -191,6 +206,8 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
 
         def train_rows() -> RowTensors:  # fresh negatives (and rewrites) every epoch
             rows = history_rows(catalog, fu.users, train_sampler, cfg.negatives, rng, cfg.min_history)
+            if cfg.corruption_negatives:
+                rows = with_corruptions(rows, [len(c) for c in corrupt_ids], cfg.corruption_negatives, rng)
             if imp is not None and len(imp):
                 rows.extend(imp)
             t = tensors(rows, fu)
@@ -200,7 +217,7 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
 
         net = RewardNet(cfg.model)
         n_pos = sum(max(0, len(catalog.users[u].history) - cfg.min_history) for u in fu.users)
-        n_rows = n_pos * (1 + cfg.negatives) + (len(imp) if imp is not None else 0)
+        n_rows = n_pos * (1 + cfg.negatives + cfg.corruption_negatives) + (len(imp) if imp is not None else 0)
         res = fit(
             cfg,
             net,
@@ -225,6 +242,7 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
     if cfg.model.cooccurrence:
         validation["auc_cold_ads"] = auc(val.rows.label, val.logits(net, unknown_ids=True, no_collab=True))
     validation["rewrites"] = rewrite_report(net, val, rewrite_ids, np.random.default_rng(cfg.seed + 4))
+    validation["corruptions"] = corruption_report(net, val, by_kind)
     logger.info("validation: %s", validation)
     train_seconds = res.seconds
     if cfg.refit:  # again on training + validation users, for the epochs the validation run chose
@@ -259,6 +277,7 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
     calib = fit_baseline_calibration(calib_rows, fu.counts, ad_ids)
     results: dict[str, Any] = {}
     rewrites_seen: dict[str, float] | None = None  # the uniform test rows with rewritten titles
+    corruptions_seen: dict[str, Any] | None = None  # the real title against its corrupted versions
     segments: dict[str, Any] | None = None  # the uniform test rows' AUC by segment
     for kind in cfg.eval_samplings:
         rows = history_rows(
@@ -286,6 +305,7 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
         if kind == "uniform":
             rewrites_seen = rewrite_report(net, rt, rewrite_ids, np.random.default_rng(cfg.seed + 4), own=z)
             segments = segment_report(rows, z, fu.counts, ad_ids)
+            corruptions_seen = corruption_report(net, rt, by_kind, own=z)
     if cfg.use_impressions and catalog.impressions:
         imp_rows, _ = impression_rows(catalog, set(by_split["test"]), ad_index)
         if len(imp_rows) and 0 < sum(imp_rows.label) < len(imp_rows):
@@ -295,6 +315,7 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
     metrics = {
         "results": results,
         "rewrites": rewrites_seen,
+        "corruptions": corruptions_seen,
         "segments": segments,
         "best_val_auc": res.best_auc,
         "validation": validation,

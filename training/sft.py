@@ -37,6 +37,7 @@ from creator.modeling.soft_prompt import (
 from training.artefacts import (
     HEAD_PREFIXES,
     UserHeadsCheckpoints,
+    no_checkpointing,
     start_run,
     summarize,
     use_bf16,
@@ -344,7 +345,7 @@ def build_trainer(run: SFTRunConfig) -> tuple[UserSFTTrainer, PersonalizedGenera
         report_to="none",
         use_cpu=not torch.cuda.is_available(),
         bf16=use_bf16(run.bf16),
-        gradient_checkpointing=False,
+        **no_checkpointing(SFTConfig),
         remove_unused_columns=False,
         dataset_kwargs={"skip_prepare_dataset": True},
         max_length=None,

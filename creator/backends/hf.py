@@ -130,15 +130,18 @@ class HFBackend:
         if sampling.greedy:
             return logits.argmax(dim=-1)
         logits = logits / sampling.temperature  # (B, V)
+        top = None  # (values, indices) of the top-k, sorted: top-p then sorts k entries, not the vocabulary
         if 0 < sampling.top_k < logits.shape[-1]:
-            kth = torch.topk(logits, sampling.top_k, dim=-1).values[:, -1:]
-            logits = logits.masked_fill(logits < kth, float("-inf"))
+            top = torch.topk(logits, sampling.top_k, dim=-1)
+            logits = logits.masked_fill(logits < top.values[:, -1:], float("-inf"))
         if sampling.top_p < 1.0:
-            sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+            # every entry outside the top-k is -inf (probability 0), so the nucleus lies inside it; a 262k-row
+            # vocabulary (Gemma 3) made the full sort most of a decoding step
+            sorted_logits, order = top if top is not None else torch.sort(logits, dim=-1, descending=True)
             probs = sorted_logits.softmax(dim=-1)
             drop = (probs.cumsum(dim=-1) - probs) >= sampling.top_p  # keeps the token crossing top_p
             drop[:, 0] = False
-            logits = logits.masked_fill(drop.scatter(1, order, drop), float("-inf"))
+            logits = logits.scatter(1, order, sorted_logits.masked_fill(drop, float("-inf")))
         probs = logits.softmax(dim=-1).cpu()
         picks = [torch.multinomial(probs[i], 1, generator=g) for i, g in enumerate(gens)]
         return torch.cat(picks).to(logits.device)

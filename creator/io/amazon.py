@@ -22,7 +22,7 @@ from creator.io.catalog import (
     history_item,
     interactions_from_histories,
 )
-from creator.io.records import MAX_FIELD_CHARS, iter_csv
+from creator.io.records import MAX_FIELD_CHARS, cap_text, iter_csv
 from creator.text import parse_paragraph_list, repair_paragraph_list
 from creator.types import User
 
@@ -68,7 +68,11 @@ def load_items(path: Path, catalog: Catalog, max_points: int = 8,
                 raise DataError("item must be an object", field=item_id, expected="{title, description, ...}",
                                 got=type(item).__name__, fix="write the item as an object")
             for key, value in item.items():
-                if isinstance(value, str) and len(value) > max_field_chars:
+                if key == "description" and isinstance(value, str) and len(value) > max_field_chars:
+                    item = {**item, key: cap_text(value, max_field_chars)}
+                    catalog.problems.note_capped(str(path), None, f"{where}: {key}", len(value),
+                                                 len(item[key]))
+                elif isinstance(value, str) and len(value) > max_field_chars:
                     raise DataError(f"field is {len(value):,} characters long", field=key,
                                     expected=f"at most {max_field_chars:,} characters", got=f"{len(value):,}",
                                     fix="shorten the field")

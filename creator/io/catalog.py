@@ -56,6 +56,12 @@ class Catalog:
             for t in range(min_history, len(user.history)):
                 yield User(user.user_id, user.history[:t], user.profile), user.history[t].item_id
 
+    def require_ads(self) -> Catalog:
+        """This catalog, or a ``DataError`` when it holds no ads (for every verb that works on ads)."""
+        if not self.ads:
+            raise _empty_error(self, self.source, "ads (ad_id, title, description)")
+        return self
+
     def summary(self) -> dict[str, Any]:
         lengths = sorted(len(u.history) for u in self.users.values())
         clicks = sum(1 for i in self.impressions if i.clicked)
@@ -74,12 +80,20 @@ class Catalog:
             "missing_ids": dict(self.missing_ids),
             "missing_id_examples": self.missing_examples,
             "rejected_rows": len(self.problems),
+            "capped_fields": len(self.problems.capped),
             "warnings": len(self.warnings),
             "cleaning": self.cleaning.to_dict(),
         }
         if self.references:
             stats["references"] = len(self.references)
         return stats
+
+
+def _empty_error(cat: Catalog, source: str, what: str) -> DataError:
+    rejected = len(cat.problems)
+    got = f"none ({rejected} rows rejected; the first: {cat.problems.errors[0]})" if rejected else "none"
+    return DataError(f"no {what.split(' ')[0]} could be read", file=source, expected=what, got=got,
+                     fix="fix the rejected rows" if rejected else "point at the file or folder that holds them")
 
 
 def _quantiles(values: list[int]) -> dict[str, float]:
@@ -124,15 +138,21 @@ def detect_format(path: str | Path) -> str:
         for suffix, fmt in ((".parquet", "parquet"), (".jsonl", "jsonl"), (".csv", "csv")):
             if any(p.glob(f"*{suffix}")):
                 return fmt
-    elif p.suffix == ".parquet":
+    elif p.is_file():  # by its bytes, not its name
+        from creator.io.records import read_format
+
+        kind = read_format(p)
+        if kind != "parquet":
+            return kind
         import pyarrow.parquet as pq
 
-        names = pq.read_schema(p).names
+        try:
+            names = pq.read_schema(p).names
+        except Exception as exc:  # pyarrow raises several types for a damaged file
+            raise DataError("cannot read Parquet file (it starts with the PAR1 magic bytes)", file=str(path),
+                            expected="a complete Parquet file", got=f"{type(exc).__name__}: {str(exc)[:120]}",
+                            fix="check the file was fully written") from None
         return "hllm" if "prompt1" in names and "original_title" in names else "parquet"
-    elif p.suffix in (".jsonl", ".json", ".ndjson"):
-        return "jsonl"
-    elif p.suffix == ".csv":
-        return "csv"
     raise DataError("cannot tell the data format", file=str(path), expected=f"one of {', '.join(FORMATS)}",
                     got="no recognisable files", fix="pass --format")
 
@@ -164,6 +184,8 @@ def load_catalog(path: str | Path, fmt: str = "auto", *, on_error: str = "fail",
         raise DataError(f"unknown format {fmt!r}", expected=", ".join(FORMATS), got=fmt,
                         fix="pass one of the listed formats")
     cat.source, cat.format = str(path), fmt
+    if not (cat.ads or cat.users or cat.impressions or cat.interactions):
+        raise _empty_error(cat, str(path), "records (ads, users or impressions)")
     logger.info("loaded %s (%s): %d ads, %d users", path, fmt, len(cat.ads), len(cat.users))
     return cat
 
@@ -201,6 +223,8 @@ def load_records_dir(path: Path, fmt: str, problems: Problems, max_points: int =
                 cat.cleaning.ads += 1
                 check_instruction_like(cat, f"{file}: ad {ad.ad_id}", ad.title)
                 cat.ads[ad.ad_id] = ad
+            if not cat.ads:  # an ads file with no usable ad is never "0 ads, fine"
+                raise _empty_error(cat, str(file), "ads (ad_id, title, description)")
         elif kind == "users":
             for user in read_records(file, User, fmt=fmt, problems=problems):
                 cat.users[user.user_id] = user

@@ -17,15 +17,19 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 from creator.errors import DataError, Problems
+from creator.io.sniff import sniff_format
 
 T = TypeVar("T")
 MAX_FIELD_CHARS = 200_000
+# long free text that loses little when cut: capped at a sentence boundary, never a lost ad
+CAPPED_FIELDS = frozenset({"description", "original_description"})
 SUFFIXES = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -46,15 +50,39 @@ def file_format(path: str | Path, fmt: str | None = None) -> str:
     return SUFFIXES[suffix]
 
 
-def _check_sizes(row: dict[str, Any], max_field_chars: int) -> None:
+def cap_text(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters at the last sentence end (else the last space) before it.
+
+    >>> cap_text("One. Two. Three.", 12)
+    'One. Two.'
+    """
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    ends = [m.end() for m in re.finditer(r"[.!?\u3002](?=\s|$)", head)]
+    if ends and ends[-1] >= limit // 2:
+        return head[:ends[-1]].rstrip()
+    # already at a word end, or one endless word: keep the head; else drop the word the cut went through
+    if head[-1].isspace() or text[limit].isspace() or " " not in head[limit // 2:]:
+        return head.rstrip()
+    return head.rsplit(None, 1)[0].rstrip()
+
+
+def _check_sizes(row: dict[str, Any], max_field_chars: int, problems: Problems | None = None,
+                 where: tuple[str, int] = ("", 0)) -> None:
+    """Descriptions over the limit are cut at a sentence boundary and counted; any other field is an error."""
     for key, value in row.items():
-        if isinstance(value, str) and len(value) > max_field_chars:
+        if key in CAPPED_FIELDS and isinstance(value, str) and len(value) > max_field_chars:
+            row[key] = cap_text(value, max_field_chars)
+            if problems is not None:
+                problems.note_capped(where[0], where[1], str(key), len(value), len(row[key]))
+        elif isinstance(value, str) and len(value) > max_field_chars:
             raise DataError(
                 f"field is {len(value):,} characters long",
                 field=str(key),
                 expected=f"at most {max_field_chars:,} characters",
                 got=f"{len(value):,} characters",
-                fix="shorten the field (descriptions are capped when cleaned anyway) or split the record",
+                fix="shorten the field or split the record (only descriptions are cut to fit)",
             )
 
 
@@ -86,7 +114,7 @@ def iter_jsonl(path: str | Path, problems: Problems, max_field_chars: int = MAX_
                                        fix='write one object per line, e.g. {"ad_id": "1", "title": "..."}'), text)
                 continue
             try:
-                _check_sizes(row, max_field_chars)
+                _check_sizes(row, max_field_chars, problems, (str(path), line_no))
             except DataError as err:
                 problems.add(err.located(str(path), line_no), text)
                 continue
@@ -143,7 +171,7 @@ def iter_csv(path: str | Path, problems: Problems, required: Iterable[str] = (),
                                    fix="quote cells that contain commas"), row)
             continue
         try:
-            _check_sizes(row, max_field_chars)
+            _check_sizes(row, max_field_chars, problems, (str(path), line_no))
         except DataError as err:
             problems.add(err.located(str(path), line_no), {k: (v[:200] if isinstance(v, str) else v)
                                                              for k, v in row.items()})
@@ -162,16 +190,26 @@ def iter_parquet(path: str | Path, problems: Problems, max_field_chars: int = MA
                         got=f"{type(exc).__name__}: {str(exc)[:120]}", fix="check the file was fully written") from None
     for i, row in enumerate(table.to_pylist(), start=1):
         try:
-            _check_sizes(row, max_field_chars)
+            _check_sizes(row, max_field_chars, problems, (str(path), i))
         except DataError as err:
             problems.add(err.located(str(path), i), None)
             continue
         yield i, _decode_json_cells(row)
 
 
+def read_format(path: str | Path, fmt: str | None = None) -> str:
+    """The record format of an existing file, from its bytes (``fmt`` or the suffix only settle JSONL vs CSV)."""
+    if fmt and fmt != "auto":
+        file_format(path, fmt)  # an unknown --format is still an error
+        declared: str | None = fmt
+    else:
+        declared = SUFFIXES.get(Path(path).suffix.lower())
+    return sniff_format(path, declared)
+
+
 def iter_rows(path: str | Path, problems: Problems, fmt: str | None = None, required: Iterable[str] = (),
               max_field_chars: int = MAX_FIELD_CHARS) -> Iterator[tuple[int, dict[str, Any]]]:
-    kind = file_format(path, fmt)
+    kind = read_format(path, fmt)
     if kind == "jsonl":
         return iter_jsonl(path, problems, max_field_chars)
     if kind == "csv":

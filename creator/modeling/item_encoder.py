@@ -15,6 +15,7 @@ import hashlib
 import logging
 import os
 import sqlite3
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -47,12 +48,17 @@ def resolve_model_path(name_or_path: str | None) -> str:
 
 
 class EmbeddingCache:
-    """SQLite table (key -> float32 blob). Keys hash the model name and the text."""
+    """SQLite table (key -> float32 blob). Keys hash the model name and the text.
+
+    Safe to share between threads (the demo's handlers run on Gradio's worker threads): one
+    connection opened with ``check_same_thread=False``, every statement under one lock.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path))
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False)
         self._db.execute("CREATE TABLE IF NOT EXISTS emb (key TEXT PRIMARY KEY, vec BLOB NOT NULL)")
         self._db.commit()
 
@@ -65,20 +71,24 @@ class EmbeddingCache:
         for i in range(0, len(keys), 500):
             chunk = keys[i:i + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(f"SELECT key, vec FROM emb WHERE key IN ({marks})", chunk)
+            with self._lock:
+                rows = self._db.execute(f"SELECT key, vec FROM emb WHERE key IN ({marks})", chunk).fetchall()
             out.update({k: np.frombuffer(v, dtype=np.float32) for k, v in rows})
         return out
 
     def put_many(self, items: dict[str, np.ndarray]) -> None:
-        self._db.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?)",
-                             [(k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in items.items()])
-        self._db.commit()
+        rows = [(k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in items.items()]
+        with self._lock:
+            self._db.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?)", rows)
+            self._db.commit()
 
     def __len__(self) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM emb").fetchone()[0]
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM emb").fetchone()[0]
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
 
 class SentenceItemEncoder:

@@ -36,6 +36,8 @@ from creator.rewrite import compose, fit_core, good_hook, hook
 from creator.rewrite import word_list as _words
 from creator.types import Ad
 from data_pipelines.teachers.base import ResultCallback, TeacherRequest, TeacherResult
+from data_pipelines.teachers.user_angle import describe, touches, user_profile
+from data_pipelines.teachers.user_angle import score as angle_score
 
 _STOP = set(
     """a an and or the of for to in on with by from at as is are be this that these those it its our your
@@ -66,10 +68,13 @@ class OfflineTeacher:
     """Deterministic teacher on a sentence encoder (``SentenceItemEncoder`` by default).
 
     ``known_brands``: brand names to keep out of profile phrases (the catalog's brands).
+    ``personalize``: ``"profile"`` (the default) picks the selling point, the clause of it and the angle
+    from what the user's history keeps coming back to (``user_angle``), MiniLM similarity breaking ties;
+    ``"similarity"`` is the earlier teacher (one MiniLM similarity to the user's mean history vector).
     """
 
     uses_payload = True
-    name = "offline-minilm-v2"
+    MODES = {"profile": "offline-profile-v3", "similarity": "offline-minilm-v2"}
 
     def __init__(
         self,
@@ -79,7 +84,12 @@ class OfflineTeacher:
         group_threshold: float = 0.55,
         recency_half_life: float = 3.0,
         guard: Guard | None = None,
+        personalize: str = "profile",
     ) -> None:
+        if personalize not in self.MODES:
+            raise ValueError(f"personalize must be one of {sorted(self.MODES)}, got {personalize!r}")
+        self.personalize = personalize
+        self.name = self.MODES[personalize]  # the cache key: the two modes never share answers
         if encoder is None:
             from creator.modeling.item_encoder import SentenceItemEncoder
 
@@ -92,6 +102,7 @@ class OfflineTeacher:
         self.guard = guard or Guard(GuardConfig(flag_unchanged=True), known_brands=known_brands)
         self._vecs: dict[str, np.ndarray] = {}
         self._hook_cache: dict[tuple[str, tuple[str, ...]], dict[str, str]] = {}
+        self._clause_cache: dict[tuple[str, tuple[str, ...]], dict[str, list[str]]] = {}
 
     # ---- embeddings -------------------------------------------------------------------------
     def _embed(self, texts: Iterable[str]) -> None:
@@ -211,13 +222,23 @@ class OfflineTeacher:
             if sims[best] >= 0.3:
                 suitable = f"{interests[best][0]} interest in {interests[best][1]}"
         hooks = self._hooks(ad)
-        # (N,) similarity of each hook to the user; the hook is what the title will say
-        ranked = sorted(hooks, key=lambda p: -float(self._vec(hooks[p]) @ u))
+        lead_first: int | None = None  # a title segment to lead with, when it speaks to the user best
+        hook_first_pref = False
         segments = [s for s in _SEG_SPLIT.split(title) if s.strip()]
+        if self.personalize == "profile" and history:
+            hooks, ranked, lead_first, hook_first_pref, why = self._profile_choice(ad, history, u, segments)
+            suitable = "; ".join(x for x in (suitable, why) if x)
+        else:
+            # (N,) similarity of each hook to the user; the hook is what the title will say
+            ranked = sorted(hooks, key=lambda p: -float(self._vec(hooks[p]) @ u))
 
         def options() -> Iterator[tuple[str, list[str]]]:  # (title, selling points used), preferred first
+            if lead_first is not None and k == 0:
+                lead = segments[lead_first]
+                rest = ", ".join(s for s in segments if s != lead)
+                yield self.compose(rest, lead, budget, hook_first=True), []
             if ranked:
-                variants = [(0, False), (1, False), (0, True), (2, False)]
+                variants = [(0, hook_first_pref), (1, False), (0, not hook_first_pref), (2, False)]
                 for j, hook_first in variants[k % 4 :] + variants[: k % 4]:
                     point = ranked[min(j, len(ranked) - 1)]
                     yield self.compose(title, hooks[point], budget, hook_first=hook_first), [point]
@@ -261,6 +282,53 @@ class OfflineTeacher:
         assert first is not None, "options always end with the fact-free last resort"
         return first
 
+    def _profile_choice(
+        self, ad: dict[str, Any], history: list[str], u: np.ndarray, segments: list[str]
+    ) -> tuple[dict[str, str], list[str], int | None, bool, str]:
+        """(point -> hook, points best first, title segment to lead with or None, hook first?, why).
+
+        Each point's hook is the clause of it that speaks most to the user's recurring words and angles;
+        points rank by that score, then by MiniLM similarity to the user (``sim_weight``). A title segment
+        (never the first) leads when it speaks to the profile more than every hook. The hook goes first
+        when it touches the user's strongest angle (the angle decides the title's opening).
+        """
+        prof = user_profile(history, brand_words=self._brand_words)
+        clauses = self._clauses(ad)
+        hooks: dict[str, str] = {}
+        fit: dict[str, float] = {}
+        for point, options in clauses.items():
+            scored = [(angle_score(h, prof), -j, h) for j, h in enumerate(options)]
+            best = max(scored)  # ties: the earlier clause (-j)
+            hooks[point], fit[point] = best[2], best[0]
+        ranked = sorted(hooks, key=lambda p: -(fit[p] + self.sim_weight * float(self._vec(hooks[p]) @ u)))
+        best_fit = max(fit.values(), default=0.0)
+        lead_first = None
+        seg_fit = [
+            (angle_score(segments[i], prof), -i)
+            for i in range(1, len(segments))
+            if re.search(r"[A-Za-z]{3}", segments[i])
+        ]
+        if seg_fit and max(seg_fit)[0] > max(best_fit, 0.0):
+            lead_first = -max(seg_fit)[1]
+        top = prof.top_angles(1)
+        hook_first = bool(ranked and top and touches(hooks[ranked[0]], top[0]))
+        return hooks, ranked, lead_first, hook_first, describe(prof)
+
+    sim_weight = 0.3
+
+    def _clauses(self, ad: dict[str, Any]) -> dict[str, list[str]]:
+        """selling point -> the hooks of its clauses that read well (first clause first; cached per ad)."""
+        key = (ad["title"], tuple(ad.get("selling_points", [])))
+        if key not in self._clause_cache:
+            out: dict[str, list[str]] = {}
+            for p in key[1]:
+                parts = [p] + [c for c in re.split(r"(?<=\w)[,;:.!?]\s+|\s[-\u2013\u2014]\s", p)[1:] if c.strip()]
+                hs = list(dict.fromkeys(h for c in parts if self.good_hook(h := self.hook(c), ad["title"])))
+                if hs:
+                    out[p] = hs
+            self._clause_cache[key] = out
+        return self._clause_cache[key]
+
     # ---- Teacher protocol ---------------------------------------------------------------------
     def _hooks(self, ad: dict[str, Any]) -> dict[str, str]:
         """selling point -> its hook, for the points whose hook reads well (cached per ad title)."""
@@ -277,6 +345,8 @@ class OfflineTeacher:
             ad = p["ad"]
             hooks = self._hooks(ad)
             out += [ad["title"], *hooks.values()]
+            if self.personalize == "profile":
+                out += [h for hs in self._clauses(ad).values() for h in hs]
             if not hooks:
                 out += [s for s in _SEG_SPLIT.split(ad["title"]) if s.strip()]
             prof = p.get("profile") or {}
