@@ -17,13 +17,15 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def gemma_world(tmp_path_factory):
-    """The generator world with its base swapped for a tiny random Gemma3 (same tokenizer)."""
-    from transformers import AutoTokenizer
-
-    from creator.modeling.builders import build_tiny_lm
+    """The generator world with its base swapped for a tiny random Gemma3 whose tokenizer, like Gemma's, has no
+    room for the user placeholders (one reserved, four used): SFT grows the vocabulary, as on the real model."""
+    from creator.modeling.builders import build_tiny_lm, train_tokenizer
+    from tests.generator_world import cot_rows
 
     work = write_world(tmp_path_factory.mktemp("gemma"))
-    tok = AutoTokenizer.from_pretrained(work / "base")
+    rows = cot_rows()
+    corpus = [r["response"] for r in rows] + [r["original_description"] for r in rows] + [r["profile"] for r in rows]
+    tok = train_tokenizer(corpus * 3, vocab_size=400, num_placeholders=1)
     model = build_tiny_lm(tok, "test", arch="gemma3")
     model.save_pretrained(work / "gemma_base")
     tok.save_pretrained(work / "gemma_base")
@@ -42,11 +44,12 @@ def test_projector_starts_at_the_scale_the_embedding_module_outputs(gemma_world)
 
 
 def test_soft_tokens_replace_the_scaled_rows_and_prompt_embeds_equal_the_hook(gemma_world):
-    from creator.modeling.builders import add_placeholders, load_base
+    from creator.modeling.builders import add_placeholders, ensure_vocab, load_base
     from creator.modeling.soft_prompt import UserProjector, attach_user_tokens, build_prompt_embeds
 
     model, tok = load_base(str(gemma_world / "gemma_base"))
     ph = add_placeholders(tok, 2)
+    ensure_vocab(model, tok)
     torch.manual_seed(0)
     projector = UserProjector(D_USER, model.config.hidden_size, 2, init_std=0.5)
     attach_user_tokens(model, projector, ph)
@@ -137,6 +140,11 @@ def test_lora_sft_on_gemma_trains_saves_and_generates(gemma_world):
     assert any("embed_tokens" in n for n in after) and not any(
         "embed_tokens" in n for n, p in after.items() if p.requires_grad)
     gen.save_pretrained(gemma_world / "sft_gemma")
+    # only LoRA weights in the adapter: never the embedding matrix the placeholders grew
+    from safetensors.torch import load_file
+
+    saved = load_file(str(gemma_world / "sft_gemma" / "adapter" / "adapter_model.safetensors"))
+    assert saved and all("lora_" in k for k in saved), sorted(saved)[:4]
     loaded = PersonalizedGenerator.from_pretrained(gemma_world / "sft_gemma")
     assert type(loaded.model.get_base_model()).__name__ == "Gemma3ForCausalLM"
     ad = make_ad(0)

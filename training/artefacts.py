@@ -22,10 +22,22 @@ class UserHeadsCheckpoints:
     """Trainer mixin: checkpoints also hold the projector and aux heads (PEFT saves only LoRA weights)."""
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        from peft import PeftModel
         from safetensors.torch import save_file
 
-        super()._save(output_dir, state_dict)  # type: ignore[misc]
         out = Path(output_dir or self.args.output_dir)  # type: ignore[attr-defined]
+        model = self.accelerator.unwrap_model(self.model)  # type: ignore[attr-defined]
+        if isinstance(model, PeftModel):
+            # LoRA only. PEFT's "auto" would also save the whole embedding matrix and LM head whenever the
+            # placeholders grew the vocabulary (Gemma: 1.3 GB a checkpoint); those rows are zeros that
+            # ``ensure_vocab`` rebuilds exactly on load, and neither matrix trains.
+            out.mkdir(parents=True, exist_ok=True)
+            model.save_pretrained(out, state_dict=state_dict, save_embedding_layers=False)
+            if self.processing_class is not None:  # type: ignore[attr-defined]
+                self.processing_class.save_pretrained(out)  # type: ignore[attr-defined]
+            torch.save(self.args, out / "training_args.bin")  # type: ignore[attr-defined]
+        else:
+            super()._save(output_dir, state_dict)  # type: ignore[misc]
         save_file(_heads_state(self.accelerator.unwrap_model(self.model)), str(out / HEADS_FILE))  # type: ignore
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:

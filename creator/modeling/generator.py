@@ -231,7 +231,9 @@ class PersonalizedGenerator:
         self.tokenizer.save_pretrained(out / "tokenizer")
         save_base = self.config.base == "base" if save_base is None else save_base
         if isinstance(self.model, PeftModel):
-            self.model.save_pretrained(out / "adapter", selected_adapters=["default"])
+            # save_embedding_layers=False: only LoRA (vLLM-servable). The rows the placeholders added are zeros
+            # that ensure_vocab rebuilds on load; PEFT's "auto" would copy the whole 262k-row embedding (Gemma)
+            self.model.save_pretrained(out / "adapter", selected_adapters=["default"], save_embedding_layers=False)
             base = self.model.get_base_model()
             self._adapter_dir = out / "adapter"
         else:
