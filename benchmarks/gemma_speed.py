@@ -118,11 +118,23 @@ def time_generation(gen, ads, batch: int, n: int, d_user: int) -> tuple[float, l
 
 def show_trained(args: argparse.Namespace, load0: float) -> int:
     """Titles/s and the titles of a trained generator (greedy and sampled), beside the original titles."""
+    from creator.backends import hf
     from creator.modeling.generator import PersonalizedGenerator
 
     gen = PersonalizedGenerator.from_pretrained(args.generator)
     ads = load_rows(args.gen_prompts)
-    rate, titles = time_generation(gen, ads, args.gen_batch, args.candidates, gen.config.d_user)
+    rates: dict[str, float] = {}
+    titles: list[str] = []
+    for label, min_vocab in (("full LM head", 10**12), ("allowed tokens only", hf.SUBSET_HEAD_MIN_VOCAB)):
+        hf.SUBSET_HEAD_MIN_VOCAB = min_vocab
+        rates[label], got = time_generation(gen, ads, args.gen_batch, args.candidates, gen.config.d_user)
+        titles = titles or got
+        if got != titles:
+            print(f"warning: the {label} path wrote other titles than the full head")
+    rate = rates["allowed tokens only"]
+    print("\n| grounded decoding, LM head over | titles/s |\n|---|---|")
+    for label, r in rates.items():
+        print(f"| {label} | {r:.2f} |")
     print(f"\ngenerator {args.generator} (base {gen.config.base}), {torch.get_num_threads()} threads, load average "
           f"{load0:.1f} before / {os.getloadavg()[0]:.1f} after: {rate:.2f} titles/s at batch {args.gen_batch} "
           f"prompts x {args.candidates} candidates (random unit user vectors)")

@@ -122,9 +122,9 @@ def test_completion_only_logits_give_the_full_logits_loss_and_gradient(gemma_wor
     assert torch.allclose(grad_compact, grad_all, atol=1e-6)
 
 
-def test_lora_sft_on_gemma_trains_saves_and_generates(gemma_world):
-    from creator.backends.base import SamplingConfig
-    from creator.modeling.generator import PersonalizedGenerator
+@pytest.fixture(scope="module")
+def sft_gemma(gemma_world):
+    """4 LoRA SFT steps on the tiny Gemma3; the trainer, the generator and the parameters before training."""
     from training.sft import build_trainer
 
     run = sft_config(gemma_world, base=str(gemma_world / "gemma_base"), out=str(gemma_world / "sft_gemma"),
@@ -132,6 +132,15 @@ def test_lora_sft_on_gemma_trains_saves_and_generates(gemma_world):
     trainer, gen = build_trainer(run)
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     trainer.train()
+    gen.save_pretrained(gemma_world / "sft_gemma")
+    return trainer, gen, before
+
+
+def test_lora_sft_on_gemma_trains_saves_and_generates(gemma_world, sft_gemma):
+    from creator.backends.base import SamplingConfig
+    from creator.modeling.generator import PersonalizedGenerator
+
+    trainer, gen, before = sft_gemma
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     assert losses and all(np.isfinite(losses))
     after = dict(trainer.model.named_parameters())
@@ -139,7 +148,6 @@ def test_lora_sft_on_gemma_trains_saves_and_generates(gemma_world):
     assert lora and all(not torch.equal(before[n], after[n].detach()) for n in lora)
     assert any("embed_tokens" in n for n in after) and not any(
         "embed_tokens" in n for n, p in after.items() if p.requires_grad)
-    gen.save_pretrained(gemma_world / "sft_gemma")
     # only LoRA weights in the adapter: never the embedding matrix the placeholders grew
     from safetensors.torch import load_file
 
@@ -221,3 +229,30 @@ def test_real_gemma_270m_soft_tokens_and_grounded_words():
     assert fits("Paper Mate Flair Felt Tip Pens - 12 Count")
     assert not fits("Paper Mate Flair Felt Tip Pens - 16 Count")
     assert not fits("Sharpie Felt Tip Pens")
+
+
+def test_grounded_decoding_scores_only_allowed_tokens_and_draws_the_same_titles(gemma_world, sft_gemma,
+                                                                                 monkeypatch):
+    """Large vocabularies score grounded rows on their allowed tokens only (``_SubsetHead``): forced on for the
+    tiny Gemma3 here, the greedy and the sampled titles must equal those of the full LM head."""
+    from creator.backends import hf
+    from creator.backends.base import GenerationRequest, SamplingConfig
+    from creator.modeling.generator import PersonalizedGenerator
+
+    gen = PersonalizedGenerator.from_pretrained(gemma_world / "sft_gemma")
+    ads = [make_ad(i) for i in range(4)]
+    rng = np.random.default_rng(3)
+    reqs = [GenerationRequest(ad.ad_id, gen.prompt_embeds(ad, rng.normal(size=D_USER)), grounding=gen.grounding(ad))
+            for ad in ads]
+
+    def titles(min_vocab: int, sampling: SamplingConfig) -> tuple[list[list[str]], bool]:
+        monkeypatch.setattr(hf, "SUBSET_HEAD_MIN_VOCAB", min_vocab)
+        backend = hf.HFBackend.from_generator(gen, batch_size=4)
+        return backend.generate(reqs, sampling), backend._subset_head is not None
+
+    for sampling in (SamplingConfig(n=1, greedy=True, max_new_tokens=16),
+                     SamplingConfig(n=3, seed=5, max_new_tokens=16)):
+        full, used_full = titles(10**9, sampling)
+        subset, used_subset = titles(0, sampling)
+        assert not used_full and used_subset
+        assert subset == full
