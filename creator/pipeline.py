@@ -13,8 +13,10 @@ The flow, one stage per block of ``generate_for_catalog``::
 
 Generator calls scale with (segments x kept ads), never with users. Every model is injected
 (``Components``) so the flow is tested with small fakes; ``app/generate.py`` wires the trained ones.
-Work is sharded by kept pairs and, given ``out_dir``, each shard is saved as it finishes
-(``creator.shards``): a rerun after a crash skips finished shards and ends with the same output.
+What a run returns and writes (``CatalogResult``, ``RunSummary``, ``write_outputs``) lives in
+``creator.catalog_result``; it is re-exported here. Work is sharded by kept pairs and, given ``out_dir``,
+each shard is saved as it finishes (``creator.shards``): a rerun after a crash skips finished shards and
+ends with the same output.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,9 +34,10 @@ import numpy as np
 import torch
 
 from creator.backends.base import GenerationBackend, GenerationRequest, SamplingConfig
+from creator.catalog_result import CatalogResult, RunSummary, record_coverage, write_outputs  # noqa: F401
 from creator.clustering import cluster_users, one_segment_per_user
 from creator.decoding import AdVocabulary
-from creator.matching import segments_per_ad, select_with_budget
+from creator.matching import select_with_budget
 from creator.shards import ShardStore
 from creator.types import Ad, Creative, GuardVerdict, User
 
@@ -133,78 +136,6 @@ def select_pairs(scores: np.ndarray, *, threshold: float | None, top_m: int | No
     ad_top_k for its ad), then at most ``max_calls`` pairs; see ``creator.matching.select_with_budget``."""
     return select_with_budget(scores, threshold=threshold, top_m=top_m, ad_top_k=ad_top_k, max_calls=max_calls,
                               live=live)
-
-
-@dataclass
-class RunSummary:
-    """Counts and seconds per stage, printed by the CLI and written as ``summary.json``."""
-
-    users: int = 0
-    cold_start_users: int = 0
-    duplicate_user_ids: int = 0
-    ads: int = 0
-    duplicate_ad_ids: int = 0
-    ads_without_selling_points: int = 0
-    segments: int = 0
-    empty_segments: int = 0
-    pairs_considered: int = 0
-    pairs_pruned: int = 0
-    pairs_generated: int = 0
-    generator_requests: int = 0
-    candidates: int = 0
-    candidates_rejected: int = 0
-    rejected_by_rule: dict[str, int] = field(default_factory=dict)
-    personalized: int = 0
-    fallbacks: int = 0
-    # under a platform channel: kept pairs served a shortened title / nothing (no compliant title), and
-    # pruned pairs whose original title was shortened / withheld
-    shortened: int = 0
-    withheld: int = 0
-    pruned_shortened: int = 0
-    pruned_withheld: int = 0
-    shards: int = 0
-    shards_resumed: int = 0
-    # catalog coverage: ads with >= 1 kept pair / >= 1 personalized title (all ads, and those with selling points)
-    max_calls: int | None = None
-    ads_generated_for: int = 0
-    ads_personalized: int = 0
-    ads_personalized_share: float = 0.0
-    ads_with_selling_points_personalized_share: float = 0.0
-    segments_per_ad: dict[str, Any] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class CatalogResult:
-    """One creative per (segment, ad) for every non-empty segment, and every user's segment."""
-
-    creatives: list[Creative]
-    user_segments: dict[str, int]
-    summary: RunSummary
-    scores: np.ndarray  # (K, M) match probabilities
-    keep: np.ndarray  # (K, M) kept pairs
-    ad_ids: list[str]
-    # (segment, ad_id) -> the other candidates of that kept pair that passed the guard, in sampling order
-    # (more headlines for an upload: ``creator.io.google_ads``)
-    alternates: dict[tuple[int, str], list[str]] = field(default_factory=dict)
-
-    def for_user(self, user_id: str) -> list[Creative]:
-        """The creatives user ``user_id`` is served: its segment's, one per ad."""
-        seg = self.user_segments[user_id]
-        return [c for c in self.creatives if c.segment_id == seg]
-
-    def user_rows(self) -> Iterator[dict[str, Any]]:
-        """Per-user rows (users x ads); large, written only on request."""
-        by_segment: dict[int, list[Creative]] = {}
-        for c in self.creatives:
-            by_segment.setdefault(c.segment_id, []).append(c)  # type: ignore[arg-type]
-        for user_id, seg in self.user_segments.items():
-            for c in by_segment.get(seg, []):
-                yield {"user_id": user_id, "segment_id": seg, "ad_id": c.ad_id, "title": c.title,
-                       "source": c.source}
 
 
 def _dedupe(items: list[Any], key: str) -> tuple[list[Any], int]:
@@ -331,7 +262,7 @@ def generate_for_catalog(ads: list[Ad], users: list[User], parts: Components,
         summary.withheld += source == "withheld"
     summary.pairs_generated = summary.generator_requests = len(rows)
     summary.rejected_by_rule = dict(sorted(summary.rejected_by_rule.items()))
-    _coverage(summary, ads, rows, keep, config.max_calls)
+    record_coverage(summary, ads, rows, keep, config.max_calls)
     user_segments = {u.user_id: int(plan["labels"][i]) for i, u in enumerate(users)}
     lap("assemble")
     alternates = {(int(r["segment_id"]), r["ad_id"]): [c for c, rules in zip(r["candidates"], r["failed_rules"],
@@ -339,21 +270,6 @@ def generate_for_catalog(ads: list[Ad], users: list[User], parts: Components,
                   for r in rows}
     return CatalogResult(creatives=creatives, user_segments=user_segments, summary=summary, scores=scores,
                          keep=keep, ad_ids=[a.ad_id for a in ads], alternates=alternates)
-
-
-def _coverage(summary: RunSummary, ads: list[Ad], rows: list[dict[str, Any]], keep: np.ndarray,
-              max_calls: int | None) -> None:
-    """Which ads got a personalized title for at least one segment, and for how many segments each."""
-    col = {a.ad_id: m for m, a in enumerate(ads)}
-    personalized = np.zeros(keep.shape, dtype=bool)
-    for r in (r for r in rows if r["source"] == "personalized"):
-        personalized[int(r["segment_id"]), col[r["ad_id"]]] = True
-    per_ad, with_points = personalized.any(axis=0), np.array([bool(a.selling_points) for a in ads])
-    summary.max_calls, summary.ads_generated_for = max_calls, int(keep.any(axis=0).sum())
-    summary.ads_personalized, summary.ads_personalized_share = int(per_ad.sum()), round(float(per_ad.mean()), 4)
-    summary.ads_with_selling_points_personalized_share = round(float(per_ad[with_points].mean()), 4) \
-        if with_points.any() else 0.0
-    summary.segments_per_ad = segments_per_ad(personalized)
 
 
 def _checked_scores(scores: Any, shape: tuple[int, int]) -> np.ndarray:
@@ -433,22 +349,3 @@ def _creative(segment: int, ad: Ad, match: float, row: dict[str, Any] | None,
         row = {**row, "title": title, "source": "fallback" if source == "original" else source}
     return Creative(ad_id=ad.ad_id, title=row["title"], source=row["source"], segment_id=segment,
                     scores=scores, verdict=GuardVerdict.from_dict(row["verdict"]) if row["verdict"] else None)
-
-
-def write_outputs(result: CatalogResult, out_dir: str | Path, fmt: str = "parquet", *,
-                  per_user: bool = False) -> dict[str, Path]:
-    """``creatives`` (segment x ad), ``segments`` (user -> segment), ``summary.json``, and on request
-    ``user_creatives`` (user x ad)."""
-    from creator.io.records import write_records
-
-    out_dir = Path(out_dir)
-    suffix = {"parquet": ".parquet", "jsonl": ".jsonl", "csv": ".csv"}[fmt]
-    segments = ({"user_id": u, "segment_id": s} for u, s in result.user_segments.items())
-    paths = {"creatives": write_records(result.creatives, out_dir / f"creatives{suffix}"),
-             "segments": write_records(segments, out_dir / f"segments{suffix}")}
-    if per_user:
-        paths["user_creatives"] = write_records(result.user_rows(), out_dir / f"user_creatives{suffix}")
-    summary = out_dir / "summary.json"
-    summary.write_text(json.dumps(result.summary.to_dict(), indent=1))
-    paths["summary"] = summary
-    return paths
