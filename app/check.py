@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from creator.errors import DataError, Problems
+from creator.records.errors import DataError, Problems
 
 EXAMPLE = """example:
   hllm-creator check --channel google-rsa-headline --ads examples/office_products_sample \\
@@ -63,7 +63,7 @@ def read_titles(path: str) -> list[tuple[int, str, str]]:
 def check_titles(rows: list[tuple[int, str, str]], ads: dict[str, Any], channel: str, titles_path: str
                  ) -> list[dict[str, Any]]:
     """One verdict row per title, judged by the serving guard of ``channel``."""
-    from creator.guard import Guard, GuardConfig, known_brands_from_ads
+    from creator.guard.check import Guard, GuardConfig, known_brands_from_ads
 
     guard = Guard(GuardConfig.for_channel(channel), known_brands=known_brands_from_ads(ads.values()))
     out = []
@@ -80,7 +80,7 @@ def check_titles(rows: list[tuple[int, str, str]], ads: dict[str, Any], channel:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from creator.channels import get_channel
+    from creator.channels.presets import get_channel
     from creator.io import load_catalog
 
     channel = get_channel(args.channel)  # an unknown channel fails before anything is read

@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet_third_party_noise()
     module_name, func_name = COMMANDS[verb][0].split(":")
     func = getattr(importlib.import_module(module_name), func_name)
-    from creator.errors import DataError
+    from creator.records.errors import DataError
 
     try:
         return int(func(rest) or 0)

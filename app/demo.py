@@ -6,7 +6,7 @@
 It opens on the bundled Office Products sample and the tiny trained models in ``--artifacts``
 (trained there on first start if missing, with progress bars), bound to 127.0.0.1 unless ``--host``
 says otherwise; ``--share`` is off unless asked. The app holds no model logic: every title comes from
-``creator.pipeline.generate_for_catalog`` through ``app.demo_session.DemoSession``.
+``creator.pipeline.catalog.generate_for_catalog`` through ``app.demo_session.DemoSession``.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Any
 
 from app.demo_catalog import MAX_FILE_MB, load_path, load_sample, load_uploads
 from app.demo_session import Constraints, DemoSession, PartsSource
-from creator.channels import CHANNELS, DEFAULT_CHANNEL, channel_names
-from creator.errors import DataError
+from creator.channels.presets import CHANNELS, DEFAULT_CHANNEL, channel_names
+from creator.records.errors import DataError
 
 logger = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from creator.guard import Guard, GuardConfig
+from creator.guard.check import Guard, GuardConfig
 
 logger = logging.getLogger(__name__)
 
@@ -208,10 +208,10 @@ class ArtifactParts:
                 raise RuntimeError(f"the models are not trained yet ({names} missing in {self.root}); "
                                    "press 'Train the models' or restart `hllm-creator demo`")
             from creator.backends.hf import HFBackend
-            from creator.matching import match_scores
             from creator.modeling.generator import PersonalizedGenerator
             from creator.modeling.user_model import UserModel
-            from creator.reward import RewardModel
+            from creator.reward.model import RewardModel
+            from creator.segments.matching import match_scores
 
             # one MiniLM cache for every text the models embed: a second Generate re-embeds nothing
             cache = self.root / "embeddings"
@@ -235,8 +235,8 @@ class ArtifactParts:
     def components(self, guard: GuardConfig, known_brands: list[str]) -> Any:
         import functools
 
-        from creator.channels import get_channel
-        from creator.pipeline import Components
+        from creator.channels.presets import get_channel
+        from creator.pipeline.catalog import Components
 
         parts = self._load()
         grounding, channel = parts["grounding"], get_channel(guard.channel)

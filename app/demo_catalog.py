@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from creator.errors import DataError
 from creator.io import Catalog, load_catalog
+from creator.records.errors import DataError
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "examples" / "office_products_sample"
 UPLOAD_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}

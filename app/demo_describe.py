@@ -3,12 +3,12 @@
 Descriptive statistics only (word counts over histories and profiles); nothing here scores, ranks or
 writes titles.
 
-    >>> from creator.types import HistoryItem, User
+    >>> from creator.records.types import HistoryItem, User
     >>> u = User("a", [HistoryItem("1", "Gel Pens, Black"), HistoryItem("2", "Gel Pens, Blue")])
     >>> v = User("b", [HistoryItem("3", "Stapler")])
     >>> segment_persona([u], history_word_counts([u, v]))
     'Buys gel, pens; e.g. Gel Pens, Black'
-    >>> from creator.types import Ad
+    >>> from creator.records.types import Ad
     >>> ad = Ad("9", "Pilot G2 Pens", selling_points=["Smooth gel ink", "Comfortable grip"])
     >>> points_echoed("Pilot G2 Pens with smooth gel ink", ad)
     ['Smooth gel ink']
@@ -20,7 +20,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-from creator.types import Ad, User
+from creator.records.types import Ad, User
 
 _WORD = re.compile(r"[a-z][a-z'-]{2,}")
 _STOP = frozenset("""

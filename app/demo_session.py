@@ -1,6 +1,6 @@
 """The demo's adapter to the library: one marketer's loaded catalog, chosen ad, segments and locks.
 
-Everything model-shaped goes through ``creator.pipeline.generate_for_catalog`` with the trained parts
+Everything model-shaped goes through ``creator.pipeline.catalog.generate_for_catalog`` with the trained parts
 a ``PartsSource`` hands over (``app.demo_artifacts.ArtifactParts`` in the app); this module only keeps
 state and turns results into rows a person can read. It never writes or edits a title itself.
 
@@ -30,9 +30,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from app.demo_describe import history_word_counts, points_echoed, segment_persona
-from creator.guard import GuardConfig
+from creator.guard.check import GuardConfig
 from creator.io import Catalog
-from creator.types import Ad, Creative, User
+from creator.records.types import Ad, Creative, User
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ COLUMNS = ["segment", "users", "persona", "title", "chars", "channel", "source",
 
 
 class PartsSource(Protocol):
-    """Where the trained parts come from: ``components`` returns ``creator.pipeline.Components``."""
+    """Where the trained parts come from: ``components`` returns ``creator.pipeline.catalog.Components``."""
 
     description: str
 
@@ -58,10 +58,10 @@ class Constraints:
     clusters: int = 6
     match_threshold: float = 0.0
     candidates: int = 4
-    channel: str = "generic"  # a creator.channels preset; its max_chars caps max_chars and its rules apply
+    channel: str = "generic"  # a creator.channels.presets preset; its max_chars caps max_chars and its rules apply
 
     def __post_init__(self) -> None:
-        from creator.channels import get_channel
+        from creator.channels.presets import get_channel
 
         self.channel = get_channel(self.channel).name
         self.banned_words = [w.strip() for w in self.banned_words if w and w.strip()]
@@ -86,19 +86,19 @@ class Constraints:
     @property
     def limit(self) -> int:
         """The length limit titles are held to: the slider, capped by the channel's own limit."""
-        from creator.channels import get_channel
+        from creator.channels.presets import get_channel
 
         return min(self.max_chars, get_channel(self.channel).max_chars) if self.channel != "generic" \
             else self.max_chars
 
     def guard(self) -> GuardConfig:
-        from creator.channels import get_channel
+        from creator.channels.presets import get_channel
 
         return GuardConfig.for_channel(get_channel(self.channel), max_chars=self.limit,
                                        banned_words=list(self.banned_words))
 
     def pipeline(self, clusters: int) -> Any:
-        from creator.pipeline import PipelineConfig
+        from creator.pipeline.catalog import PipelineConfig
 
         return PipelineConfig(clusters=clusters, match_threshold=self.match_threshold or None, channel=self.channel)
 
@@ -137,7 +137,7 @@ class SegmentRow:
 
     def chars(self) -> str:
         """The served title's length as the channel counts it, against the limit: "26/30"."""
-        from creator.channels import get_channel
+        from creator.channels.presets import get_channel
 
         return f"{get_channel(self.channel).width(self.creative.title)}/{self.limit}"
 
@@ -212,7 +212,7 @@ class DemoSession:
     def generate(self, constraints: Constraints) -> None:
         """Segments and titles for the chosen ad and every user; locked rows survive if segments did."""
         from creator.backends.base import SamplingConfig
-        from creator.pipeline import generate_for_catalog
+        from creator.pipeline.catalog import generate_for_catalog
 
         ad = self._need_ad()
         self.constraints = constraints
@@ -233,7 +233,7 @@ class DemoSession:
     def regenerate(self, constraints: Constraints, segment: int | None = None) -> list[int]:
         """New titles for ``segment`` (or every unlocked segment); returns the segments redone."""
         from creator.backends.base import SamplingConfig
-        from creator.pipeline import generate_for_catalog
+        from creator.pipeline.catalog import generate_for_catalog
 
         ad = self._need_ad()
         if not self.rows:
@@ -273,7 +273,7 @@ class DemoSession:
         return self.ad
 
     def _components(self) -> Any:
-        from creator.guard import known_brands_from_ads
+        from creator.guard.check import known_brands_from_ads
 
         brands = known_brands_from_ads(self.catalog.ads.values())
         parts = self.parts.components(self.constraints.guard(), brands)
@@ -321,7 +321,7 @@ class DemoSession:
         """The rows as a Google Ads Editor CSV (``creator.io.google_ads.GoogleAdsExport``) when the rows were
         generated for a Google Ads channel; None otherwise. Rows short of 3 headlines / 2 descriptions are
         written and counted in the result."""
-        from creator.channels import get_channel
+        from creator.channels.presets import get_channel
         from creator.io.google_ads import write_google_ads_csv
 
         ad = self._need_ad()

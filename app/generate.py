@@ -23,8 +23,8 @@ from typing import Any
 
 from creator.backends.base import SamplingConfig
 from creator.backends.hf import HFBackend
-from creator.errors import DataError
-from creator.pipeline import Components, PipelineConfig, generate_for_catalog, write_outputs
+from creator.pipeline.catalog import Components, PipelineConfig, generate_for_catalog, write_outputs
+from creator.records.errors import DataError
 
 logger = logging.getLogger(__name__)
 
@@ -194,17 +194,17 @@ def load_components(args: argparse.Namespace, ads: list) -> Components:
     """The trained parts from their artefact folders (names as agreed in the project's interfaces);
     the guard knows the catalog's brands (``known_brands_from_ads``) to catch a wrong brand."""
     user_dir, generator_dir, judge_dir = model_dirs(args)
-    from creator.guard import Guard, known_brands_from_ads
-    from creator.matching import match_scores
+    from creator.guard.check import Guard, known_brands_from_ads
     from creator.modeling.generator import PersonalizedGenerator
     from creator.modeling.user_model import UserModel
+    from creator.segments.matching import match_scores
 
     cache = getattr(args, "cache_dir", None)
     user_model = UserModel.from_pretrained(user_dir, cache_dir=cache)
     generator = PersonalizedGenerator.from_pretrained(generator_dir)
     judge = None
     if judge_dir is not None:
-        from creator.reward import RewardModel, find_user_model_dir
+        from creator.reward.model import RewardModel, find_user_model_dir
 
         # a judge trained on this very user model (train-reward --user-model-dir) shares it: one copy, one cache
         stored = json.loads((judge_dir / "config.json").read_text()).get("user_model_dir") \
@@ -217,8 +217,8 @@ def load_components(args: argparse.Namespace, ads: list) -> Components:
         generator.config.grounded = grounding == "on"
     import functools
 
-    from creator.channels import get_channel
-    from creator.guard import GuardConfig
+    from creator.channels.presets import get_channel
+    from creator.guard.check import GuardConfig
 
     channel = get_channel(getattr(args, "channel", "generic"))
     guard = Guard(GuardConfig.for_channel(channel), known_brands=known_brands_from_ads(ads),
@@ -232,12 +232,12 @@ def load_components(args: argparse.Namespace, ads: list) -> Components:
 
 def fluency_gate(args: argparse.Namespace, ads: list) -> Any:
     """``--fluency-gate``: None when off; else a ``FluencyGate`` calibrated on these ads' own titles."""
-    from creator.fluency import calibrate, resolve_reference
+    from creator.guard.fluency import calibrate, resolve_reference
 
     reference = resolve_reference(getattr(args, "fluency_gate", "off"), catalog_lm=Path(args.model) / "lm")
     if reference is None:
         return None
-    from creator.fluency import FluencyScorer, catalog_unigram
+    from creator.guard.fluency import FluencyScorer, catalog_unigram
 
     scorer = FluencyScorer.from_pretrained(reference)
     unigram = catalog_unigram(scorer, ads) if getattr(args, "fluency_normalize", "unigram") == "unigram" else None
@@ -313,7 +313,7 @@ def summary_table(summary: dict[str, Any], notes: dict[str, Any]) -> str:
 
 def _check_channel(args: argparse.Namespace) -> None:
     """An unknown channel, or --export google-ads for a non-Google channel: a one-line DataError."""
-    from creator.channels import get_channel
+    from creator.channels.presets import get_channel
 
     ch = get_channel(getattr(args, "channel", "generic"))
     if getattr(args, "export", None) == "google-ads" and ch.export is None:
@@ -324,7 +324,7 @@ def _check_channel(args: argparse.Namespace) -> None:
 
 def _check_fluency(args: argparse.Namespace) -> None:
     """A --fluency-gate that names no LM, or a percentile out of range: a one-line DataError before loading."""
-    from creator.fluency import resolve_reference
+    from creator.guard.fluency import resolve_reference
 
     resolve_reference(getattr(args, "fluency_gate", "off"), catalog_lm=Path(args.model) / "lm")
     pct = getattr(args, "fluency_percentile", 95.0)
@@ -335,7 +335,7 @@ def _check_fluency(args: argparse.Namespace) -> None:
 
 def export_google_ads(result: Any, parts: Components, ads: list, args: argparse.Namespace, out: Path) -> Any:
     """``google_ads.csv``: per segment (ad group) and ad, at least 3 headlines and 2 descriptions where grounded
-    material allows (``creator.rsa_assets``); the rows that fall short are counted and logged."""
+    material allows (``creator.channels.rsa_assets``); the rows that fall short are counted and logged."""
     from creator.io.google_ads import write_google_ads_csv
 
     return write_google_ads_csv(result.creatives, out / "google_ads.csv", channel=args.channel,

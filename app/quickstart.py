@@ -145,7 +145,7 @@ def generate(art: Path, data: str, fmt: str, args: argparse.Namespace, out: Path
 def load_judge(art: Path) -> Any:
     """The trained judge, sharing the artefacts' user model and embedding cache (each text embedded once)."""
     from creator.modeling.user_model import UserModel
-    from creator.reward import RewardModel
+    from creator.reward.model import RewardModel
 
     judge_dir = art / "reward" / "reward_model"
     uses_user_model = bool(json.loads((judge_dir / "config.json").read_text()).get("user_model_dir"))
@@ -160,8 +160,8 @@ def report_inputs(gen: Path, out: Path, max_users: int, max_ads: int, seed: int)
     pairs, which for a whole catalog (3,231 users x 3,459 ads) would be 11M pairs for a 2,000-pair sample."""
     import numpy as np
 
-    from creator.errors import Problems
     from creator.io.records import iter_rows, write_records
+    from creator.records.errors import Problems
 
     creatives = [r for _, r in iter_rows(gen / "creatives.jsonl", Problems("fail"))]
     segments = [r for _, r in iter_rows(gen / "segments.jsonl", Problems("fail"))]
@@ -213,8 +213,8 @@ def heldout_users(art: Path, data: str, fmt: str, path: Path) -> Path | None:
 
 def examples(gen: Path, ads: dict[str, Any], n: int = 5) -> list[dict[str, Any]]:
     """A few served personalized titles beside the original, largest segments first."""
-    from creator.errors import Problems
     from creator.io.records import iter_rows
+    from creator.records.errors import Problems
 
     sizes: dict[int, int] = {}
     for _, r in iter_rows(gen / "segments.jsonl", Problems("fail")):

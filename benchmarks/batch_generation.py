@@ -31,9 +31,9 @@ import torch
 
 from creator.backends.base import GenerationRequest, SamplingConfig
 from creator.backends.hf import HFBackend
-from creator.clustering import cluster_users
-from creator.pipeline import Components, PipelineConfig, generate_for_catalog, select_pairs
-from creator.types import Ad, GuardVerdict, HistoryItem, User
+from creator.pipeline.catalog import Components, PipelineConfig, generate_for_catalog, select_pairs
+from creator.records.types import Ad, GuardVerdict, HistoryItem, User
+from creator.segments.clustering import cluster_users
 
 HIDDEN, D_USER, SOFT = 64, 32, 2
 

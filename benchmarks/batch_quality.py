@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 
 from creator.backends.base import SamplingConfig
-from creator.pipeline import CatalogResult, PipelineConfig, generate_for_catalog
-from creator.types import Ad, User
+from creator.pipeline.catalog import CatalogResult, PipelineConfig, generate_for_catalog
+from creator.records.types import Ad, User
 
 
 def subsample(data: Path, n_users: int, n_ads: int, seed: int = 0) -> tuple[list[User], list[Ad]]:
@@ -55,7 +55,7 @@ def subsample(data: Path, n_users: int, n_ads: int, seed: int = 0) -> tuple[list
 def load_parts(artifacts: Path, ads: list[Ad], batch_size: int = 16) -> tuple[Any, Any]:
     """The demo's trained parts (``ArtifactParts``): pipeline components and the judge they share."""
     from app.demo_artifacts import ArtifactParts
-    from creator.guard import GuardConfig, known_brands_from_ads
+    from creator.guard.check import GuardConfig, known_brands_from_ads
 
     parts = ArtifactParts(artifacts, batch_size=batch_size)
     if not parts.ready():

@@ -21,10 +21,10 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from creator.channels import CHANNELS
-from creator.guard import Guard, GuardConfig, known_brands_from_ads
+from creator.channels.presets import CHANNELS
+from creator.channels.shortening import channel_fallback
+from creator.guard.check import Guard, GuardConfig, known_brands_from_ads
 from creator.io import load_catalog
-from creator.shortening import channel_fallback
 
 
 def catalog_table(ads: list, names: list[str]) -> list[str]:

@@ -21,7 +21,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from creator.guard import RULES, Guard, GuardConfig, known_brands_from_ads  # noqa: E402
+from creator.guard.check import RULES, Guard, GuardConfig, known_brands_from_ads  # noqa: E402
 from creator.io import load_catalog  # noqa: E402
 
 

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from creator.io import load_catalog  # noqa: E402
 from creator.io.catalog import Catalog  # noqa: E402
-from creator.types import Ad, HistoryItem, User  # noqa: E402
+from creator.records.types import Ad, HistoryItem, User  # noqa: E402
 from data_pipelines.cot_builder import CoTBuilder  # noqa: E402
 from data_pipelines.cot_config import CoTConfig  # noqa: E402
 from data_pipelines.teachers.base import TeacherRequest  # noqa: E402

@@ -31,7 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from creator.io import load_catalog, write_records  # noqa: E402
-from creator.types import Creative  # noqa: E402
+from creator.records.types import Creative  # noqa: E402
 from eval.metrics.personalization import HistorySimilarity, history_before  # noqa: E402
 
 

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from creator.fluency import FluencyScorer, UnigramLM, percentile_threshold
+from creator.guard.fluency import FluencyScorer, UnigramLM, percentile_threshold
 from creator.io import load_catalog
 from eval.metrics import bootstrap_ci
 

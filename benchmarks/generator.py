@@ -12,8 +12,8 @@ Held-out rows (split ``test``, users disjoint from training) are scored with the
   vector (shuffled) and a zero vector: if the model uses the vector, its own must score best;
 - greedy titles with the user's vector, a zeroed one and another user's; chrF of each against the
   teacher's title; how often the vector changes the title;
-- fact check: share of titles failing the fact rules of ``creator.guard`` before any guard is applied,
-  with an open vocabulary (the raw LM) and with grounded decoding (the default, ``creator.decoding``);
+- fact check: share of titles failing the fact rules of ``creator.guard.check`` before any guard is applied,
+  with an open vocabulary (the raw LM) and with grounded decoding (the default, ``creator.decoding.words``);
 - judge (``--reward DIR``): Good/Same/Bad and Adv of the generated titles against the original title,
   and of the user's own vector against the zeroed and the shuffled vector (the ablation).
 """
@@ -99,7 +99,7 @@ def chrf(hyps: list[str], refs: list[str]) -> float:
 
 def fact_failures(titles: list[str], ads: list[Any]) -> list[set[str]]:
     """Per title, the guard's fact rules it breaks (raw output, no guard applied)."""
-    from creator.guard import Guard
+    from creator.guard.check import Guard
 
     guard = Guard()
     return [{f.rule for f in guard.check(t, a, original_title=a.title).failures} & (FACT_RULES | {"empty"})
@@ -122,7 +122,7 @@ def rule_counts(fails: list[set[str]]) -> dict[str, int]:
 
 def guard_pass_rate(titles: list[str], ads: list[Any]) -> float:
     """Share of titles the full guard passes (every rule, length and repetition included)."""
-    from creator.guard import Guard
+    from creator.guard.check import Guard
 
     guard = Guard()
     return round(sum(guard.check(t, a, original_title=a.title).passed for t, a in zip(titles, ads, strict=True))
@@ -163,7 +163,7 @@ _JUDGES: dict[str, Any] = {}
 
 
 def _judge(reward_dir: str) -> Any:
-    from creator.reward import RewardModel
+    from creator.reward.model import RewardModel
 
     if reward_dir not in _JUDGES:
         _JUDGES[reward_dir] = RewardModel.from_pretrained(reward_dir)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from creator.guard import Guard, known_brands_from_ads
+from creator.guard.check import Guard, known_brands_from_ads
 from creator.io import load_catalog
 
 

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     import yaml
 
     from creator.io import load_catalog
-    from creator.reward import RewardModel
+    from creator.reward.model import RewardModel
     from eval.judge import compare
     from training.reward_model import load_config, metrics_table, train
 

@@ -25,7 +25,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from creator.guard import Guard, GuardConfig, known_brands_from_ads  # noqa: E402
+from creator.guard.check import Guard, GuardConfig, known_brands_from_ads  # noqa: E402
 from creator.io import load_catalog  # noqa: E402
 from data_pipelines.cot import main as build_cot  # noqa: E402
 

@@ -7,7 +7,7 @@
 
 For every (user with history up to t, item at t) row of the catalog: the teacher profiles the
 user from the last ``history_len`` titles (oldest first), writes ``candidates`` CoT titles for the
-item, the guard (``creator.guard``) checks each (plus, with ``--llm-fact-check``, the teacher);
+item, the guard (``creator.guard.check``) checks each (plus, with ``--llm-fact-check``, the teacher);
 the best-scoring grounded candidate becomes the row, the rest feed preference pairs. Nothing is
 dropped silently: every rejected row is written with its reason. Responses are cached in SQLite,
 so a killed run restarts where it stopped.
@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from creator.guard import Guard, GuardConfig, known_brands_from_ads
+from creator.guard.check import Guard, GuardConfig, known_brands_from_ads
 from creator.io import load_catalog
 from data_pipelines.cot_builder import CoTBuilder
 from data_pipelines.cot_config import TEACHERS, CoTConfig

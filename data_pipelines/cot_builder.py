@@ -19,12 +19,12 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from creator.guard import Guard, GuardConfig, known_brands_from_ads
+from creator.guard.check import Guard, GuardConfig, known_brands_from_ads
 from creator.io.catalog import Catalog
 from creator.io.hllm import write_hllm_parquet
 from creator.io.records import write_records
-from creator.prompts import CREATIVE_PROMPT1_V1, CREATIVE_PROMPT2_V1, bullets
-from creator.types import Ad, User
+from creator.modeling.prompts import CREATIVE_PROMPT1_V1, CREATIVE_PROMPT2_V1, bullets
+from creator.records.types import Ad, User
 from data_pipelines.cot_config import CoTConfig, split_of
 from data_pipelines.cot_requests import CoTRequests
 from data_pipelines.preference import Candidate, Scorer, load_scorer, pick_pair

@@ -35,7 +35,7 @@ class CoTConfig:
     history_len: int = 50
     candidates: int = 4
     max_chars: int = 120
-    # a creator.channels preset: the teacher is asked for, and the guard holds titles to, its length and rules
+    # a creator.channels.presets preset: the teacher is asked for, and the guard holds titles to, its length and rules
     # (its max_chars replaces max_chars); generic keeps the settings above as they are
     channel: str = "generic"
     max_added_chars: int | None = 40
@@ -66,7 +66,7 @@ class CoTConfig:
                 "--llm-fact-check needs an LLM teacher (openai or hf); the offline teacher is checked "
                 "by the rule-based guard"
             )
-        from creator.channels import get_channel
+        from creator.channels.presets import get_channel
 
         ch = get_channel(self.channel)
         if ch.name != "generic":

@@ -1,6 +1,6 @@
 """The teacher requests of a CoT build: a user's profile, a CoT personalized title, a fact check.
 
-Each request carries its rendered prompt (``creator.prompts``, named and versioned), the structured
+Each request carries its rendered prompt (``creator.modeling.prompts``, named and versioned), the structured
 payload an offline teacher reads instead of the prompt, and its sampling settings; candidate ``k`` of a
 row gets seed ``cfg.seed + k`` so candidates differ and a rerun asks the same questions (cache hits).
 """
@@ -11,8 +11,8 @@ import json
 from typing import Any
 
 from creator.io.catalog import Catalog
-from creator.prompts import COT_TITLE_V1, FACT_CHECK_V1, PROFILE_V1, bullets, numbered
-from creator.types import Ad, User
+from creator.modeling.prompts import COT_TITLE_V1, FACT_CHECK_V1, PROFILE_V1, bullets, numbered
+from creator.records.types import Ad, User
 from data_pipelines.cot_config import CoTConfig
 from data_pipelines.teachers import TeacherRequest, TeacherSampling
 

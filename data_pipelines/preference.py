@@ -1,7 +1,7 @@
 """Scoring candidate titles and turning them into (chosen, rejected) preference pairs for DPO.
 
 The scorer is pluggable: anything with ``score(users, titles, ads=None) -> np.ndarray`` (the
-``Judge`` protocol of ``eval/judge.py`` and ``creator.reward.RewardModel`` both fit). Before a CTR
+``Judge`` protocol of ``eval/judge.py`` and ``creator.reward.model.RewardModel`` both fit). Before a CTR
 judge is trained, two simple scorers stand in:
 
 * ``LexicalInterestScorer`` (default, no model): how many of the user's history words the title
@@ -13,7 +13,7 @@ Pair rule per (user, ad): chosen = the best-scoring candidate that passed the gu
 a candidate that failed the guard if any (the worst-scoring of those), else the worst-scoring
 passing candidate with a different title. No pair when nothing differs.
 
-    >>> from creator.types import Ad, HistoryItem, User
+    >>> from creator.records.types import Ad, HistoryItem, User
     >>> u = User("u", [HistoryItem("1", "Fountain Pen Ink, Blue")])
     >>> s = LexicalInterestScorer().score([u, u], ["Notebook for Fountain Pen Ink", "Notebook"])
     >>> bool(s[0] > s[1])
@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from creator.types import Ad, User
+from creator.records.types import Ad, User
 
 _STOP = set(
     "a an and or the of for to in on with by from at as is are this that your you it its pack count".split()
@@ -94,13 +94,13 @@ class EmbeddingInterestScorer:
 
 
 def load_scorer(spec: str, encoder: Any = None) -> Scorer:
-    """'lexical' | 'minilm' | 'reward:DIR' (a trained CTR reward model, ``creator.reward``)."""
+    """'lexical' | 'minilm' | 'reward:DIR' (a trained CTR reward model, ``creator.reward.model``)."""
     if spec == "lexical":
         return LexicalInterestScorer()
     if spec == "minilm":
         return EmbeddingInterestScorer(encoder)
     if spec.startswith("reward:"):
-        from creator.reward import RewardModel  # the CTR judge of its own issue
+        from creator.reward.model import RewardModel  # the CTR judge of its own issue
 
         return RewardModel.from_pretrained(spec.split(":", 1)[1])
     raise ValueError(f"unknown scorer {spec!r}; use lexical, minilm or reward:DIR")

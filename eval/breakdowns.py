@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from creator.types import Ad, User
+from creator.records.types import Ad, User
 from eval.config import EvalConfig
 from eval.metrics import HistorySimilarity
 from eval.systems import Pair, System

@@ -31,7 +31,7 @@ class EvalConfig:
     judge: str | None = None
     judge_margin: float = 0.01
     channels: list[str] = field(default_factory=lambda: ["title", "headline"])
-    # a creator.channels preset (google-rsa-headline, ...): made the primary channel of the compliance table
+    # a creator.channels.presets preset (google-rsa-headline, ...): made the primary channel of the compliance table
     channel: str | None = None
     banned_words: list[str] = field(default_factory=list)
     calls: dict[str, float] = field(default_factory=dict)
@@ -46,7 +46,7 @@ class EvalConfig:
     group_by: str = "category"
     encoder: str = "minilm"
     cache_dir: str | None = None
-    # fluency per system (creator.fluency): the reference LM (auto, gemma-270m or an LM folder); None = not measured
+    # fluency per system (creator.guard.fluency): reference LM (auto, gemma-270m or an LM folder); None = not measured
     fluency: str | None = None
     fluency_percentile: float = 95.0
     fluency_normalize: str = "unigram"  # the gate's statistic: NLL in excess of the catalog unigram's, or "none"
@@ -73,7 +73,7 @@ class EvalConfig:
         if unknown:
             raise ValueError(f"--calls names unknown systems {unknown}; use names from --systems")
         if self.channel is not None:
-            from creator.channels import get_channel
+            from creator.channels.presets import get_channel
 
             self.channel = get_channel(self.channel).name
             self.channels = [self.channel, *(c for c in self.channels if c != self.channel)]

@@ -22,8 +22,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from creator.errors import DataError, Problems
-from creator.types import Ad, User
+from creator.records.errors import DataError, Problems
+from creator.records.types import Ad, User
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ class GuardedJudge:
     """Scores a title the guard rejects as 0, so an ungrounded claim can never win a comparison.
 
     ``guard`` is anything with ``check(title, ad, *, original_title=...) -> GuardVerdict``
-    (``creator.guard.Guard``); the ads are required.
+    (``creator.guard.check.Guard``); the ads are required.
     """
 
     def __init__(self, judge: Judge, guard: Any) -> None:
@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reward-model", help="a RewardModel folder (train-reward OUT/reward_model)")
     parser.add_argument("--margin", type=float, default=0.01, help="|p(A) - p(B)| at most this is Same")
     parser.add_argument(
-        "--guard", action="store_true", help="score titles the guard rejects as 0 (needs creator.guard)"
+        "--guard", action="store_true", help="score titles the guard rejects as 0 (needs creator.guard.check)"
     )
     llm = parser.add_argument_group("LLM judge (optional, OpenAI-compatible)")
     llm.add_argument("--llm-base-url")
@@ -328,14 +328,14 @@ def main(argv: list[str] | None = None) -> int:
     titles_b = [ad.title for ad in ads] if preds_b is None else [preds_b[k] for k in keys]
     judges: list[tuple[str, Any]] = []
     if args.reward_model:
-        from creator.reward import RewardModel
+        from creator.reward.model import RewardModel
 
         rm: Any = RewardModel.from_pretrained(args.reward_model)
         if args.guard:
             try:
-                from creator.guard import Guard  # type: ignore[import-not-found]
+                from creator.guard.check import Guard  # type: ignore[import-not-found]
             except ImportError:
-                parser.error("--guard needs creator.guard, which this checkout does not have")
+                parser.error("--guard needs creator.guard.check, which this checkout does not have")
             rm = GuardedJudge(rm, Guard())
         judges.append(("reward model" + (" + guard" if args.guard else ""), rm))
     if args.llm_model:

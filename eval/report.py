@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from creator.errors import Problems
 from creator.io import load_catalog
 from creator.io.records import iter_rows
-from creator.types import Ad, User
+from creator.records.errors import Problems
+from creator.records.types import Ad, User
 from eval.breakdowns import per_group, side_by_side, user_map, worst_examples
 from eval.config import EvalConfig, parse_named
 from eval.metrics import (
@@ -58,10 +58,10 @@ def load_judge(spec: str | None, encoder: Any) -> Judge | None:
             "pass the folder written by train-reward, or --judge similarity"
         )
     try:
-        from creator.reward import RewardModel
+        from creator.reward.model import RewardModel
     except ImportError as exc:
         raise RuntimeError(
-            "--judge DIR needs creator.reward (the CTR reward model), which is not "
+            "--judge DIR needs creator.reward.model (the CTR reward model), which is not "
             "importable here; use --judge similarity or install the full package"
         ) from exc
     return RewardModel.from_pretrained(spec)
@@ -70,7 +70,7 @@ def load_judge(spec: str | None, encoder: Any) -> Judge | None:
 def fluency_gate(cfg: EvalConfig, scorer: Any, catalog: list[Ad]) -> Any:
     """The fluency gate the report measures with: ``scorer`` (or the LM ``cfg.fluency`` names) calibrated on the
     catalog's own titles at ``cfg.fluency_percentile``; None when fluency is not measured."""
-    from creator.fluency import FluencyScorer, calibrate, catalog_unigram, resolve_reference
+    from creator.guard.fluency import FluencyScorer, calibrate, catalog_unigram, resolve_reference
 
     if isinstance(scorer, str):  # "config"
         reference = resolve_reference(cfg.fluency, flag="--fluency")
@@ -140,7 +140,7 @@ def evaluate(
 
     ``encoder``/``checker``/``attribute_checker``/``judge`` default to MiniLM, the serving guard and
     the judge named in the config; tests pass small stand-ins to isolate this unit. ``fluency`` defaults to
-    the reference LM named by ``cfg.fluency`` (a ``creator.fluency.FluencyScorer``; None: not measured).
+    the reference LM named by ``cfg.fluency`` (a ``creator.guard.fluency.FluencyScorer``; None: not measured).
     """
     if encoder is None:
         from creator.modeling.item_encoder import SentenceItemEncoder

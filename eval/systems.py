@@ -8,7 +8,7 @@ for the same pair. Two different titles for the same (user, ad) are an error, ne
 All systems are compared on the pairs they share (``common_pairs``), and the report says how many
 pairs each system had and how many of them were left out.
 
-    >>> from creator.types import Creative
+    >>> from creator.records.types import Creative
     >>> s = System.from_creatives("seg", [Creative("a1", "Pens for artists", "personalized", segment_id=0)],
     ...                           segments={"u1": 0, "u2": 0, "u3": 1})
     >>> sorted(s.titles), s.calls
@@ -22,9 +22,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from creator.errors import DataError, Problems
 from creator.io.records import iter_rows, read_records
-from creator.types import Creative
+from creator.records.errors import DataError, Problems
+from creator.records.types import Creative
 
 logger = logging.getLogger(__name__)
 

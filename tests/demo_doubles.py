@@ -1,6 +1,6 @@
 """Test doubles for the demo's trained parts, to test the app (UI, state, export) as a unit.
 
-They run behind the real ``creator.pipeline.generate_for_catalog`` and the real ``creator.guard.Guard``;
+They run behind the real ``creator.pipeline.catalog.generate_for_catalog`` and the real ``creator.guard.check.Guard``;
 only the models are stand-ins, and the app says so on screen ("test doubles"). Titles are the ad's own
 title plus a fixed, fact-free phrase picked from the sampling seed, so the guard passes them unless a
 constraint (length, banned word) says otherwise.
@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from app.demo_describe import words
-from creator.guard import Guard, GuardConfig
-from creator.types import Ad
+from creator.guard.check import Guard, GuardConfig
+from creator.records.types import Ad
 
 DIM = 16
 PHRASES = ("for your desk", "for everyday work", "for the home office", "for busy days", "for school",
@@ -82,7 +82,7 @@ class DoubleParts:
         self.judge = OverlapJudge()
 
     def components(self, guard: GuardConfig, known_brands: list[str]):
-        from creator.pipeline import Components
+        from creator.pipeline.catalog import Components
 
         def prompt_embeds(ad: Ad, user_vec: np.ndarray) -> torch.Tensor:
             self.ads[ad.ad_id] = ad

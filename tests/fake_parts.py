@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from creator.backends.base import GenerationRequest, SamplingConfig
-from creator.pipeline import Components, PipelineConfig, generate_for_catalog, write_outputs
-from creator.types import Ad, GuardFailure, GuardVerdict, HistoryItem, User
+from creator.pipeline.catalog import Components, PipelineConfig, generate_for_catalog, write_outputs
+from creator.records.types import Ad, GuardFailure, GuardVerdict, HistoryItem, User
 
 DIM = 8
 CENTRES = np.eye(3, DIM, dtype=np.float32) * 10

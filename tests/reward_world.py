@@ -12,7 +12,7 @@ import json
 import random
 from pathlib import Path
 
-from creator.types import Ad, HistoryItem, User
+from creator.records.types import Ad, HistoryItem, User
 from training.reward_model import load_config
 
 TOPICS: dict[str, list[str]] = {

@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["creator.types", "creator.text", "creator.facts", "creator.io.records"]
+MODULES = ["creator.records.types", "creator.records.text", "creator.records.facts", "creator.io.records"]
 
 
 @pytest.mark.parametrize("name", MODULES)

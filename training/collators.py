@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from trl.trainer.dpo_trainer import DataCollatorForPreference
 
-from creator.errors import DataError
-from creator.types import Ad
+from creator.records.errors import DataError
+from creator.records.types import Ad
 
 AUX_PREFIXES = ("profile_", "ad_")
 

@@ -22,8 +22,8 @@ import random
 import re
 from collections.abc import Sequence
 
-from creator.rewrite import TRAIL_DROP, good_hook, hook
-from creator.types import Ad
+from creator.records.rewrite import TRAIL_DROP, good_hook, hook
+from creator.records.types import Ad
 
 CORRUPTIONS = ("shuffled", "cut_hook", "stacked_connectives", "stray_colons", "dropped_facts")
 CONNECTIVES = ("for", "with", "and", "to", "of", "by", "in", "almost for", "made to", "away")

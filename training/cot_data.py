@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from creator.errors import DataError
 from creator.io.catalog import build_ad
-from creator.types import Ad, HistoryItem, User
+from creator.records.errors import DataError
+from creator.records.types import Ad, HistoryItem, User
 
 logger = logging.getLogger(__name__)
 

@@ -24,10 +24,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from creator.matching import MatchHead, MatchHeadConfig, expected_calibration_error
 from creator.modeling.item_encoder import build_item_encoder
+from creator.modeling.match_head import MatchHead, MatchHeadConfig
 from creator.modeling.user_encoder import UserEncoder, UserEncoderConfig
 from creator.modeling.user_model import UserModel, item_text
+from creator.reward.metrics import ece
 from training.encoders_config import EncodersConfig, add_config_flags, resolve_config
 from training.next_item import (
     FitConfig,
@@ -214,8 +215,8 @@ def run(cfg: EncodersConfig, data: str, fmt: str, out: Path, *, progress: bool =
         {
             "test_auc": float(roc_auc_score(y, cal)),
             "test_auc_encoder_cosine": float(roc_auc_score(y, cosine)),
-            "test_ece_raw": expected_calibration_error(raw, y.numpy()),
-            "test_ece_calibrated": expected_calibration_error(cal, y.numpy()),
+            "test_ece_raw": ece(y.numpy(), raw),
+            "test_ece_calibrated": ece(y.numpy(), cal),
             "test_logloss_calibrated": float(log_loss(y.numpy(), cal, labels=[0, 1])),
             "test_pairs": int(len(y)),
             "seconds": time.perf_counter() - t_match,

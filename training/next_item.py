@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from creator.matching import MatchHead
+from creator.modeling.match_head import MatchHead
 from creator.modeling.user_encoder import UserEncoder
 
 logger = logging.getLogger(__name__)

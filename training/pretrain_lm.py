@@ -8,7 +8,7 @@ Corpus, two parts:
   tokens, next-token loss on every token;
 - task (``task_targets`` per ad, 0 turns it off): the generator's own prompt for every ad (the same text
   ``PersonalizedGenerator`` builds, user placeholders included) followed by a title made from the ad
-  alone by the rule-based edits of ``creator.rewrite`` (the trimmed title, title - hook, hook: title),
+  alone by the rule-based edits of ``creator.records.rewrite`` (the trimmed title, title - hook, hook: title),
   loss on the title only. A from-scratch LM learns to copy from its prompt only after many steps of
   seeing it pay off; these examples teach that before SFT, from every ad of the catalog rather than
   only the ads the CoT data covers, and need no teacher and no user. The output folder is a normal
@@ -110,7 +110,7 @@ def task_examples(catalog: Any, per_ad: int, num_user_tokens: int, *, max_chars:
     Targets, in order, up to ``per_ad``: the title trimmed to the length budget, then ``title - hook`` and
     ``hook: title`` for each hook the prompt lists. Every word of a target is in its prompt."""
     from creator.modeling.generator import GeneratorConfig, prompt_content, prompt_points
-    from creator.rewrite import variants
+    from creator.records.rewrite import variants
 
     config = GeneratorConfig(num_user_tokens=num_user_tokens)
     pairs: list[tuple[str, str]] = []

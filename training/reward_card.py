@@ -93,8 +93,8 @@ def model_card(cfg: RewardTrainConfig, metrics: dict[str, Any]) -> str:
 - **Training**: {metrics["train_seconds"]:.0f} s on {cfg.threads} CPU threads; best validation AUC{
   " (of the run before the refit)" if metrics.get("refit") else ""}
   {metrics["best_val_auc"]:.4f}{f" (weights averaged, decay {cfg.ema_decay})" if cfg.ema_decay else ""}{probes}.
-{rewrites}- **Anti-gaming**: `score()` subtracts the `creator.gaming` penalties (history copy, repetition, history-only
-  keywords, length) unless `raw=True`; ungrounded claims are the guard's job (reject before scoring).
+{rewrites}- **Anti-gaming**: `score()` subtracts the `creator.reward.gaming` penalties (history copy, repetition,
+  history-only keywords, length) unless `raw=True`; ungrounded claims are the guard's job (reject before scoring).
 - **Baselines**: popularity and zero-shot cosine are Platt-scaled on training users; the match head is
   {"included" if cfg.user_model_dir else "omitted (no user_model_dir given)"}.
 

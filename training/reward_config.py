@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from creator.reward import RewardConfig
+from creator.reward.model import RewardConfig
 from training.corruptions import CORRUPTIONS
 from training.reward_data import SAMPLINGS
 from training.run_config import check_split_fractions

@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from creator.cooccurrence import N_COLLAB_FEATURES, ItemCooccurrence
 from creator.io.catalog import Catalog
-from creator.rewrite import good_hook, hook, variants
-from creator.types import Ad, User
+from creator.records.rewrite import good_hook, hook, variants
+from creator.records.types import Ad, User
+from creator.reward.cooccurrence import N_COLLAB_FEATURES, ItemCooccurrence
 
 logger = logging.getLogger(__name__)
 
@@ -292,7 +292,7 @@ def collab_rows(
 
 
 def title_rewrites(ad: Ad, per_ad: int, *, max_chars: int = 120, max_added_chars: int = 40) -> list[str]:
-    """Up to ``per_ad`` rule-based rewrites of the ad's title that add nothing (``creator.rewrite``): the title
+    """Up to ``per_ad`` rule-based rewrites of the ad's title that add nothing (``creator.records.rewrite``): the title
     trimmed, then ``title - hook`` and ``hook: title`` for each selling point with a benefit-like hook. They
     are the kind of title the teacher and the generator write, so the judge sees rewrites in training."""
     title = " ".join(ad.title.split())

@@ -4,7 +4,7 @@ Baselines scored on the same held-out rows:
 - ``popularity``: log(1 + times the ad was a training positive), Platt-scaled on training rows;
 - ``cosine``: zero-shot cosine of the mean history vector and the title vector, Platt-scaled;
 - ``match_head``: the usermodel's user-ad match head (calibrated by its owner), only when a
-  ``user_model_dir`` is given and ``creator.matching`` is installed.
+  ``user_model_dir`` is given and ``creator.segments.matching`` is installed.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from creator.click_metrics import auc, click_report, platt_apply, platt_fit
-from creator.modeling.reward_net import RewardConfig, RewardNet, title_lengths, token_matrix
-from creator.types import Ad
+from creator.records.types import Ad
+from creator.reward.metrics import auc, click_report, platt_apply, platt_fit
+from creator.reward.net import RewardConfig, RewardNet, title_lengths, token_matrix
 from training.reward_data import ClickRows
 
 logger = logging.getLogger(__name__)
@@ -165,9 +165,9 @@ def popularity_scores(rows: ClickRows, counts: Counter, ad_ids: list[str]) -> np
 def match_head_scores(user_model: Any, rows: ClickRows, ads: list[Ad]) -> np.ndarray | None:
     """The user-ad match head's calibrated probabilities per row, or None when it is not installed."""
     try:
-        from creator.matching import match_scores  # type: ignore[import-not-found]
+        from creator.segments.matching import match_scores  # type: ignore[import-not-found]
     except ImportError:
-        logger.warning("creator.matching is not installed: the match-head baseline is skipped")
+        logger.warning("creator.segments.matching is not installed: the match-head baseline is skipped")
         return None
     user_vecs = user_model.embed_users(rows.prefixes)
     cand_ids = sorted(set(rows.cand))

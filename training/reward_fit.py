@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from creator.modeling.reward_net import RewardNet
+from creator.reward.net import RewardNet
 from training.reward_eval import RowTensors
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def fit(
     """
     from tqdm.auto import tqdm
 
-    from creator.click_metrics import auc
+    from creator.reward.metrics import auc
 
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     loss_fn = torch.nn.BCEWithLogitsLoss()

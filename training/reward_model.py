@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import yaml
 
-from creator.reward import RewardModel, RewardNet, load_user_model, points_text
+from creator.reward.model import RewardModel, RewardNet, load_user_model, points_text
 from training.corruptions import title_corruptions
 from training.reward_card import metrics_table, model_card
 from training.reward_config import RewardTrainConfig, load_config
@@ -110,8 +110,8 @@ class FitUsers:
 
 def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) -> dict[str, Any]:
     """Train, evaluate and write the artefact folder; returns the metrics dict (also in metrics.json)."""
-    from creator.click_metrics import auc
     from creator.io import load_catalog
+    from creator.reward.metrics import auc
 
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)

@@ -263,7 +263,7 @@ def make_examples(
 ) -> list[dict[str, Any]]:
     """Tokenised rows. A row whose prompt leaves no room for a title is skipped and counted (at most
     ``MAX_SKIP_SHARE`` of the rows, else the run stops: max_length is then simply too small)."""
-    from creator.errors import DataError
+    from creator.records.errors import DataError
     from training.cot_data import profile_text
 
     examples, no_profile, skipped = [], 0, []

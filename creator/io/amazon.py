@@ -14,7 +14,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from creator.errors import DataError, Problems
 from creator.io.catalog import (
     Catalog,
     build_ad,
@@ -23,8 +22,9 @@ from creator.io.catalog import (
     interactions_from_histories,
 )
 from creator.io.records import MAX_FIELD_CHARS, cap_text, iter_csv
-from creator.text import parse_paragraph_list, repair_paragraph_list
-from creator.types import User
+from creator.records.errors import DataError, Problems
+from creator.records.text import parse_paragraph_list, repair_paragraph_list
+from creator.records.types import User
 
 SPLITS = ("train.csv", "valid.csv", "test.csv")
 REQUIRED_COLUMNS = ("user_id", "history_item_title", "item_title", "history_item_id", "item_id")

@@ -7,7 +7,7 @@ Columns, as Google Ads Editor's CSV import names them for a responsive search ad
   audience can be targeted with its own titles);
 * ``Ad type``: ``Responsive search ad``;
 * ``Headline 1`` .. ``Headline 15`` (at most 30 characters each) and ``Description 1`` .. ``Description 4``
-  (at most 90), filled by ``creator.rsa_assets.rsa_assets``: the segment's served title and the other
+  (at most 90), filled by ``creator.channels.rsa_assets.rsa_assets``: the segment's served title and the other
   candidates of that (segment, ad) that passed the guard, the ad's own compliant title (original or
   shortened), other short forms of the ad's words; descriptions from the ad's selling points cut at a phrase
   boundary. Every one passes the guard of its field (``google-rsa-headline`` / ``google-rsa-description``);
@@ -27,10 +27,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from creator.channels import get_channel
-from creator.errors import DataError
-from creator.rsa_assets import MAX_DESCRIPTIONS, MAX_HEADLINES, rsa_assets
-from creator.types import Ad, Creative
+from creator.channels.presets import get_channel
+from creator.channels.rsa_assets import MAX_DESCRIPTIONS, MAX_HEADLINES, rsa_assets
+from creator.records.errors import DataError
+from creator.records.types import Ad, Creative
 
 __all__ = ["GOOGLE_ADS_COLUMNS", "GoogleAdsExport", "rsa_guards", "write_google_ads_csv"]
 
@@ -57,7 +57,7 @@ class GoogleAdsExport:
 def rsa_guards(guard: object) -> tuple[object, object]:
     """(headline guard, description guard) sharing ``guard``'s banned words, fact checker and other settings;
     the one of ``guard``'s own channel is ``guard`` itself (its ``max_chars`` may be tighter than the preset)."""
-    from creator.guard import Guard
+    from creator.guard.check import Guard
 
     own = guard.config.channel  # type: ignore[attr-defined]
     out = []
@@ -74,7 +74,7 @@ def write_google_ads_csv(creatives: Iterable[Creative], path: str | Path, *, cha
                          guard: object, alternates: Mapping[tuple[int, str], list[str]] | None = None,
                          campaign: str = "hllm-creator", final_url: str = "") -> GoogleAdsExport:
     """Write ``creatives`` (one per segment and ad) as a Google Ads Editor CSV. ``ads``: ad_id -> Ad;
-    ``guard``: the run's guard (``creator.guard.Guard`` for ``channel``); ``alternates``: (segment, ad_id) ->
+    ``guard``: the run's guard (``creator.guard.check.Guard`` for ``channel``); ``alternates``: (segment, ad_id) ->
     the other candidates that passed it (``CatalogResult.alternates``)."""
     ch = get_channel(channel)
     if ch.export is None:

@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from creator.errors import DataError, Problems
 from creator.io.catalog import Catalog, build_ad
 from creator.io.records import iter_parquet, write_records
-from creator.types import HistoryItem, User
+from creator.records.errors import DataError, Problems
+from creator.records.types import HistoryItem, User
 
 HLLM_COLUMNS = ("user_profile", "original_title", "original_description", "prompt1", "prompt2", "response",
                 "title_list", "item_id_list")

@@ -12,9 +12,9 @@ import csv
 from datetime import datetime
 from pathlib import Path
 
-from creator.errors import DataError, Problems
 from creator.io.catalog import Catalog, build_ad, check_instruction_like, interactions_from_histories
-from creator.types import HistoryItem, Impression, User
+from creator.records.errors import DataError, Problems
+from creator.records.types import HistoryItem, Impression, User
 
 TIME_FORMAT = "%m/%d/%Y %I:%M:%S %p"
 

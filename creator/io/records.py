@@ -5,7 +5,7 @@ the file, the line (1-based; for CSV the physical line of the row, header = line
 the row number) and the field. Nested fields (lists, objects) are stored as JSON text in CSV.
 
     >>> import tempfile, pathlib
-    >>> from creator.types import Ad
+    >>> from creator.records.types import Ad
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "ads.jsonl"
     >>> _ = write_records([Ad(ad_id="1", title="Pen")], p)
     >>> [a.title for a in read_records(p, Ad)]
@@ -23,8 +23,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from creator.errors import DataError, Problems
 from creator.io.sniff import sniff_format
+from creator.records.errors import DataError, Problems
 
 T = TypeVar("T")
 MAX_FIELD_CHARS = 200_000

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from creator.errors import DataError
+from creator.records.errors import DataError
 
 PARQUET_MAGIC = b"PAR1"
 SAMPLE_BYTES = 64 * 1024

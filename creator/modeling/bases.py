@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from creator.errors import DataError
+from creator.records.errors import DataError
 
 logger = logging.getLogger(__name__)
 

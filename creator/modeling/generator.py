@@ -27,14 +27,14 @@ import numpy as np
 import torch
 
 from creator.backends.base import SamplingConfig
-from creator.decoding import AdVocabulary
-from creator.grounded_logits import GroundedLogitsProcessor
+from creator.decoding.logits import GroundedLogitsProcessor
+from creator.decoding.words import AdVocabulary
 from creator.modeling.bases import resolve_base
 from creator.modeling.builders import ensure_vocab, placeholder_ids, placeholder_tokens
+from creator.modeling.prompts import GENERATOR_PROMPTS
 from creator.modeling.soft_prompt import UserProjector, attach_user_tokens, build_prompt_embeds
-from creator.prompts import GENERATOR_PROMPTS
-from creator.rewrite import good_hook, hook
-from creator.types import Ad
+from creator.records.rewrite import good_hook, hook
+from creator.records.types import Ad
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class GeneratorConfig:
     max_profile_chars: int = 600
     dtype: str = "float32"
     encoders: str | None = None  # the user model the vectors came from (a train-encoders dir or a provider)
-    grounded: bool = True  # decode only tokens of the ad's own words (creator.decoding); False = open vocabulary
+    grounded: bool = True  # decode only tokens of the ad's own words (creator.decoding.words); False = open vocabulary
     # grounded titles end only once they keep this share of the ad title's words: the guard's min_title_overlap
     min_topic_share: float = 0.2
     extra: dict[str, Any] = field(default_factory=dict)

@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from creator.matching import MatchHead, MatchHeadConfig
 from creator.modeling.item_encoder import ItemEncoder, LMItemEncoder, build_item_encoder
+from creator.modeling.match_head import MatchHead, MatchHeadConfig
 from creator.modeling.user_encoder import UserEncoder, UserEncoderConfig
-from creator.types import Ad, HistoryItem, User
+from creator.records.types import Ad, HistoryItem, User
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from creator.errors import DataError
-from creator.types import User
+from creator.records.errors import DataError
+from creator.records.types import User
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
-"""A teacher LLM as a fact checker behind the guard's ``FactChecker`` protocol (``creator.guard``).
+"""A teacher LLM as a fact checker behind the guard's ``FactChecker`` protocol (``creator.guard.check``).
 
-    from creator.guard import ChainedFactChecker, Guard, RuleFactChecker
+    from creator.guard.check import ChainedFactChecker, Guard, RuleFactChecker
     checker = ChainedFactChecker(RuleFactChecker(brands), TeacherFactChecker(OpenAITeacher(cfg)))
     Guard(fact_checker=checker).check(title, ad)
 
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import asyncio
 
-from creator.guard import GuardFailure
-from creator.prompts import FACT_CHECK_V1, bullets
-from creator.types import Ad
+from creator.guard.check import GuardFailure
+from creator.modeling.prompts import FACT_CHECK_V1, bullets
+from creator.records.types import Ad
 from data_pipelines.teachers.base import Teacher, TeacherRequest, TeacherSampling
 
 

@@ -14,7 +14,7 @@
 Every word of a title comes from the ad itself (its title and selling points), except in the last
 resorts for an ad whose title cannot be reordered and that has no usable selling point: a sanitised
 interest phrase from the user's own history ("- for Fans of Gel Pens"), then "- Picked for You".
-The teacher checks its own options with the rule-based guard (``creator.guard``) and returns the
+The teacher checks its own options with the rule-based guard (``creator.guard.check``) and returns the
 first that passes, so a number, unit, model number, brand or claim is never added.
 """
 
@@ -28,13 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from creator.banned_attributes import find_banned_attributes
-from creator.facts import ad_facts
-from creator.guard import Guard, GuardConfig
-from creator.rewrite import TRAIL_DROP as _TRAIL_DROP
-from creator.rewrite import compose, fit_core, good_hook, hook
-from creator.rewrite import word_list as _words
-from creator.types import Ad
+from creator.guard.banned_attributes import find_banned_attributes
+from creator.guard.check import Guard, GuardConfig
+from creator.records.facts import ad_facts
+from creator.records.rewrite import TRAIL_DROP as _TRAIL_DROP
+from creator.records.rewrite import compose, fit_core, good_hook, hook
+from creator.records.rewrite import word_list as _words
+from creator.records.types import Ad
 from data_pipelines.teachers.base import ResultCallback, TeacherRequest, TeacherResult
 from data_pipelines.teachers.user_angle import describe, touches, user_profile
 from data_pipelines.teachers.user_angle import score as angle_score
@@ -192,7 +192,7 @@ class OfflineTeacher:
         }
 
     # ---- CoT title --------------------------------------------------------------------------
-    # the rule-based edits live in creator.rewrite (pretrain-lm uses them too)
+    # the rule-based edits live in creator.records.rewrite (pretrain-lm uses them too)
     hook = staticmethod(hook)
     good_hook = staticmethod(good_hook)
     fit_core = staticmethod(fit_core)

@@ -30,7 +30,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from creator.banned_attributes import find_banned_attributes
+from creator.guard.banned_attributes import find_banned_attributes
 
 ANGLES: dict[str, tuple[str, ...]] = {
     "colour": (

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from creator.types import Ad
+from creator.records.types import Ad
 from eval.metrics.factuality import TitleChecker, default_guard
 
 
@@ -52,11 +52,11 @@ CHANNELS: dict[str, Channel] = {
 
 
 def parse_channel(spec: str) -> Channel:
-    """'headline' (a known channel), a preset of ``creator.channels`` ('google-rsa-headline', ...) or
+    """'headline' (a known channel), a preset of ``creator.channels.presets`` ('google-rsa-headline', ...) or
     'name:CHARS[:WORDS]' such as 'push:40:6' or 'banner::5'."""
     if spec in CHANNELS:
         return CHANNELS[spec]
-    from creator.channels import CHANNELS as PRESETS
+    from creator.channels.presets import CHANNELS as PRESETS
 
     if spec in PRESETS:
         return Channel(spec, max_chars=PRESETS[spec].max_chars)
@@ -187,7 +187,7 @@ class Compliance:
     def __call__(self, titles: Sequence[str], ads: Sequence[Ad] | None = None) -> ComplianceResult:
         titles = [t or "" for t in titles]
         chars = np.array([len(t.strip()) for t in titles])
-        from creator.channels import CHANNELS as PRESETS  # a preset counts as its platform does (CJK = 2)
+        from creator.channels.presets import CHANNELS as PRESETS  # a preset counts as its platform does (CJK = 2)
 
         widths = {ch.name: np.array([PRESETS[ch.name].width(t.strip()) for t in titles])
                   for ch in self.channels if ch.name in PRESETS}

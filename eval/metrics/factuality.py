@@ -1,12 +1,12 @@
 """Factuality: the share of titles that state something the ad does not support, with the offending span.
 
-It runs the serving guard (``creator.guard.Guard``, the same code that screens every title before
+It runs the serving guard (``creator.guard.check.Guard``, the same code that screens every title before
 it is shown) and counts only its *fact* rules: an ungrounded number, a changed unit, an invented
 model number, a wrong brand or an ungrounded claim. Length and wording rules belong to
 ``Compliance``. Any object with ``.check(title, ad, *, original_title=None) -> GuardVerdict`` can
 stand in for the guard, so a model-based fact checker (``Guard(fact_checker=...)``) plugs in the same way.
 
-    >>> from creator.types import Ad, GuardFailure, GuardVerdict
+    >>> from creator.records.types import Ad, GuardFailure, GuardVerdict
     >>> class TenCountOnly:       # a stand-in checker: any "12" is ungrounded
     ...     def check(self, title, ad, *, original_title=None):
     ...         bad = [GuardFailure("ungrounded_number", "12", "ad says 10")] if "12" in title else []
@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from creator.types import Ad, GuardFailure, GuardVerdict
+from creator.records.types import Ad, GuardFailure, GuardVerdict
 
 FACT_RULES: tuple[str, ...] = (
     "ungrounded_number",
@@ -39,7 +39,7 @@ FACT_RULES: tuple[str, ...] = (
 
 
 class TitleChecker(Protocol):
-    """What ``creator.guard.Guard`` offers: one verdict per (title, ad)."""
+    """What ``creator.guard.check.Guard`` offers: one verdict per (title, ad)."""
 
     def check(self, title: str, ad: Ad, *, original_title: str | None = None) -> GuardVerdict: ...
 
@@ -48,10 +48,10 @@ def default_guard(ads: Sequence[Ad] = (), **config: Any) -> TitleChecker:
     """The serving guard with ``config`` (GuardConfig fields), knowing the brands of ``ads`` (the catalog)
     so that naming another catalog brand counts as ``wrong_brand``."""
     try:
-        from creator.guard import Guard, GuardConfig, known_brands_from_ads
+        from creator.guard.check import Guard, GuardConfig, known_brands_from_ads
     except ImportError as exc:  # the guard ships with the CoT issue; say so instead of a bare traceback
         raise RuntimeError(
-            "factuality and compliance need creator.guard (the serving guard), which is not "
+            "factuality and compliance need creator.guard.check (the serving guard), which is not "
             "importable here; install the full package or pass a checker explicitly"
         ) from exc
     return Guard(GuardConfig(**config), known_brands=known_brands_from_ads(ads))

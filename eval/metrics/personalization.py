@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from creator.modeling.item_encoder import ItemEncoder
-from creator.types import Ad, User
+from creator.records.types import Ad, User
 
 logger = logging.getLogger(__name__)
 

