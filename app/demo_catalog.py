@@ -5,8 +5,8 @@ same ``DataError`` (file, line, field, expected, got, fix); only the server's te
 replaced by the file's own name. Size is capped per file and in rows, so one upload cannot stall the
 app for everyone else.
 
-    >>> cat = load_sample()                        # doctest: +SKIP
-    >>> len(cat.ads), len(cat.users)               # doctest: +SKIP
+    >>> cat = load_sample()
+    >>> len(cat.ads), len(cat.users)
     (300, 1000)
 """
 

@@ -120,7 +120,7 @@ def parse(
             if action.dest in data:
                 action.default = data[action.dest]
                 action.required = False
-    return tuple(parser.parse_args_into_dataclasses(args=rest))
+    return tuple(parser.parse_args_into_dataclasses(args=rest))[: len(types)]  # not the --config namespace
 
 
 def load(cls: type[T], path: str | Path | None = None, **overrides: Any) -> T:

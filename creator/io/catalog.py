@@ -2,10 +2,11 @@
 
 ``creator.io.load.load_catalog`` picks the loader; the loaders build their ``Catalog`` with ``build_ad``.
 
-    >>> from creator.io import load_catalog
-    >>> cat = load_catalog("examples/office_products_sample", "amazon2018")   # doctest: +SKIP
-    >>> len(cat.ads), len(cat.users)                                           # doctest: +SKIP
-    (300, 1000)
+    >>> ad = build_ad("a1", "Gel Pens, 12 Colors", ["Smooth ink that dries fast.", "Pack of 12 pens."], brand="Pilot")
+    >>> ad.selling_points
+    ['Smooth ink that dries fast', 'Pack of 12 pens']
+    >>> [(f.kind, f.text) for f in ad.facts]
+    [('quantity', '12 Colors'), ('count', 'Pack of 12'), ('brand', 'Pilot')]
 """
 
 from __future__ import annotations

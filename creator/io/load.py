@@ -1,7 +1,12 @@
 """The one entry point that loads a catalog: the format told from the path's contents, then its loader.
 
+    >>> import pathlib, tempfile
     >>> from creator.io import load_catalog
-    >>> cat = load_catalog("examples/office_products_sample")     # doctest: +SKIP
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "ads.jsonl").write_text('{"ad_id": "a1", "title": "Gel Pens, 12 Colors"}\\n')
+    >>> cat = load_catalog(folder)
+    >>> list(cat.ads), cat.ads["a1"].title
+    (['a1'], 'Gel Pens, 12 Colors')
 
 Formats: ``amazon2018`` (``items.json`` + CSV splits), ``mind`` (``news.tsv`` + ``behaviors.tsv``), ``hllm``
 (HLLM-Creator's training parquet) and the project's own ``jsonl``/``csv``/``parquet`` record files.

@@ -8,7 +8,8 @@ The artefact folder (written by ``hllm-creator sft`` / ``dpo`` and by ``save_pre
     adapter/                the PEFT LoRA adapter (attention/MLP projections only: vLLM-servable)
     projector.safetensors   UserProjector weights
 
-It loads in a fresh process with plain transformers + peft and this small loader:
+It loads in a fresh process with plain transformers + peft and this small loader (the example needs a
+trained folder, so it is not run as a doctest):
 
     >>> gen = PersonalizedGenerator.from_pretrained("runs/sft")                 # doctest: +SKIP
     >>> gen.generate([ad], np.zeros((1, gen.config.d_user)), None)             # doctest: +SKIP

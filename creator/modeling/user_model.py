@@ -1,5 +1,7 @@
 """The user model bundle: item encoder (by name) + UserEncoder + MatchHead, saved as one folder.
 
+The example needs a trained folder (``hllm-creator train-encoders``), so it is not run as a doctest:
+
     >>> model = UserModel.from_pretrained("runs/encoders/user_model")        # doctest: +SKIP
     >>> vecs = model.embed_users(users, progress=True)                         # doctest: +SKIP
     >>> vecs.shape == (len(users), model.dim)                                  # doctest: +SKIP

@@ -13,8 +13,10 @@ vector added to the item's text representation; unknown ids (cold ads, no ``ads`
 ``score`` subtracts the explicit
 anti-gaming penalties of ``creator.reward.gaming`` unless ``raw=True``.
 
+The example needs a trained model folder (``hllm-creator train-reward``), so it is not run as a doctest:
+
     >>> rm = RewardModel.from_pretrained("runs/reward/reward_model")         # doctest: +SKIP
-    >>> titles = ["Gel Pens, 12 Colors", "Gel Pens for Bullet Journals, 12 Colors"]
+    >>> titles = ["Gel Pens, 12 Colors", "Gel Pens for Bullet Journals, 12 Colors"]  # doctest: +SKIP
     >>> rm.score([user, user], titles)                                      # doctest: +SKIP
     array([0.31, 0.47], dtype=float32)
 """

@@ -6,9 +6,10 @@ the vector is one the model saw in training). The nearest real user is kept eith
 (``medoids``): the judge scores a segment's titles against that user.
 
     >>> import numpy as np
-    >>> vecs = np.concatenate([np.zeros((5, 4)), np.ones((5, 4))]).astype("float32")
+    >>> rng = np.random.default_rng(0)
+    >>> vecs = np.concatenate([rng.normal(0, 0.1, (5, 4)), rng.normal(5, 0.1, (5, 4))]).astype("float32")
     >>> a = cluster_users(vecs, 2, seed=0)
-    >>> sorted(a.sizes.tolist()), len(set(a.labels[:5])), a.labels[0] != a.labels[5]
+    >>> sorted(a.sizes.tolist()), len(set(a.labels[:5])), bool(a.labels[0] != a.labels[5])
     ([5, 5], 1, True)
 """
 
