@@ -1,4 +1,11 @@
-"""Shared fixtures: the real third-party data (skipped when absent) and the offline MiniLM encoder."""
+"""Fixtures every test folder can take; ``pytest --fixtures`` lists them with their docstrings.
+
+Here: the real third-party data beside the checkout (skipped when absent), the bundled sample, the offline
+MiniLM encoder and one torch thread for tiny models. The two synthetic worlds, each a set of fixtures, live in
+``tests/worlds/`` and are registered below: the reward shop (``worlds/reward_shop.py``) and the generator world
+(``worlds/generator_world.py``). Expensive setup is built once per session into a temporary folder that tests
+only read; a test that writes takes its own ``tmp_path`` or a copy (``generator_workdir``).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,8 @@ import os
 from pathlib import Path
 
 import pytest
+
+pytest_plugins = ["worlds.reward_shop", "worlds.generator_world"]
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -61,3 +70,4 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+

@@ -113,17 +113,17 @@ def test_corrupted_rows_sit_beside_each_positive_with_label_zero():
     assert rt.cand_text.tolist()[0] == 7 and rt.cand_text.tolist()[1:3] == got[1:3]  # corrupted rows stay corrupted
 
 
-def test_training_on_corruptions_reports_each_kind_and_prefers_the_real_title(tmp_path, minilm):
-    from tests.reward_world import tiny_config, write_world
+def test_training_on_corruptions_reports_each_kind_and_prefers_the_real_title(tmp_path, minilm, reward_shop,
+                                                                              reward_config):
     from training.reward_model import train
 
-    data = write_world(tmp_path / "shop")
-    metrics = train(tiny_config(data, tmp_path / "on", corruption_negatives=2), encoder=minilm)
+    data = reward_shop()
+    metrics = train(reward_config(data, tmp_path / "on", corruption_negatives=2), encoder=minilm)
     on = metrics["corruptions"]
     assert {"shuffled", "stacked_connectives", "stray_colons", "cut_hook", "all"} <= set(on)
     assert all(v["pairs"] > 50 for v in on.values())
     assert on["all"]["real_beats_corrupted"] > 0.9
-    off = train(tiny_config(data, tmp_path / "off"), encoder=minilm)["corruptions"]
+    off = train(reward_config(data, tmp_path / "off"), encoder=minilm)["corruptions"]
     assert on["all"]["real_beats_corrupted"] > off["all"]["real_beats_corrupted"]
     assert "Corrupted titles" in (tmp_path / "on" / "README.md").read_text()
 

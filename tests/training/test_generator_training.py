@@ -9,18 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from tests.generator_world import make_ad, sft_config, user_vectors, write_world
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def work(tmp_path_factory):
-    return write_world(tmp_path_factory.mktemp("gen"))
+def work(generator_workdir):
+    return generator_workdir
 
 
 @pytest.fixture(scope="module")
-def sft_trained(work):
+def sft_trained(work, sft_config):
     from creator.modeling.soft_prompt import user_token_hook
     from training.sft import build_trainer
 
@@ -85,7 +83,8 @@ def test_sft_loss_falls_and_every_aux_loss_is_logged(sft_trained):
         assert len(values) == 10 and all(math.isfinite(v) for v in values), name
 
 
-def test_saved_artefact_reloads_to_identical_greedy_output_in_a_fresh_process(sft_trained, work):
+def test_saved_artefact_reloads_to_identical_greedy_output_in_a_fresh_process(sft_trained, work, generator_ads,
+                                                                               generator_user_vectors):
     import os
     import subprocess
     import sys
@@ -93,8 +92,8 @@ def test_saved_artefact_reloads_to_identical_greedy_output_in_a_fresh_process(sf
     from creator.modeling.generator import SamplingConfig
 
     gen = sft_trained["gen"]
-    ads = [make_ad(0), make_ad(2)]
-    vecs = np.stack([user_vectors()["u0"], user_vectors()["u1"]])
+    ads = [generator_ads[0], generator_ads[2]]
+    vecs = np.stack([generator_user_vectors["u0"], generator_user_vectors["u1"]])
     expected = gen.generate(ads, vecs, SamplingConfig(greedy=True, max_new_tokens=12))
     with torch.no_grad():
         logits = gen.model(
@@ -165,7 +164,7 @@ def test_dpo_prefers_chosen_on_held_out_pairs_with_the_sft_model_as_reference(sf
     assert any(not torch.equal(sft_lora[k], dpo_lora[k]) for k in sft_lora)
 
 
-def test_sft_resumes_from_its_checkpoint_with_the_projector(work):
+def test_sft_resumes_from_its_checkpoint_with_the_projector(work, sft_config):
     """2 steps, stop, resume to 3 == 3 steps in one go (dropout 0, same seed): only true if the resumed
     run restored the projector (PEFT checkpoints hold LoRA only) as well as the adapter and optimizer."""
     from safetensors.torch import load_file

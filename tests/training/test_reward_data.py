@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from creator.io import load_catalog
-from tests.reward_world import write_world
 from training.reward_data import (
     NegativeSampler,
     history_rows,
@@ -69,8 +68,8 @@ def test_same_category_uses_categories_then_neighbours():
         NegativeSampler(ads, "hard")
 
 
-def test_history_and_impression_rows(tmp_path):
-    cat = load_catalog(write_world(tmp_path / "w", n_users=20, impressions=True), "jsonl")
+def test_history_and_impression_rows(reward_shop):
+    cat = load_catalog(reward_shop(20, impressions=True), "jsonl")
     ad_ids = sorted(cat.ads)
     s = NegativeSampler(ad_ids, "uniform")
     users = sorted(cat.users)[:5]

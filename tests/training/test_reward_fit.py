@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from creator.reward.model import RewardModel
-from tests.reward_world import NOTEBOOK, fountain_user, tiny_config, write_world
 from training.reward_model import train
 
 
-def test_interrupted_training_resumes_without_repeating_epochs(tmp_path, minilm, monkeypatch):
-    data = write_world(tmp_path / "shop", n_users=60)
-    cfg = tiny_config(data, tmp_path / "out", epochs=2, eval_samplings=["uniform"])
+def test_interrupted_training_resumes_without_repeating_epochs(tmp_path, minilm, monkeypatch, reward_shop,
+                                                                reward_config):
+    data = reward_shop(60)
+    cfg = reward_config(data, tmp_path / "out", epochs=2, eval_samplings=["uniform"])
     real_save = RewardModel.save_pretrained
 
     def crash(self, path):
@@ -45,17 +45,18 @@ def test_weight_average_follows_the_hand_computed_decay():
     torch.testing.assert_close(avg["w"], torch.full((2,), 0.1))  # d = 0.9 once 101/110 exceeds it
 
 
-def test_training_with_a_weight_average_keeps_the_averaged_weights(tmp_path, minilm):
+def test_training_with_a_weight_average_keeps_the_averaged_weights(tmp_path, minilm, reward_shop, reward_config,
+                                                                   fountain_user, notebook):
     """Same seed and batches with and without the average: the saved weights differ, and are finite."""
-    data = write_world(tmp_path / "shop", n_users=60)
+    data = reward_shop(60)
     saved = {}
     for decay in (0.0, 0.9):
         out = tmp_path / f"out{decay}"
-        cfg = tiny_config(data, out, epochs=2, patience=2, eval_samplings=["uniform"], ema_decay=decay)
+        cfg = reward_config(data, out, epochs=2, patience=2, eval_samplings=["uniform"], ema_decay=decay)
         metrics = train(cfg, encoder=minilm)
         log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
         assert metrics["best_val_auc"] == max(e["val_auc"] for e in log)
         saved[decay] = RewardModel.from_pretrained(out / "reward_model", encoder=minilm)
     plain, averaged = (dict(saved[d].net.named_parameters()) for d in (0.0, 0.9))
     assert any(not torch.equal(plain[k], averaged[k]) for k in plain)
-    assert np.isfinite(saved[0.9].score([fountain_user()], [NOTEBOOK.title], [NOTEBOOK])).all()
+    assert np.isfinite(saved[0.9].score([fountain_user], [notebook.title], [notebook])).all()

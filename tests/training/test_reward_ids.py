@@ -11,7 +11,6 @@ import torch
 from creator.records.types import Ad, HistoryItem, User
 from creator.reward.model import RewardConfig, RewardModel, RewardNet
 from creator.reward.net import id_features
-from tests.reward_world import TINY_MODEL, tiny_config, write_world
 from training.reward_model import train
 
 
@@ -28,8 +27,8 @@ def test_id_features_match_the_hand_computed_dots():
     torch.testing.assert_close(got, torch.tensor([[1.0, 0.5], [1.0, 1.0], [0.0, 0.0]]))
 
 
-def test_id_dropout_only_in_training():
-    net = RewardNet(RewardConfig(item_dim=8, **TINY_MODEL, item_ids=True, id_vocab=5, id_dropout=0.5))
+def test_id_dropout_only_in_training(tiny_reward_net):
+    net = RewardNet(RewardConfig(item_dim=8, **tiny_reward_net, item_ids=True, id_vocab=5, id_dropout=0.5))
     ids = torch.randint(1, 6, (20000,))
     torch.manual_seed(0)
     dropped = net.train().drop_ids(ids)
@@ -51,9 +50,9 @@ class OneHotEncoder:
         return np.asarray(out, dtype=np.float32)
 
 
-def test_ids_reach_the_score_and_unknown_ids_still_score():
+def test_ids_reach_the_score_and_unknown_ids_still_score(tiny_reward_net):
     torch.manual_seed(0)
-    cfg = RewardConfig(item_dim=16, **TINY_MODEL, item_ids=True, id_vocab=2, cooccurrence=False)
+    cfg = RewardConfig(item_dim=16, **tiny_reward_net, item_ids=True, id_vocab=2, cooccurrence=False)
     rm = RewardModel(cfg, encoder=OneHotEncoder(), item_ids=["a1", "a2"])
     with torch.no_grad():
         rm.net.ids.weight[1].fill_(1.0)
@@ -71,17 +70,18 @@ def test_ids_reach_the_score_and_unknown_ids_still_score():
         RewardModel(cfg, encoder=OneHotEncoder(), item_ids=["a1"])
 
 
-def test_refit_with_item_ids_counts_training_and_validation_users_only(tmp_path, minilm):
+def test_refit_with_item_ids_counts_training_and_validation_users_only(tmp_path, minilm, reward_shop, reward_config,
+                                                                       tiny_reward_net):
     """Refit on train + validation users for the epochs validation chose; test users never counted."""
     from creator.io import load_catalog
     from training.reward_data import ClickRows, collab_rows, split_users
     from training.reward_eval import RowTensors
 
-    data = write_world(tmp_path / "shop", n_users=80)
+    data = reward_shop(80)
     out = tmp_path / "out"
-    cfg = tiny_config(
+    cfg = reward_config(
         data, out, epochs=3, patience=3, eval_samplings=["uniform"], refit=True,
-        model={**TINY_MODEL, "item_ids": True, "id_dropout": 0.3},
+        model={**tiny_reward_net, "item_ids": True, "id_dropout": 0.3},
     )
     metrics = train(cfg, encoder=minilm)
     cat = load_catalog(data, "jsonl")
@@ -117,8 +117,8 @@ def test_refit_with_item_ids_counts_training_and_validation_users_only(tmp_path,
         RewardModel.from_pretrained(out / "reward_model", encoder=minilm)
 
 
-def test_a_model_of_network_version_2_is_a_clear_error(tmp_path, minilm):
-    cfg = RewardConfig(item_dim=minilm.dim, **TINY_MODEL)
+def test_a_model_of_network_version_2_is_a_clear_error(tmp_path, minilm, tiny_reward_net):
+    cfg = RewardConfig(item_dim=minilm.dim, **tiny_reward_net)
     RewardModel(cfg, encoder=minilm).save_pretrained(tmp_path)
     saved = json.loads((tmp_path / "config.json").read_text())
     saved["version"] = 2
@@ -133,14 +133,15 @@ def crash(self, path):
     raise KeyboardInterrupt
 
 
-def test_refit_resumes_after_an_interruption_to_the_same_weights(tmp_path, minilm, monkeypatch):
+def test_refit_resumes_after_an_interruption_to_the_same_weights(tmp_path, minilm, monkeypatch, reward_shop,
+                                                                 reward_config):
     """Interrupted after both phases ran (before saving): resuming trains no epoch again, same weights."""
     from safetensors.torch import load_file
 
-    data = write_world(tmp_path / "shop", n_users=60)
+    data = reward_shop(60)
     runs = {}
     for name in ("straight", "resumed"):
-        cfg = tiny_config(data, tmp_path / name, epochs=2, patience=2, eval_samplings=["uniform"], refit=True)
+        cfg = reward_config(data, tmp_path / name, epochs=2, patience=2, eval_samplings=["uniform"], refit=True)
         if name == "resumed":
             real_save = RewardModel.save_pretrained
             monkeypatch.setattr(RewardModel, "save_pretrained", crash)

@@ -10,20 +10,17 @@ import numpy as np
 import pytest
 import torch
 
-from tests.generator_world import D_USER, make_ad, sft_config, write_world
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def gemma_world(tmp_path_factory):
+def gemma_world(generator_workdir, generator_cot_rows):
     """The generator world with its base swapped for a tiny random Gemma3 whose tokenizer, like Gemma's, has no
     room for the user placeholders (one reserved, four used): SFT grows the vocabulary, as on the real model."""
     from creator.modeling.builders import build_tiny_lm, train_tokenizer
-    from tests.generator_world import cot_rows
 
-    work = write_world(tmp_path_factory.mktemp("gemma"))
-    rows = cot_rows()
+    work = generator_workdir
+    rows = generator_cot_rows
     corpus = [r["response"] for r in rows] + [r["original_description"] for r in rows] + [r["profile"] for r in rows]
     tok = train_tokenizer(corpus * 3, vocab_size=400, num_placeholders=1)
     model = build_tiny_lm(tok, "test", arch="gemma3")
@@ -43,7 +40,7 @@ def test_projector_starts_at_the_scale_the_embedding_module_outputs(gemma_world)
     assert input_embedding_rms(model) == pytest.approx(weight_rms * model.config.hidden_size ** 0.5, rel=0.05)
 
 
-def test_soft_tokens_replace_the_scaled_rows_and_prompt_embeds_equal_the_hook(gemma_world):
+def test_soft_tokens_replace_the_scaled_rows_and_prompt_embeds_equal_the_hook(gemma_world, generator_d_user):
     from creator.modeling.builders import add_placeholders, ensure_vocab, load_base
     from creator.modeling.soft_prompt import UserProjector, attach_user_tokens, build_prompt_embeds
 
@@ -51,10 +48,10 @@ def test_soft_tokens_replace_the_scaled_rows_and_prompt_embeds_equal_the_hook(ge
     ph = add_placeholders(tok, 2)
     ensure_vocab(model, tok)
     torch.manual_seed(0)
-    projector = UserProjector(D_USER, model.config.hidden_size, 2, init_std=0.5)
+    projector = UserProjector(generator_d_user, model.config.hidden_size, 2, init_std=0.5)
     attach_user_tokens(model, projector, ph)
     ids = torch.tensor(tok("<u0><u1> Gel pens, 12 colors for students")["input_ids"])
-    vec = torch.randn(D_USER)
+    vec = torch.randn(generator_d_user)
     emb = build_prompt_embeds(model, projector, ids, vec)
     with torch.no_grad():
         scaled = model.get_input_embeddings()(ids)
@@ -123,7 +120,7 @@ def test_completion_only_logits_give_the_full_logits_loss_and_gradient(gemma_wor
 
 
 @pytest.fixture(scope="module")
-def sft_gemma(gemma_world):
+def sft_gemma(gemma_world, sft_config):
     """4 LoRA SFT steps on the tiny Gemma3; the trainer, the generator and the parameters before training."""
     from training.sft import build_trainer
 
@@ -136,7 +133,7 @@ def sft_gemma(gemma_world):
     return trainer, gen, before
 
 
-def test_lora_sft_on_gemma_trains_saves_and_generates(gemma_world, sft_gemma):
+def test_lora_sft_on_gemma_trains_saves_and_generates(gemma_world, sft_gemma, generator_ads, generator_d_user):
     from creator.backends.base import SamplingConfig
     from creator.modeling.generator import PersonalizedGenerator
 
@@ -155,8 +152,8 @@ def test_lora_sft_on_gemma_trains_saves_and_generates(gemma_world, sft_gemma):
     assert saved and all("lora_" in k for k in saved), sorted(saved)[:4]
     loaded = PersonalizedGenerator.from_pretrained(gemma_world / "sft_gemma")
     assert type(loaded.model.get_base_model()).__name__ == "Gemma3ForCausalLM"
-    ad = make_ad(0)
-    vec = np.ones((1, D_USER), dtype=np.float32) / np.sqrt(D_USER)
+    ad = generator_ads[0]
+    vec = np.ones((1, generator_d_user), dtype=np.float32) / np.sqrt(generator_d_user)
     with torch.no_grad():
         a = gen.prompt_embeds(ad, vec[0])
         b = loaded.prompt_embeds(ad, vec[0])
@@ -191,7 +188,7 @@ needs_gemma = pytest.mark.skipif(
 
 
 @needs_gemma
-def test_real_gemma_270m_soft_tokens_and_grounded_words():
+def test_real_gemma_270m_soft_tokens_and_grounded_words(generator_d_user):
     from creator.decoding.words import AdVocabulary, WordConstraint
     from creator.modeling.builders import add_placeholders, ensure_vocab, load_base
     from creator.modeling.soft_prompt import (
@@ -207,10 +204,10 @@ def test_real_gemma_270m_soft_tokens_and_grounded_words():
     ph = add_placeholders(tok, 2)
     ensure_vocab(model, tok)  # Gemma's 262,144 rows have no spare: two zero rows for <u0>, <u1>
     torch.manual_seed(0)
-    projector = UserProjector(D_USER, model.config.hidden_size, 2, init_std=input_embedding_rms(model))
+    projector = UserProjector(generator_d_user, model.config.hidden_size, 2, init_std=input_embedding_rms(model))
     attach_user_tokens(model, projector, ph)
     ids = torch.tensor(tok("<u0><u1>Title: Gel pens, 12 colors\nNew title:")["input_ids"])
-    vec = torch.randn(D_USER)
+    vec = torch.randn(generator_d_user)
     with torch.no_grad():
         via_hook = model(input_ids=ids[None], user_emb=vec[None]).logits
         via_embeds = model(inputs_embeds=build_prompt_embeds(model, projector, ids, vec)[None]).logits
@@ -231,8 +228,8 @@ def test_real_gemma_270m_soft_tokens_and_grounded_words():
     assert not fits("Sharpie Felt Tip Pens")
 
 
-def test_grounded_decoding_scores_only_allowed_tokens_and_draws_the_same_titles(gemma_world, sft_gemma,
-                                                                                 monkeypatch):
+def test_grounded_decoding_scores_only_allowed_tokens_and_draws_the_same_titles(gemma_world, sft_gemma, monkeypatch,
+                                                                                 generator_ads, generator_d_user):
     """Large vocabularies score grounded rows on their allowed tokens only (``_SubsetHead``): forced on for the
     tiny Gemma3 here, the greedy and the sampled titles must equal those of the full LM head."""
     from creator.backends import hf
@@ -240,10 +237,10 @@ def test_grounded_decoding_scores_only_allowed_tokens_and_draws_the_same_titles(
     from creator.modeling.generator import PersonalizedGenerator
 
     gen = PersonalizedGenerator.from_pretrained(gemma_world / "sft_gemma")
-    ads = [make_ad(i) for i in range(4)]
+    ads = generator_ads
     rng = np.random.default_rng(3)
-    reqs = [GenerationRequest(ad.ad_id, gen.prompt_embeds(ad, rng.normal(size=D_USER)), grounding=gen.grounding(ad))
-            for ad in ads]
+    reqs = [GenerationRequest(ad.ad_id, gen.prompt_embeds(ad, rng.normal(size=generator_d_user)),
+                              grounding=gen.grounding(ad)) for ad in ads]
 
     def titles(min_vocab: int, sampling: SamplingConfig) -> tuple[list[list[str]], bool]:
         monkeypatch.setattr(hf, "SUBSET_HEAD_MIN_VOCAB", min_vocab)

@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from creator.io.records import write_records
-from tests.generator_world import ADS, D_USER, make_ad, tiny_generator, user_vectors
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -81,10 +80,10 @@ def test_sequence_logps_and_info_nce_hand_values():
     assert symmetric_info_nce(eye, eye, torch.tensor(0.0), torch.tensor([3, 3])).item() == pytest.approx(0.0)
 
 
-def test_different_user_vectors_give_different_next_token_logits():
-    gen = tiny_generator()
-    ids = torch.tensor([gen.prompt_ids(make_ad())])
-    u = torch.tensor(np.stack(list(user_vectors(2).values())))
+def test_different_user_vectors_give_different_next_token_logits(tiny_generator, generator_ads, generator_user_vectors):
+    gen = tiny_generator
+    ids = torch.tensor([gen.prompt_ids(generator_ads[0])])
+    u = torch.tensor(np.stack([generator_user_vectors["u0"], generator_user_vectors["u1"]]))
     with torch.no_grad():
         la = gen.model(input_ids=ids, user_emb=u[:1]).logits[0, -1]
         lb = gen.model(input_ids=ids, user_emb=u[1:]).logits[0, -1]
@@ -92,31 +91,31 @@ def test_different_user_vectors_give_different_next_token_logits():
     assert (la - lb).abs().max() > 1e-3
     assert torch.equal(la, la2)
     # build_prompt_embeds (the vLLM path) is exactly the training path
-    emb = gen.prompt_embeds(make_ad(), u[0].numpy())
+    emb = gen.prompt_embeds(generator_ads[0], u[0].numpy())
     with torch.no_grad():
         lc = gen.model(inputs_embeds=emb[None]).logits[0, -1]
     assert torch.allclose(la, lc, atol=1e-5)
 
 
-def test_placeholders_are_enforced():
-    gen = tiny_generator()
-    ids = torch.tensor([gen.prompt_ids(make_ad())])
+def test_placeholders_are_enforced(generator_ads, generator_d_user, tiny_generator):
+    gen = tiny_generator
+    ids = torch.tensor([gen.prompt_ids(generator_ads[0])])
     with pytest.raises(ValueError, match="no user_emb"):
         gen.model(input_ids=ids)
     dup = torch.cat([ids, ids[:, :]], dim=1)
     with pytest.raises(ValueError, match="exactly once"):
-        gen.model(input_ids=dup, user_emb=torch.zeros(1, D_USER))
+        gen.model(input_ids=dup, user_emb=torch.zeros(1, generator_d_user))
     with pytest.raises(ValueError, match="shape"):
-        gen.model(input_ids=ids, user_emb=torch.zeros(1, D_USER + 1))
+        gen.model(input_ids=ids, user_emb=torch.zeros(1, generator_d_user + 1))
 
 
-def test_prompt_too_long_is_a_data_error():
+def test_prompt_too_long_is_a_data_error(generator_ads, generator_d_user, tiny_generator):
     from creator.records.errors import DataError
     from training.collators import sft_example
 
-    gen = tiny_generator()
+    gen = tiny_generator
     with pytest.raises(DataError, match="max_length"):
-        sft_example(gen, make_ad(), "A title", np.zeros(D_USER), max_length=10)
+        sft_example(gen, generator_ads[0], "A title", np.zeros(generator_d_user), max_length=10)
 
 
 def test_user_vector_files(tmp_path):
@@ -163,14 +162,14 @@ def test_every_shipped_config_parses():
 # ---------------------------------------------------------------------------------------------------------
 
 
-def test_pretrain_lm_from_scratch_on_catalog_texts(tmp_path):
+def test_pretrain_lm_from_scratch_on_catalog_texts(tmp_path, generator_ad_rows):
     from creator.modeling.builders import load_base, placeholder_ids
     from training.pretrain_lm import PretrainConfig, run_pretrain
 
     ads = [
         {"ad_id": f"a{i}", "title": f"{t} {i}", "description": f"{d} Item number {i}."}
         for i in range(30)
-        for (_, t, d) in ADS[i % 4 : i % 4 + 1]
+        for (_, t, d) in generator_ad_rows[i % 4 : i % 4 + 1]
     ]
     write_records(ads, tmp_path / "ads.jsonl")
     m = run_pretrain(

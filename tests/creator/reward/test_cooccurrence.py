@@ -9,7 +9,6 @@ import pytest
 
 from creator.io import load_catalog
 from creator.reward.cooccurrence import FEATURES, ItemCooccurrence
-from tests.reward_world import write_world
 from training.reward_data import ClickRows, collab_rows, split_users, train_cooccurrence
 
 # three users; "p" is taken by all, "q" and "r" by two, "s" by one
@@ -73,9 +72,9 @@ def test_save_and_load_round_trip(tmp_path):
         ItemCooccurrence.load(tmp_path / "missing.npz")
 
 
-def test_counts_use_training_users_only(tmp_path):
+def test_counts_use_training_users_only(reward_shop):
     """Held-out users' histories never reach the counts: the test fails if test users leak in."""
-    data = write_world(tmp_path / "shop", n_users=80)
+    data = reward_shop(80)
     cat = load_catalog(data, "jsonl")
     split = split_users(sorted(cat.users), 0.15, 0.2, seed=0)
     train_ids = [u for u in sorted(cat.users) if split[u] == "train"]

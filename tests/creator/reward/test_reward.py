@@ -6,6 +6,7 @@ import functools
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,15 +16,16 @@ from creator.records.types import Ad, User
 from creator.reward.cooccurrence import N_COLLAB_FEATURES
 from creator.reward.model import RewardConfig, RewardModel, RewardNet
 from eval.judge import GuardedJudge, compare
-from tests.reward_world import NOTEBOOK, REPO, TINY_MODEL, fountain_user, shipper, tiny_config, write_world
 from training.reward_model import load_config, train
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, minilm):
+def run(tmp_path_factory, minilm, reward_config, reward_shop):
     root = tmp_path_factory.mktemp("reward")
-    data = write_world(root / "shop", impressions=True)
-    cfg = tiny_config(data, root / "out")
+    data = reward_shop(impressions=True)
+    cfg = reward_config(data, root / "out")
     metrics = train(cfg, encoder=minilm)
     model = RewardModel.from_pretrained(root / "out" / "reward_model", encoder=minilm)
     return {"root": root, "data": data, "metrics": metrics, "model": model, "out": root / "out"}
@@ -61,12 +63,12 @@ def test_training_learns_and_writes_the_artefacts(run):
     assert "## Held-out metrics" in card and "## Where the AUC is won and lost" in card
 
 
-def test_planted_better_title_wins_for_the_user_it_speaks_to(run):
+def test_planted_better_title_wins_for_the_user_it_speaks_to(run, fountain_user, shipper, notebook):
     rm = run["model"]
     better = "Spiral Notebook for Fountain Pen Ink, 100 Sheets, College Ruled"
-    p = rm.score([fountain_user()] * 2, [better, NOTEBOOK.title], [NOTEBOOK] * 2)
+    p = rm.score([fountain_user] * 2, [better, notebook.title], [notebook] * 2)
     assert p[0] > p[1]  # same ad, same user: the title's own text moves the score
-    q = rm.score([shipper()] * 2, [better, NOTEBOOK.title], [NOTEBOOK] * 2)
+    q = rm.score([shipper] * 2, [better, notebook.title], [notebook] * 2)
     assert (p[0] - p[1]) > (q[0] - q[1])  # and it moves it for the user it speaks to
 
 
@@ -95,10 +97,10 @@ def test_fast_training_path_matches_score(run, minilm):
     assert not np.allclose(cold, slow)
 
 
-def test_saved_model_scores_the_same_in_a_fresh_process(run, tmp_path):
+def test_saved_model_scores_the_same_in_a_fresh_process(run, tmp_path, fountain_user, shipper, notebook):
     rm = run["model"]
-    users = [fountain_user(), shipper()]
-    titles = [NOTEBOOK.title, "Packing Tape, Clear, 6 Rolls"]
+    users = [fountain_user, shipper]
+    titles = [notebook.title, "Packing Tape, Clear, 6 Rolls"]
     expected = rm.score(users, titles)
     (tmp_path / "in.json").write_text(json.dumps({"users": [u.to_dict() for u in users], "titles": titles}))
     code = (
@@ -119,27 +121,27 @@ def test_saved_model_scores_the_same_in_a_fresh_process(run, tmp_path):
     np.testing.assert_allclose(json.loads(proc.stdout.strip().splitlines()[-1]), expected, atol=1e-5)
 
 
-def test_gaming_titles_do_not_win(run):
+def test_gaming_titles_do_not_win(run, fountain_user, notebook):
     """Each attack loses to the honest personalized title; pasting and padding also lose to the original."""
-    rm, user = run["model"], fountain_user()
+    rm, user = run["model"], fountain_user
     honest = "Spiral Notebook for Fountain Pen Ink, 100 Sheets, College Ruled"
     pasted = "Fountain Pen Ink Bottle, Royal Blue, 50 ml"  # a history item's title
-    appended = NOTEBOOK.title + " | Calligraphy Fountain Pen Set with 3 Nibs"
+    appended = notebook.title + " | Calligraphy Fountain Pen Set with 3 Nibs"
     stuffed = "Notebook Notebook Fountain Pen Fountain Pen Ink Ink Notebook Sheets"
-    overlong = NOTEBOOK.title + ", " + ", ".join(["Premium Quality Paper for Office and School"] * 5)
+    overlong = notebook.title + ", " + ", ".join(["Premium Quality Paper for Office and School"] * 5)
     titles = [pasted, appended, stuffed, overlong]
     n = len(titles)
-    raw = rm.score([user] * n, titles, [NOTEBOOK] * n, raw=True)
-    judged = rm.score([user] * n, titles, [NOTEBOOK] * n)
-    original, fair = rm.score([user] * 2, [NOTEBOOK.title, honest], [NOTEBOOK] * 2)
+    raw = rm.score([user] * n, titles, [notebook] * n, raw=True)
+    judged = rm.score([user] * n, titles, [notebook] * n)
+    original, fair = rm.score([user] * 2, [notebook.title, honest], [notebook] * 2)
     assert raw[0] > original  # the attack works on the bare click model: pasting the history scores high
     assert (judged < fair).all(), dict(zip(titles, judged.tolist(), strict=True))
     assert (judged[[0, 1, 3]] < original).all(), dict(zip(titles, judged.tolist(), strict=True))
-    res = compare(rm, [user] * n, titles, [honest] * n, [NOTEBOOK] * n)
+    res = compare(rm, [user] * n, titles, [honest] * n, [notebook] * n)
     assert res.good == 0 and res.bad == n
 
 
-def test_guard_rejected_claim_loses(run):
+def test_guard_rejected_claim_loses(run, fountain_user, notebook):
     class NoNumbersGuard:  # a stand-in for creator.guard.check.Guard: rejects numbers the ad does not state
         def check(self, title, ad, *, original_title=None):
             from creator.records.types import GuardFailure, GuardVerdict
@@ -147,12 +149,12 @@ def test_guard_rejected_claim_loses(run):
             bad = [w for w in title.split() if w.strip(",").isdigit() and w.strip(",") not in ad.description]
             return GuardVerdict([GuardFailure("ungrounded_number", b, "not in the ad") for b in bad])
 
-    user, rm = fountain_user(), run["model"]
+    user, rm = fountain_user, run["model"]
     claim = "Spiral Notebook for Fountain Pen Ink, 500 Sheets, College Ruled"  # the ad has 100 sheets
     judge = GuardedJudge(rm, NoNumbersGuard())
-    p = judge.score([user, user], [claim, NOTEBOOK.title], [NOTEBOOK, NOTEBOOK])
+    p = judge.score([user, user], [claim, notebook.title], [notebook, notebook])
     assert p[0] == 0.0 and p[1] > 0
-    assert compare(judge, [user], [claim], [NOTEBOOK.title], [NOTEBOOK]).bad == 1
+    assert compare(judge, [user], [claim], [notebook.title], [notebook]).bad == 1
 
 
 def test_judge_cli_prints_the_table(run, tmp_path, capsys):
@@ -187,9 +189,9 @@ def test_judge_cli_prints_the_table(run, tmp_path, capsys):
     assert len((tmp_path / "pairs.jsonl").read_text().splitlines()) == 4
 
 
-def test_net_ignores_padding_and_handles_empty_history():
+def test_net_ignores_padding_and_handles_empty_history(tiny_reward_net):
     torch.manual_seed(0)
-    cfg = RewardConfig(item_dim=12, **TINY_MODEL)
+    cfg = RewardConfig(item_dim=12, **tiny_reward_net)
     net = RewardNet(cfg).eval()
     title, hist = torch.randn(2, 12), torch.randn(2, 8, 12)
     t_tok, h_tok = torch.randint(1, 4097, (2, cfg.max_tokens)), torch.randint(0, 4097, (2, 8, cfg.max_tokens))
@@ -230,28 +232,29 @@ def test_bad_config_names_the_fix(override, message):
         load_config(str(REPO / "training" / "configs" / "reward.yaml"), {"data": "x", **override})
 
 
-def test_selling_points_are_used_when_configured(tmp_path, minilm):
-    data = write_world(tmp_path / "shop", n_users=60)
-    cfg = tiny_config(
+def test_selling_points_are_used_when_configured(tmp_path, minilm, reward_shop, reward_config, tiny_reward_net,
+                                                 fountain_user, notebook):
+    data = reward_shop(60)
+    cfg = reward_config(
         data,
         tmp_path / "out",
         epochs=1,
         eval_samplings=["uniform"],
-        model={**TINY_MODEL, "use_selling_points": True},
+        model={**tiny_reward_net, "use_selling_points": True},
     )
     train(cfg, encoder=minilm)
     rm = RewardModel.from_pretrained(tmp_path / "out" / "reward_model", encoder=minilm)
     with pytest.raises(ValueError, match="selling points"):
-        rm.score([fountain_user()], [NOTEBOOK.title])
-    other = Ad("nb", NOTEBOOK.title, selling_points=["recycled cover", "perforated pages"])
-    p = rm.score([fountain_user()] * 2, [NOTEBOOK.title] * 2, [NOTEBOOK, other])
+        rm.score([fountain_user], [notebook.title])
+    other = Ad("nb", notebook.title, selling_points=["recycled cover", "perforated pages"])
+    p = rm.score([fountain_user] * 2, [notebook.title] * 2, [notebook, other])
     assert p[0] != p[1]  # same title, different selling points
 
 
-def test_weights_of_another_network_version_are_a_clear_error(tmp_path, minilm):
+def test_weights_of_another_network_version_are_a_clear_error(tmp_path, minilm, tiny_reward_net):
     from safetensors.torch import load_file, save_file
 
-    cfg = RewardConfig(item_dim=minilm.dim, **TINY_MODEL)
+    cfg = RewardConfig(item_dim=minilm.dim, **tiny_reward_net)
     RewardModel(cfg, encoder=minilm).save_pretrained(tmp_path)
     state = load_file(str(tmp_path / "model.safetensors"))
     state.pop(sorted(state)[0])  # as if saved by a version without that layer

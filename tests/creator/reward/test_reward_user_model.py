@@ -11,24 +11,23 @@ import pytest
 
 from creator.records.types import Ad, HistoryItem, User
 from creator.reward.model import RewardConfig, RewardModel
-from tests.reward_world import TINY_MODEL, fountain_user, shipper, tiny_config, write_world
 
 
-def test_external_user_vectors_are_required_and_checked(minilm):
+def test_external_user_vectors_are_required_and_checked(minilm, fountain_user, shipper, tiny_reward_net):
     class FakeUserModel:  # isolates the unit: the real one is creator.modeling.user_model.UserModel
         dim = 8
 
         def embed_users(self, users, *, batch_size=256, progress=False):
             return np.stack([np.full(8, len(u.history), dtype=np.float32) for u in users])
 
-    cfg = RewardConfig(item_dim=minilm.dim, user_dim=8, **TINY_MODEL)
+    cfg = RewardConfig(item_dim=minilm.dim, user_dim=8, **tiny_reward_net)
     bare = RewardModel(cfg, encoder=minilm)
     with pytest.raises(ValueError, match="user vectors"):
-        bare.score([fountain_user()], ["Pen"])
+        bare.score([fountain_user], ["Pen"])
     with_um = RewardModel(cfg, bare.net, encoder=minilm, user_model=FakeUserModel())
-    p = with_um.score([fountain_user(), shipper()], ["Pen", "Pen"])
+    p = with_um.score([fountain_user, shipper], ["Pen", "Pen"])
     direct = bare.score(
-        [fountain_user(), shipper()], ["Pen", "Pen"], user_vecs=np.full((2, 8), 3, np.float32)
+        [fountain_user, shipper], ["Pen", "Pen"], user_vecs=np.full((2, 8), 3, np.float32)
     )
     np.testing.assert_allclose(p, direct, atol=1e-6)  # both users have 3 history items
     wrong = type("W", (), {"dim": 5})()
@@ -36,7 +35,8 @@ def test_external_user_vectors_are_required_and_checked(minilm):
         RewardModel(cfg, encoder=minilm, user_model=wrong)
 
 
-def test_train_with_a_user_model_dir_uses_its_vectors(tmp_path, minilm, monkeypatch):
+def test_train_with_a_user_model_dir_uses_its_vectors(tmp_path, minilm, monkeypatch, reward_shop, reward_config,
+                                                       fountain_user):
     import training.reward_model as trm
 
     seen: list[tuple[str, int]] = []
@@ -53,8 +53,8 @@ def test_train_with_a_user_model_dir_uses_its_vectors(tmp_path, minilm, monkeypa
     import training.reward_eval as tre
 
     monkeypatch.setattr(tre, "match_head_scores", lambda *a, **k: None)
-    data = write_world(tmp_path / "shop", n_users=60)
-    cfg = tiny_config(
+    data = reward_shop(60)
+    cfg = reward_config(
         data, tmp_path / "out", epochs=2, user_model_dir=str(tmp_path / "um"), eval_samplings=["uniform"]
     )
     trm.train(cfg, encoder=minilm)
@@ -65,11 +65,11 @@ def test_train_with_a_user_model_dir_uses_its_vectors(tmp_path, minilm, monkeypa
         tmp_path / "out" / "reward_model", encoder=minilm, user_model=FakeUserModel()
     )
     assert rm.net.user_in[0].in_features == 4
-    assert np.isfinite(rm.score([fountain_user()], ["Pen"])).all()
+    assert np.isfinite(rm.score([fountain_user], ["Pen"])).all()
 
     # user_vectors: false keeps the user model's split but not its vector: nothing is embedded, nothing saved
     seen.clear()
-    off = tiny_config(
+    off = reward_config(
         data,
         tmp_path / "off",
         epochs=2,
@@ -84,7 +84,7 @@ def test_train_with_a_user_model_dir_uses_its_vectors(tmp_path, minilm, monkeypa
     assert RewardModel.from_pretrained(tmp_path / "off" / "reward_model", encoder=minilm).user_model is None
 
 
-def test_a_moved_run_folder_still_finds_its_user_model(tmp_path, monkeypatch):
+def test_a_moved_run_folder_still_finds_its_user_model(tmp_path, monkeypatch, tiny_reward_net):
     import shutil
 
     import creator.reward.model as cr
@@ -101,7 +101,7 @@ def test_a_moved_run_folder_still_finds_its_user_model(tmp_path, monkeypatch):
     monkeypatch.setattr(cr, "load_user_model", fake_load)
     run = tmp_path / "run"
     (run / "encoders").mkdir(parents=True)
-    cfg = RewardConfig(item_dim=12, user_dim=4, user_model_dir=str(run / "encoders"), **TINY_MODEL)
+    cfg = RewardConfig(item_dim=12, user_dim=4, user_model_dir=str(run / "encoders"), **tiny_reward_net)
     RewardModel(cfg).save_pretrained(run / "reward")
     shutil.move(run, tmp_path / "moved")  # the whole run folder goes elsewhere (another machine, say)
     rm = RewardModel.from_pretrained(tmp_path / "moved" / "reward")
