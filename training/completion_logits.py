@@ -7,7 +7,7 @@ Neuron). A CPU does not recompile, and for a 262k-token vocabulary (Gemma 3) the
 a prompt of 80 tokens and a title of 20 cost 5x the head FLOPs they need. ``compact_on_cpu()`` makes the
 head's choice ("compact", i.e. score ``hidden[mask]``) true on the CPU; the kernel that scores the rows is
 unchanged (it keeps its own CPU tile path), so the loss and its gradient are the same numbers, only fewer
-rows are projected. ``tests/test_completion_logits.py`` checks the loss against full logits.
+rows are projected. ``tests/creator/modeling/test_gemma_base.py`` checks the loss against full logits.
 
 Why a patch and not our own head: the fused forward also serves TRL's DPO (policy and reference log-probs)
 and its metrics; re-implementing it would copy TRL's trainer internals, which the house style forbids. The
