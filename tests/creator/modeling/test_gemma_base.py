@@ -110,6 +110,10 @@ def test_completion_only_logits_give_the_full_logits_loss_and_gradient(gemma_wor
         return real_apply(hidden, *args)
 
     monkeypatch.setattr(trl_utils._ChunkedLogProbFunction, "apply", spy)
+    switch = trl_utils._use_triton  # a training run earlier in this process may have made it compact already:
+    while getattr(switch, "_hllm_compact_on_cpu", False):  # start from TRL's own switch, which compact_on_cpu wraps
+        switch = switch.__closure__[0].cell_contents
+    monkeypatch.setattr(trl_utils, "_use_triton", switch)
     loss_all, grad_all = _fused_loss(model, ids, labels, False, monkeypatch)
     loss_compact, grad_compact = _fused_loss(model, ids, labels, True, monkeypatch)
     assert head is model.get_output_embeddings()
