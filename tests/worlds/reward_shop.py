@@ -7,6 +7,7 @@ tests score. Used by ``tests/creator/reward`` and ``tests/training``; registered
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 from collections.abc import Callable
@@ -126,7 +127,7 @@ def reward_shop(tmp_path_factory) -> Callable[..., Path]:
 @pytest.fixture
 def tiny_reward_net() -> dict:
     """The network sizes (the config's ``model:`` section) of a judge small enough to train in seconds."""
-    return json.loads(json.dumps(TINY_REWARD_NET))
+    return copy.deepcopy(TINY_REWARD_NET)
 
 
 @pytest.fixture(scope="session")
