@@ -279,7 +279,7 @@ def test_real_gemma_prefers_the_samples_real_titles_to_their_shuffles(sample_dir
 
 
 def test_eval_report_shows_fluency_per_system_next_to_factuality(tmp_path):
-    from test_eval_report import BagOfWords
+    from tests.eval.test_eval_report import BagOfWords
 
     from creator.io import write_records
     from creator.records.types import Creative, HistoryItem, User
