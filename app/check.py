@@ -2,6 +2,7 @@
 
     hllm-creator check --channel google-rsa-headline --ads examples/office_products_sample \\
         --titles my_titles.csv --out runs/check
+    hllm-creator check --config app/configs/check.yaml --titles my_titles.csv
 
 ``--titles`` is JSONL, CSV or Parquet with the columns ``ad_id,title``; ``--ads`` the catalog the ids refer
 to (its texts ground the facts). One verdict per row is printed (rule, span, reason) with a summary per
@@ -13,10 +14,11 @@ would serve.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,21 +27,30 @@ from creator.records.errors import DataError, Problems
 EXAMPLE = """example:
   hllm-creator check --channel google-rsa-headline --ads examples/office_products_sample \\
       --titles my_titles.csv --out runs/check
+  hllm-creator check --config app/configs/check.yaml --titles my_titles.csv
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hllm-creator check", description=__doc__.split("\n")[0], epilog=EXAMPLE,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--channel", required=True, help="google-rsa-headline, google-rsa-description, meta-headline, "
-                   "merchant-title or generic")
-    p.add_argument("--ads", required=True, help="the catalog with the ads the titles are for (folder or file)")
-    p.add_argument("--format", default="auto",
-                   help="format of --ads: auto, amazon2018, mind, hllm, jsonl, csv or parquet")
-    p.add_argument("--titles", required=True, help="JSONL, CSV or Parquet with the columns ad_id,title")
-    p.add_argument("--out", required=True, help="folder for verdicts.jsonl and summary.json")
-    p.add_argument("--quiet", action="store_true", help="print only failing rows and the summary")
-    return p
+@dataclass
+class CheckConfig:
+    """``hllm-creator check``: the titles to judge, the catalog they belong to and the channel."""
+
+    channel: str = field(metadata={"help": "google-rsa-headline, google-rsa-description, meta-headline, "
+                                           "merchant-title or generic"})
+    ads: str = field(metadata={"help": "the catalog with the ads the titles are for (folder or file)"})
+    titles: str = field(metadata={"help": "JSONL, CSV or Parquet with the columns ad_id,title"})
+    out: str = field(metadata={"help": "folder for verdicts.jsonl and summary.json"})
+    format: str = field(default="auto", metadata={
+        "help": "format of --ads: auto, amazon2018, mind, hllm, jsonl, csv or parquet"})
+    quiet: bool = field(default=False, metadata={"help": "print only failing rows and the summary"})
+
+
+def parse_config(argv: Sequence[str] | None = None) -> CheckConfig:
+    """``CheckConfig`` from defaults, then ``--config YAML``, then the flags in ``argv``."""
+    from creator.config import parse
+
+    (cfg,) = parse([CheckConfig], argv, description=__doc__.split("\n")[0], epilog=EXAMPLE)
+    return cfg
 
 
 def read_titles(path: str) -> list[tuple[int, str, str]]:
@@ -78,16 +89,23 @@ def check_titles(rows: list[tuple[int, str, str]], ads: dict[str, Any], channel:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def run(cfg: CheckConfig) -> int:
+    """Judge every title, write ``verdicts.jsonl`` and ``summary.json``, print them; 1 when any title fails."""
     from creator.channels.presets import get_channel
     from creator.io import load_catalog
 
-    channel = get_channel(args.channel)  # an unknown channel fails before anything is read
-    rows = read_titles(args.titles)
-    ads = load_catalog(args.ads, args.format).ads
-    verdicts = check_titles(rows, ads, channel.name, args.titles)
-    out = Path(args.out)
+    channel = get_channel(cfg.channel)  # an unknown channel fails before anything is read
+    rows = read_titles(cfg.titles)
+    ads = load_catalog(cfg.ads, cfg.format).ads
+    verdicts = check_titles(rows, ads, channel.name, cfg.titles)
+    summary = write_verdicts(Path(cfg.out), verdicts, channel)
+    print_verdicts(verdicts, summary, quiet=cfg.quiet)
+    print(f"wrote {Path(cfg.out) / 'verdicts.jsonl'}, {Path(cfg.out) / 'summary.json'}")
+    return 1 if summary["failed"] else 0
+
+
+def write_verdicts(out: Path, verdicts: list[dict[str, Any]], channel: Any) -> dict[str, Any]:
+    """``verdicts.jsonl`` (one row per title) and ``summary.json`` (counts per rule) in ``out``; the summary."""
     out.mkdir(parents=True, exist_ok=True)
     with (out / "verdicts.jsonl").open("w", encoding="utf-8") as fh:
         for v in verdicts:
@@ -97,17 +115,28 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"channel": channel.name, "max_chars": channel.max_chars, "titles": len(verdicts),
                "passed": len(verdicts) - failed, "failed": failed, "failures_by_rule": dict(by_rule.most_common())}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def print_verdicts(verdicts: list[dict[str, Any]], summary: dict[str, Any], *, quiet: bool) -> None:
     for v in verdicts:
-        if v["passed"] and not args.quiet:
+        if v["passed"] and not quiet:
             print(f"PASS  line {v['line']}  ad {v['ad_id']}  ({v['chars']} chars)  {v['title']}")
         for f in v["failures"]:
             print(f"FAIL  line {v['line']}  ad {v['ad_id']}  {f['rule']}  {f['span']!r}: {f['reason']}")
-    print(f"\ncheck ({channel.name}, max {channel.max_chars} characters): {summary['passed']} of "
-          f"{len(verdicts)} titles pass")
-    for rule, n in by_rule.most_common():
+    print(f"\ncheck ({summary['channel']}, max {summary['max_chars']} characters): {summary['passed']} of "
+          f"{summary['titles']} titles pass")
+    for rule, n in summary["failures_by_rule"].items():
         print(f"  {rule:<28} {n}")
-    print(f"wrote {out / 'verdicts.jsonl'}, {out / 'summary.json'}")
-    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cfg = parse_config(argv)
+    except (ValueError, TypeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return run(cfg)
 
 
 if __name__ == "__main__":

@@ -65,6 +65,7 @@ def _usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from_shell = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_usage())
@@ -78,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     if verb not in COMMANDS:
         print(f"hllm-creator: unknown command {verb!r}\n\n{_usage()}", file=sys.stderr)
         return 2
+    if from_shell:
+        sys.argv[0] = f"hllm-creator {verb}"  # the verb parsers' usage lines read their name from here
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     quiet_third_party_noise()
     module_name, func_name = COMMANDS[verb][0].split(":")

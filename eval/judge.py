@@ -2,6 +2,7 @@
 
     hllm-creator judge --a runs/sys_a/creatives.jsonl --b original \
         --data ../shared/data/amazon_office_products --reward-model runs/reward/reward_model
+    hllm-creator judge --config eval/configs/judge.yaml
 
 ``--a`` / ``--b`` are prediction files (JSONL/CSV/Parquet) with ``user_id``, ``ad_id`` and ``title``
 per row (``generate``'s per-user creatives work as they are); ``--b original`` compares against each
@@ -11,10 +12,9 @@ twice with the order swapped (any OpenAI-compatible endpoint); a disagreement co
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import re
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,10 +24,12 @@ import numpy as np
 
 from creator.records.errors import DataError, Problems
 from creator.records.types import Ad, User
+from eval.llm_judge import LLMJudge
 
 logger = logging.getLogger(__name__)
 
 VERDICTS = ("good", "same", "bad")  # from A's side: A better, tie, B better
+CODE_VERDICT = {1: "good", 0: "same", -1: "bad"}  # verdict_codes -> verdict
 
 
 @runtime_checkable
@@ -86,15 +88,20 @@ def compare(
         raise ValueError(f"margin must be >= 0, got {margin}")
     if hasattr(judge, "prefer"):
         return PairwiseResult.from_verdicts(judge.prefer(users, titles_a, titles_b, ads))
-    pa = np.asarray(
-        judge.score(list(users), list(titles_a), list(ads) if ads is not None else None), dtype=np.float64
-    )
-    pb = np.asarray(
-        judge.score(list(users), list(titles_b), list(ads) if ads is not None else None), dtype=np.float64
-    )
-    diff = pa - pb
-    verdicts = ["good" if d > margin else "bad" if d < -margin else "same" for d in diff]
-    return PairwiseResult.from_verdicts(verdicts)
+    pa = judge.score(list(users), list(titles_a), list(ads) if ads is not None else None)
+    pb = judge.score(list(users), list(titles_b), list(ads) if ads is not None else None)
+    return PairwiseResult.from_verdicts([CODE_VERDICT[int(c)] for c in verdict_codes(pa, pb, margin)])
+
+
+def verdict_codes(scores_a: Any, scores_b: Any, margin: float) -> np.ndarray:
+    """The one rule of every comparison, per pair: +1 when p(A) - p(B) > margin (Good), -1 when
+    p(B) - p(A) > margin (Bad), 0 otherwise (Same).
+
+    >>> verdict_codes([0.30, 0.20, 0.50], [0.20, 0.205, 0.60], 0.01).tolist()
+    [1, 0, -1]
+    """
+    d = np.asarray(scores_a, dtype=np.float64) - np.asarray(scores_b, dtype=np.float64)
+    return np.where(d > margin, 1, np.where(d < -margin, -1, 0))
 
 
 class GuardedJudge:
@@ -117,113 +124,6 @@ class GuardedJudge:
             if not self.guard.check(t, ad, original_title=ad.title).passed:
                 p[i] = 0.0
         return p
-
-
-JUDGE_PAIRWISE_V1 = """You judge ad titles for one shopper.
-The shopper recently engaged with these items (oldest first):
-{history}
-
-The product: {ad_title}
-Product facts: {ad_points}
-
-Title A: {title_a}
-Title B: {title_b}
-
-Which title is this shopper more likely to click? A title that invents facts not in the product
-facts, copies the shopper's past items, or stuffs keywords is worse. Answer with one word: A, B or Same."""
-
-JUDGE_POINTWISE_V1 = """The shopper recently engaged with these items (oldest first):
-{history}
-
-Product: {ad_title}
-Ad title shown: {title}
-
-How likely is this shopper to click this ad title? Answer with one integer from 0 to 100."""
-
-
-class LLMJudge:
-    """An LLM as judge over any OpenAI-compatible chat endpoint (vLLM, llama.cpp server, OpenAI...).
-
-    ``prefer`` asks twice per pair with the order swapped: Good only if A wins both times, Bad only
-    if B wins both times, otherwise Same (disagreement, a tie or an unreadable answer).
-    """
-
-    def __init__(
-        self,
-        model: str,
-        *,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        client: Any = None,
-        temperature: float = 0.0,
-        max_history: int = 20,
-    ) -> None:
-        if client is None:
-            from openai import OpenAI
-
-            client = OpenAI(base_url=base_url, api_key=api_key or "EMPTY")
-        self.client, self.model, self.temperature, self.max_history = client, model, temperature, max_history
-        self.unreadable = 0
-
-    def _ask(self, prompt: str) -> str:
-        resp = self.client.chat.completions.create(
-            model=self.model,
-            temperature=self.temperature,
-            max_tokens=8,
-            messages=[{"role": "user", "content": prompt}],
-        )
-        return (resp.choices[0].message.content or "").strip()
-
-    def _history(self, user: User) -> str:
-        return "\n".join(f"- {h.title}" for h in user.recent(self.max_history)) or "- (none)"
-
-    def _choice(self, answer: str) -> str | None:
-        m = re.match(r"\W*(same|a|b)\b", answer.lower())
-        if m is None:
-            self.unreadable += 1
-            return None
-        return m.group(1)
-
-    def prefer(
-        self,
-        users: Sequence[User],
-        titles_a: Sequence[str],
-        titles_b: Sequence[str],
-        ads: Sequence[Ad] | None = None,
-    ) -> list[str]:
-        out = []
-        for i, (u, a, b) in enumerate(zip(users, titles_a, titles_b, strict=True)):
-            ad = ads[i] if ads is not None else None
-            ctx = {
-                "history": self._history(u),
-                "ad_title": ad.title if ad else "(not given)",
-                "ad_points": "; ".join(ad.selling_points[:6]) if ad else "(not given)",
-            }
-            first = self._choice(self._ask(JUDGE_PAIRWISE_V1.format(**ctx, title_a=a, title_b=b)))
-            second = self._choice(self._ask(JUDGE_PAIRWISE_V1.format(**ctx, title_a=b, title_b=a)))
-            out.append(
-                "good"
-                if (first, second) == ("a", "b")
-                else "bad"
-                if (first, second) == ("b", "a")
-                else "same"
-            )
-        return out
-
-    def score(
-        self, users: Sequence[User], titles: Sequence[str], ads: Sequence[Ad] | None = None
-    ) -> np.ndarray:
-        out = np.zeros(len(titles), dtype=np.float32)
-        for i, (u, t) in enumerate(zip(users, titles, strict=True)):
-            ad_title = ads[i].title if ads is not None else "(not given)"
-            answer = self._ask(
-                JUDGE_POINTWISE_V1.format(history=self._history(u), ad_title=ad_title, title=t)
-            )
-            m = re.search(r"\d+", answer)
-            if m is None:
-                self.unreadable += 1
-            out[i] = min(int(m.group()), 100) / 100.0 if m else 0.5
-        return out
 
 
 def read_predictions(path: str | Path) -> dict[tuple[str, str], str]:
@@ -265,43 +165,70 @@ def results_table(rows: list[tuple[str, PairwiseResult]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="hllm-creator judge",
-        description=__doc__.split("\n\n")[0],
-        epilog="example:\n  hllm-creator judge --a runs/sys_a/creatives.jsonl --b original "
-        "--data ../shared/data/amazon_office_products "
-        "--reward-model runs/reward/reward_model",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--a", required=True, help="predictions of system A (user_id, ad_id, title)")
-    parser.add_argument(
-        "--b", required=True, help="predictions of system B, or 'original' for the ads' own titles"
-    )
-    parser.add_argument("--data", required=True, help="the catalog the users and ads come from")
-    parser.add_argument("--format", default="auto")
-    parser.add_argument("--reward-model", help="a RewardModel folder (train-reward OUT/reward_model)")
-    parser.add_argument("--margin", type=float, default=0.01, help="|p(A) - p(B)| at most this is Same")
-    parser.add_argument(
-        "--guard", action="store_true", help="score titles the guard rejects as 0 (needs creator.guard.check)"
-    )
-    llm = parser.add_argument_group("LLM judge (optional, OpenAI-compatible)")
-    llm.add_argument("--llm-base-url")
-    llm.add_argument("--llm-model")
-    llm.add_argument(
-        "--llm-api-key-env", default="OPENAI_API_KEY", help="environment variable holding the key"
-    )
-    parser.add_argument("--out", help="write one JSON line per pair with both titles, scores and verdicts")
-    args = parser.parse_args(argv)
-    if not args.reward_model and not args.llm_model:
-        parser.error("give --reward-model DIR and/or --llm-model NAME (with --llm-base-url)")
-    import os
+def load_reward_model(path: str | Path, *, flag: str = "--reward-model") -> Any:
+    """The trained CTR reward model in ``path`` (the folder ``train-reward`` writes)."""
+    try:
+        from creator.reward.model import RewardModel
+    except ImportError as exc:
+        raise RuntimeError(
+            f"{flag} DIR needs creator.reward.model (the CTR reward model), which is not "
+            "importable here; use --judge similarity or install the full package"
+        ) from exc
+    return RewardModel.from_pretrained(path)
 
+
+EXAMPLE = """example:
+  hllm-creator judge --a runs/sys_a/creatives.jsonl --b original \\
+    --data ../shared/data/amazon_office_products --reward-model runs/reward/reward_model
+  hllm-creator judge --config eval/configs/judge.yaml"""
+
+
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+@dataclass
+class JudgeConfig:
+    """``hllm-creator judge``: system A's titles against system B's (or the ads' own) per (user, ad)."""
+
+    a: str = field(metadata=_help("predictions of system A (user_id, ad_id, title)"))
+    b: str = field(metadata=_help("predictions of system B, or 'original' for the ads' own titles"))
+    data: str = field(metadata=_help("the catalog the users and ads come from"))
+    format: str = "auto"
+    reward_model: str | None = field(default=None, metadata=_help(
+        "a RewardModel folder (train-reward OUT/reward_model)"))
+    margin: float = field(default=0.01, metadata=_help("|p(A) - p(B)| at most this is Same"))
+    guard: bool = field(default=False, metadata=_help("score titles the guard rejects as 0"))
+    llm_base_url: str | None = field(default=None, metadata=_help("LLM judge: an OpenAI-compatible endpoint"))
+    llm_model: str | None = field(default=None, metadata=_help("LLM judge: the model name"))
+    llm_api_key_env: str = field(default="OPENAI_API_KEY", metadata=_help(
+        "LLM judge: the environment variable holding the key"))
+    out: str | None = field(default=None, metadata=_help(
+        "write one JSON line per pair with both titles, scores and verdicts"))
+
+    def __post_init__(self) -> None:
+        if not self.reward_model and not self.llm_model:
+            raise ValueError("give --reward-model DIR and/or --llm-model NAME (with --llm-base-url)")
+
+
+@dataclass
+class JudgedPairs:
+    """The (user, ad) pairs in A, B and the catalog, with both titles of each."""
+
+    keys: list[tuple[str, str]]
+    users: list[User]
+    ads: list[Ad]
+    titles_a: list[str]
+    titles_b: list[str]
+
+
+def shared_pairs(cfg: JudgeConfig) -> JudgedPairs:
+    """The pairs of ``cfg.a`` that ``cfg.b`` and the catalog also have; a DataError when there are none."""
     from creator.io import load_catalog
 
-    catalog = load_catalog(args.data, args.format).require_ads()
-    preds_a = read_predictions(args.a)
-    preds_b = None if args.b == "original" else read_predictions(args.b)
+    catalog = load_catalog(cfg.data, cfg.format).require_ads()
+    preds_a = read_predictions(cfg.a)
+    preds_b = None if cfg.b == "original" else read_predictions(cfg.b)
     keys, missing = [], 0
     for key in preds_a:
         if (
@@ -317,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     if not keys:
         raise DataError(
             "no (user_id, ad_id) pair is in both files and the catalog",
-            file=args.a,
+            file=cfg.a,
             expected="pairs shared by --a, --b and --data",
             got=f"{len(preds_a)} pairs in A, 0 usable",
             fix="check that the files come from the same catalog",
@@ -326,39 +253,72 @@ def main(argv: list[str] | None = None) -> int:
     ads = [catalog.ads[a] for _, a in keys]
     titles_a = [preds_a[k] for k in keys]
     titles_b = [ad.title for ad in ads] if preds_b is None else [preds_b[k] for k in keys]
-    judges: list[tuple[str, Any]] = []
-    if args.reward_model:
-        from creator.reward.model import RewardModel
+    return JudgedPairs(keys, users, ads, titles_a, titles_b)
 
-        rm: Any = RewardModel.from_pretrained(args.reward_model)
-        if args.guard:
-            try:
-                from creator.guard.check import Guard  # type: ignore[import-not-found]
-            except ImportError:
-                parser.error("--guard needs creator.guard.check, which this checkout does not have")
+
+def build_judges(cfg: JudgeConfig) -> list[tuple[str, Any]]:
+    """(name, judge) for the reward model (behind the guard with ``cfg.guard``) and the LLM judge asked for."""
+    import os
+
+    judges: list[tuple[str, Any]] = []
+    if cfg.reward_model:
+        rm: Any = load_reward_model(cfg.reward_model)
+        if cfg.guard:
+            from creator.guard.check import Guard
+
             rm = GuardedJudge(rm, Guard())
-        judges.append(("reward model" + (" + guard" if args.guard else ""), rm))
-    if args.llm_model:
+        judges.append(("reward model" + (" + guard" if cfg.guard else ""), rm))
+    if cfg.llm_model:
         judges.append(
             (
-                f"LLM {args.llm_model}",
-                LLMJudge(
-                    args.llm_model, base_url=args.llm_base_url, api_key=os.environ.get(args.llm_api_key_env)
-                ),
+                f"LLM {cfg.llm_model}",
+                LLMJudge(cfg.llm_model, base_url=cfg.llm_base_url, api_key=os.environ.get(cfg.llm_api_key_env)),
             )
         )
-    results = [(name, compare(j, users, titles_a, titles_b, ads, margin=args.margin)) for name, j in judges]
-    print(f"A = {args.a}\nB = {args.b}\n")
+    return judges
+
+
+def write_pairs(path: str | Path, pairs: JudgedPairs, results: list[tuple[str, PairwiseResult]]) -> None:
+    """One JSON line per pair: both titles and each judge's verdict."""
+    with open(path, "w") as fh:
+        for i, (u, a) in enumerate(pairs.keys):
+            rec = {
+                "user_id": u,
+                "ad_id": a,
+                "title_a": pairs.titles_a[i],
+                "title_b": pairs.titles_b[i],
+                **{name: r.per_pair[i] for name, r in results},
+            }
+            fh.write(json.dumps(rec) + "\n")
+
+
+def parse_config(argv: Sequence[str] | None = None) -> JudgeConfig:
+    """``JudgeConfig`` from defaults, then ``--config YAML``, then the flags in ``argv``."""
+    from creator.config import parse
+
+    (cfg,) = parse([JudgeConfig], argv, description=__doc__.split("\n\n")[0], epilog=EXAMPLE)
+    return cfg
+
+
+def run(cfg: JudgeConfig) -> list[tuple[str, PairwiseResult]]:
+    """Judge A against B with every judge asked for; print the table, write the pairs to ``cfg.out``."""
+    pairs = shared_pairs(cfg)
+    results = [
+        (name, compare(j, pairs.users, pairs.titles_a, pairs.titles_b, pairs.ads, margin=cfg.margin))
+        for name, j in build_judges(cfg)
+    ]
+    print(f"A = {cfg.a}\nB = {cfg.b}\n")
     print(results_table(results))
-    if args.out:
-        with open(args.out, "w") as fh:
-            for i, (u, a) in enumerate(keys):
-                rec = {
-                    "user_id": u,
-                    "ad_id": a,
-                    "title_a": titles_a[i],
-                    "title_b": titles_b[i],
-                    **{name: r.per_pair[i] for name, r in results},
-                }
-                fh.write(json.dumps(rec) + "\n")
+    if cfg.out:
+        write_pairs(cfg.out, pairs, results)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cfg = parse_config(argv)
+    except (ValueError, TypeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    run(cfg)
     return 0

@@ -229,13 +229,28 @@ class Guard:
             self.fluency.prefetch(list(titles))
 
     def check(self, title: str, ad: Ad, *, original_title: str | None = None) -> GuardVerdict:
-        cfg = self.config
         original = ad.title if original_title is None else original_title
         text = (title or "").strip()
         if not text:
             return GuardVerdict(
                 [GuardFailure("empty", "", "the title is empty")], checker=self.fact_checker.name
             )
+        failures = self._shape_failures(text, ad, original)
+        failures += self._word_failures(text, ad)
+        failures += self._channel_failures(title, ad)
+        failures += self._fact_failures(text, ad)
+        scores: dict[str, float] = {}
+        if self.fluency is not None:
+            value, scores = self.fluency.measure(text)
+            # the ad's own title is the gate's calibration reference: scored, never rejected by it
+            if not self.fluency.passes(value) and _squash(text) != _squash(original):
+                failures.append(GuardFailure("disfluent", text, self.fluency.reason(value)))
+        return GuardVerdict(failures=failures, checker=self.fact_checker.name, scores=scores)
+
+    def _shape_failures(self, text: str, ad: Ad, original: str) -> list[GuardFailure]:
+        """Too few words, off the ad's topic, too long for the channel, too many words or added characters,
+        unchanged."""
+        cfg = self.config
         failures: list[GuardFailure] = []
         n_letter_words = len(_WORD_RE.findall(text))
         if n_letter_words < cfg.min_words:
@@ -285,6 +300,12 @@ class Guard:
             )
         if cfg.flag_unchanged and _squash(text) == _squash(original):
             failures.append(GuardFailure("unchanged", text, "the title is the original title unchanged"))
+        return failures
+
+    def _word_failures(self, text: str, ad: Ad) -> list[GuardFailure]:
+        """Banned words, and personal attributes of the reader the ad's own text does not state."""
+        cfg = self.config
+        failures: list[GuardFailure] = []
         if self._banned_word_re is not None:
             for m in self._banned_word_re.finditer(text):
                 failures.append(
@@ -300,6 +321,11 @@ class Guard:
                         "banned_attribute", hit.span, f"{hit.span!r} refers to the reader's {hit.category}"
                     )
                 )
+        return failures
+
+    def _channel_failures(self, title: str, ad: Ad) -> list[GuardFailure]:
+        """The platform's editorial rules (Google Ads editorial, Meta personal attributes)."""
+        failures: list[GuardFailure] = []
         if self.channel.editorial or self.channel.meta_attributes:
             ad_text = " ".join([ad.title, ad.brand, *ad.selling_points, ad.description])
             raw = (title or "").strip()  # editorial rules see the title as written (doubled spaces included)
@@ -307,25 +333,22 @@ class Guard:
                 failures.extend(google_editorial(raw, ad_text, max_exclamations=self.channel.max_exclamations))
             if self.channel.meta_attributes:
                 failures.extend(meta_personal_attributes(raw, ad_text))
+        return failures
+
+    def _fact_failures(self, text: str, ad: Ad) -> list[GuardFailure]:
+        """The fact checker's failures; a checker that crashes fails the title, it never passes it silently."""
         try:
-            failures.extend(self.fact_checker.check(text, ad))
+            return list(self.fact_checker.check(text, ad))
         except Exception as exc:  # a model-based checker failing must not pass the title silently
             logger.warning("fact checker %s failed on ad %s: %s", self.fact_checker.name, ad.ad_id, exc)
-            failures.append(
+            return [
                 GuardFailure(
                     "ungrounded_claim",
                     text,
                     f"fact checker {self.fact_checker.name} failed ({type(exc).__name__}); "
                     "the title is not verified",
                 )
-            )
-        scores: dict[str, float] = {}
-        if self.fluency is not None:
-            value, scores = self.fluency.measure(text)
-            # the ad's own title is the gate's calibration reference: scored, never rejected by it
-            if not self.fluency.passes(value) and _squash(text) != _squash(original):
-                failures.append(GuardFailure("disfluent", text, self.fluency.reason(value)))
-        return GuardVerdict(failures=failures, checker=self.fact_checker.name, scores=scores)
+            ]
 
 
 def _overflow(text: str, max_chars: int, channel: Channel) -> str:

@@ -20,22 +20,17 @@ Three views, each per (user, ad) pair so the report can bootstrap them:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from creator.modeling.item_encoder import ItemEncoder
 from creator.records.types import Ad, User
+from eval.judge import Judge, compare, verdict_codes
 
 logger = logging.getLogger(__name__)
-
-
-class Judge(Protocol):
-    """``eval.judge.Judge``: click probability (or a score in [0, 1]) of users[i] for titles[i]."""
-
-    def score(self, users: list[User], titles: list[str], ads: list[Ad] | None = None) -> np.ndarray: ...
 
 
 @dataclass
@@ -60,8 +55,7 @@ def score_compare(
     a, b = np.asarray(scores_a, dtype=float), np.asarray(scores_b, dtype=float)
     if a.shape != b.shape:
         raise ValueError(f"score arrays differ in shape {a.shape} vs {b.shape}; score the same pairs")
-    d = a - b
-    per = np.where(d > margin, 1, np.where(d < -margin, -1, 0))
+    per = verdict_codes(a, b, margin)  # the rule of eval.judge.compare
     good, bad = int((per == 1).sum()), int((per == -1).sum())
     n = len(per)
     return Pairwise(good, n - good - bad, bad, n, (good - bad) / n if n else float("nan"), per)
@@ -79,24 +73,15 @@ def pairwise(
 ) -> Pairwise:
     """A vs B. A score-only judge with ``scores`` given: ``score_compare`` (the rule of
     ``eval.judge.compare``, without scoring again). A pairwise judge (one with ``prefer``, e.g. the LLM
-    judge that asks twice with the order swapped) or no scores: ``eval.judge.compare`` when installed.
+    judge that asks twice with the order swapped) or no scores: ``eval.judge.compare``.
     """
     if scores is not None and not hasattr(judge, "prefer"):
         return score_compare(scores[0], scores[1], margin=margin)
-    compare: Callable[..., Any] | None
-    try:
-        from eval.judge import compare
-    except ImportError:
-        compare = None
-    if compare is not None:
-        res = compare(judge, users, titles_a, titles_b, ads, margin=margin)
-        per = np.asarray(res.per_pair)
-        if per.dtype.kind not in "iuf":  # labels such as 'good' / 'same' / 'bad'
-            per = np.array([{"good": 1, "bad": -1}.get(str(p).lower(), 0) for p in per])
-        return Pairwise(int(res.good), int(res.same), int(res.bad), int(res.n), float(res.adv), per)
-    if scores is None:
-        scores = (judge.score(users, titles_a, ads), judge.score(users, titles_b, ads))
-    return score_compare(scores[0], scores[1], margin=margin)
+    res = compare(judge, users, titles_a, titles_b, ads, margin=margin)
+    per = np.asarray(res.per_pair)
+    if per.dtype.kind not in "iuf":  # labels such as 'good' / 'same' / 'bad'
+        per = np.array([{"good": 1, "bad": -1}.get(str(p).lower(), 0) for p in per])
+    return Pairwise(int(res.good), int(res.same), int(res.bad), int(res.n), float(res.adv), per)
 
 
 def history_before(user: User, ad_id: str) -> list[str]:

@@ -263,14 +263,14 @@ def test_cli_end_to_end(tiny, tmp_path, monkeypatch, minilm, capsys):
 
 def test_yaml_config_then_flags(tiny, tmp_path):
     from creator.io.hllm import write_hllm_parquet
-    from eval.report import config_from_args
+    from eval.report import parse_config
 
     cfg_file = tmp_path / "eval.yaml"
     cfg_file.write_text(
         f"ads: {tiny['catalog']}\nsystems:\n  careful: {tiny['dir'] / 'careful.jsonl'}\n"
         "channels: [headline]\nbootstrap: 50\n"
     )
-    cfg = config_from_args(
+    cfg = parse_config(
         ["--config", str(cfg_file), "--bootstrap", "80", "--max-pairs", "0", "--systems", "more=x.jsonl"]
     )
     assert cfg.bootstrap == 80 and cfg.max_pairs is None and cfg.channels == ["headline"]

@@ -65,13 +65,24 @@ def test_soft_tokens_replace_the_scaled_rows_and_prompt_embeds_equal_the_hook(ge
     assert torch.allclose(via_hook, via_embeds, atol=1e-5)
 
 
+def _stock_switch(trl_utils):
+    """TRL's own ``_use_triton``, also when an SFT or DPO run earlier in this process applied ``compact_on_cpu``
+    (the patch is process-wide and keeps TRL's function in its closure)."""
+    import inspect
+
+    switch = trl_utils._use_triton
+    if getattr(switch, "_hllm_compact_on_cpu", False):
+        switch = inspect.getclosurevars(switch).nonlocals["original"]
+    return switch
+
+
 def _fused_loss(model, ids, labels, compact: bool, monkeypatch):
     from trl.trainer import utils as trl_utils
     from trl.trainer.utils import add_fused_lm_head
 
     from training.completion_logits import compact_on_cpu
 
-    monkeypatch.setattr(trl_utils, "_use_triton", trl_utils._use_triton)  # undone after the test
+    monkeypatch.setattr(trl_utils, "_use_triton", _stock_switch(trl_utils))  # undone after the test
     if compact:
         assert compact_on_cpu()
     add_fused_lm_head(model)
