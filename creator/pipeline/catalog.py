@@ -1,6 +1,7 @@
 """Personalised titles for a whole catalog at the cost of segments, not users.
 
-The flow, one stage per block of ``generate_for_catalog``::
+The flow, one named step per stage of ``generate_for_catalog`` (``_inputs``, ``_plan``, ``_generate``,
+``_assemble``)::
 
     users -> user vectors -> k-means segments -> match score of every (segment, ad)
           -> select (threshold, top-m ads per segment, top-k segments per ad, call budget)
@@ -12,11 +13,11 @@ The flow, one stage per block of ``generate_for_catalog``::
           -> segments mapped back to users
 
 Generator calls scale with (segments x kept ads), never with users. Every model is injected
-(``Components``) so the flow is tested with small fakes; ``app/generate.py`` wires the trained ones.
-What a run returns and writes (``CatalogResult``, ``RunSummary``, ``write_outputs``) lives in
-``creator.pipeline.result``; it is re-exported here. Work is sharded by kept pairs and, given ``out_dir``,
-each shard is saved as it finishes (``creator.pipeline.shards``): a rerun after a crash skips finished shards and
-ends with the same output.
+(``Components``) so the flow is tested with small fakes; ``creator.bundle`` builds the trained ones. What a
+run returns and writes (``CatalogResult``, ``RunSummary``, ``write_outputs``) lives in ``creator.pipeline.result``;
+it is re-exported here. Work is sharded by kept pairs and, given ``out_dir``, each shard's rows
+(``ShardRow``) are saved as it finishes (``creator.pipeline.shards``): a rerun after a crash reads finished
+shards back and ends with the same output.
 """
 
 from __future__ import annotations
