@@ -171,3 +171,20 @@ def test_per_user_mode_is_one_segment_and_one_request_per_user_and_ad():
     assert sorted(set(judge.users)) == sorted(u.user_id for u in users)
     with pytest.raises(ValueError, match="leave clusters unset"):
         PipelineConfig(per_user=True, clusters=4)
+
+
+def test_a_resumed_run_serves_what_the_fresh_run_served(tmp_path):
+    """Fresh shards stay typed up to the write; a rerun reads the same rows back (``ShardRow``) and serves
+    equal creatives, verdicts included."""
+    from creator.pipeline.shards import ShardRow
+
+    config = PipelineConfig(clusters=3, match_threshold=0.45, shard_size=2)
+    fresh = generate_for_catalog(make_ads(), make_users(), parts(), config, SamplingConfig(n=3), out_dir=tmp_path)
+    backend = FakeBackend()
+    resumed = generate_for_catalog(make_ads(), make_users(), parts(backend=backend), config, SamplingConfig(n=3),
+                                   out_dir=tmp_path)
+    assert backend.keys == [] and resumed.summary.shards_resumed == resumed.summary.shards > 1
+    assert [c.to_dict() for c in resumed.creatives] == [c.to_dict() for c in fresh.creatives]
+    assert any(c.verdict is not None and not c.verdict.passed for c in fresh.creatives)
+    line = json.loads((tmp_path / "shards" / "shard-00000.jsonl").read_text().splitlines()[0])
+    assert ShardRow.from_dict(line).to_dict() == line
