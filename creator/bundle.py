@@ -78,6 +78,7 @@ class ModelBundle:
     root: Path
     parts: dict[str, str | None]
     judge_user_model: str | None = None  # the part folder of the user model the judge embeds users with
+    embeddings_dir: str | None = None  # the MiniLM cache the parts' training shared (relative to root)
     base: str | None = None
     versions: dict[str, str] = field(default_factory=dict)
 
@@ -111,8 +112,8 @@ class ModelBundle:
                             got=f"format_version {data.get('format_version')!r}",
                             fix="write it with this version (ModelBundle.write_manifest) or delete it")
         parts = {p: data["parts"].get(p) for p in PARTS}
-        return cls(root, parts, judge_user_model=data.get("judge_user_model"), base=data.get("base"),
-                   versions=dict(data.get("versions") or {}))
+        return cls(root, parts, judge_user_model=data.get("judge_user_model"), embeddings_dir=data.get("embeddings"),
+                   base=data.get("base"), versions=dict(data.get("versions") or {}))
 
     @classmethod
     def from_layout(cls, root: Path) -> ModelBundle:
@@ -121,7 +122,7 @@ class ModelBundle:
         parts: dict[str, str | None] = dict(layout)
         if not (root / layout["judge"]).is_dir():
             parts["judge"] = None
-        bundle = cls(root, parts)
+        bundle = cls(root, parts, embeddings_dir=EMBEDDINGS if (root / EMBEDDINGS).is_dir() else None)
         bundle.judge_user_model = bundle._judge_user_model()
         bundle.base = bundle._generator_base()
         return bundle
@@ -142,7 +143,8 @@ class ModelBundle:
                     raise DataError("judge folder not found", file=str(path), expected="a saved RewardModel",
                                     got="nothing there", fix="pass --judge-model PATH, or none to skip reranking")
             parts[part] = str(path.resolve())
-        bundle = ModelBundle(self.root, parts, base=self.base, versions=dict(self.versions))
+        bundle = ModelBundle(self.root, parts, embeddings_dir=self.embeddings_dir, base=self.base,
+                             versions=dict(self.versions))
         bundle.judge_user_model = bundle._judge_user_model()
         return bundle
 
@@ -154,8 +156,7 @@ class ModelBundle:
     @property
     def embeddings(self) -> Path | None:
         """The MiniLM cache the bundle's training shared (None when it has none)."""
-        path = self.root / EMBEDDINGS
-        return path if path.is_dir() else None
+        return None if self.embeddings_dir is None else self.root / self.embeddings_dir
 
     def missing(self) -> list[str]:
         """The required parts whose folder is not there."""
@@ -221,7 +222,7 @@ class ModelBundle:
     def manifest(self) -> dict[str, Any]:
         return {"format_version": FORMAT_VERSION, "parts": dict(self.parts),
                 "judge_user_model": self.judge_user_model,
-                "embeddings": EMBEDDINGS if self.embeddings is not None else None,
+                "embeddings": self.embeddings_dir,
                 "base": self.base, "versions": self.versions or _versions()}
 
     def save(self) -> Path:
