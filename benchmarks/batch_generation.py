@@ -76,9 +76,22 @@ class VectorUserModel:
     def embed_items(self, texts):
         return np.stack([self.ad_vecs[t] for t in texts])
 
+    def match(self, user_vecs: np.ndarray, ad_vecs: np.ndarray) -> np.ndarray:
+        return logistic_match(user_vecs, ad_vecs)
+
 
 def logistic_match(u: np.ndarray, a: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-4 * (u @ a.T)))
+
+
+class PromptGenerator:
+    """The pipeline's generator part around a ``prompt_embeds`` function; open decoding (no grounding)."""
+
+    def __init__(self, prompt_embeds) -> None:
+        self.prompt_embeds = prompt_embeds
+
+    def grounding(self, ad, *, max_chars=None, wide=False):
+        return None
 
 
 class LengthGuard:
@@ -105,7 +118,7 @@ def synthetic_world(n_users: int, n_ads: int, seed: int = 0, n_tastes: int = 50)
 def bench_calls(backend, prompt_embeds, sampling, n_users=100, n_ads=10, k=8, top_m=5):
     """Segment pipeline vs per-user generation, side by side on the same users, ads and generator."""
     users, ads, um = synthetic_world(n_users, n_ads)
-    parts = Components(um, logistic_match, prompt_embeds, backend, LengthGuard())
+    parts = Components(um, PromptGenerator(prompt_embeds), backend, LengthGuard())
     t0 = time.perf_counter()
     res = generate_for_catalog(ads, users, parts, PipelineConfig(clusters=k, top_m=top_m), sampling)
     t_seg = time.perf_counter() - t0
@@ -140,7 +153,7 @@ def bench_scale(backend, prompt_embeds, sampling, k=64, n_ads=100, top_m=5, repe
     out: dict = {}
     for n in (1_000, *[m for _ in range(repeats) for m in (10_000, 100_000)]):  # 1,000 = warm-up
         users, ads, um = worlds[n]
-        parts = Components(um, logistic_match, prompt_embeds, backend, LengthGuard())
+        parts = Components(um, PromptGenerator(prompt_embeds), backend, LengthGuard())
         t0, c0 = time.perf_counter(), time.process_time()
         res = generate_for_catalog(ads, users, parts, PipelineConfig(clusters=k, top_m=top_m), sampling)
         seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -278,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", help="Office_Products folder (proxy-sweep: synthetic users otherwise; "
                                   "quality and sweep need it)")
     q = p.add_argument_group("judged quality (quality, sweep)")
-    q.add_argument("--artifacts", help="trained parts in the demo's layout (encoders/, generator/, reward/, ...)")
+    q.add_argument("--artifacts", help="a trained model bundle (creator/bundle.py), e.g. quickstart's OUT/artifacts")
     q.add_argument("--users", type=int, default=200, help="real users in the subsample")
     q.add_argument("--ads", type=int, default=20, help="ads in the subsample")
     q.add_argument("--clusters", type=int, default=16, help="quality: K of the segment run")

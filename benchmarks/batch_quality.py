@@ -53,15 +53,15 @@ def subsample(data: Path, n_users: int, n_ads: int, seed: int = 0) -> tuple[list
 
 
 def load_parts(artifacts: Path, ads: list[Ad], batch_size: int = 16) -> tuple[Any, Any]:
-    """The demo's trained parts (``ArtifactParts``): pipeline components and the judge they share."""
-    from app.demo_artifacts import ArtifactParts
-    from creator.guard.check import GuardConfig, known_brands_from_ads
+    """The trained model bundle in ``artifacts`` (``creator.bundle``; a ``DataError`` names a missing part and
+    the command that trains it): pipeline components under the default guard, and the judge they share."""
+    from creator.backends.hf import HFBackend
+    from creator.bundle import ModelBundle
+    from creator.guard.check import Guard, GuardConfig, known_brands_from_ads
 
-    parts = ArtifactParts(artifacts, batch_size=batch_size)
-    if not parts.ready():
-        raise SystemExit(f"{artifacts} lacks trained models; run `hllm-creator quickstart --data DATA --out DIR "
-                         "--no-serve` first and pass --artifacts DIR/artifacts")
-    components = parts.components(GuardConfig(), known_brands_from_ads(ads))
+    models = ModelBundle.read(artifacts).load(cache_dir=artifacts / "embeddings")
+    guard = Guard(GuardConfig(), known_brands=known_brands_from_ads(ads))
+    components = models.components(guard, HFBackend.from_generator(models.generator, batch_size=batch_size))
     return components, components.judge
 
 

@@ -70,15 +70,15 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from app.quickstart import main as quickstart
+    from app.quickstart import QuickstartConfig
+    from app.quickstart import run as quickstart
 
-    qs_argv = ["--out", str(out), "--no-serve", *(["--data", args.data] if args.data else [])]
-    for spec in args.train_args:
-        qs_argv += ["--train-args", spec]
+    config = QuickstartConfig(out=str(out), no_serve=True, train_args=list(args.train_args),
+                              **({"data": args.data} if args.data else {}))
     sampler = LoadSampler()
     sampler.start()
     t0 = time.perf_counter()
-    code = quickstart(qs_argv)
+    code = quickstart(config)
     wall = time.perf_counter() - t0
     sampler.stop()
     if code != 0:

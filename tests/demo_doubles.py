@@ -40,9 +40,27 @@ class BagUserModel:
     def embed_items(self, texts):
         return np.stack([_bag([t]) for t in texts])
 
+    def match(self, user_vecs: np.ndarray, ad_vecs: np.ndarray) -> np.ndarray:
+        return sigmoid_match(user_vecs, ad_vecs)
+
 
 def sigmoid_match(user_vecs: np.ndarray, ad_vecs: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-4.0 * (user_vecs @ ad_vecs.T - 0.25)))  # (K, M)
+
+
+class BagGenerator:
+    """The prompt is the user vector (the backend reads the ad from the request key); open decoding. Records
+    each ad it is asked about in ``ads`` (shared with ``PhraseBackend``)."""
+
+    def __init__(self, ads: dict[str, Ad]) -> None:
+        self.ads = ads
+
+    def prompt_embeds(self, ad: Ad, user_vec: np.ndarray) -> torch.Tensor:
+        self.ads[ad.ad_id] = ad
+        return torch.as_tensor(user_vec, dtype=torch.float32)[None, :]  # (1, DIM)
+
+    def grounding(self, ad: Ad, *, max_chars: int | None = None, wide: bool = False) -> None:
+        return None
 
 
 class PhraseBackend:
@@ -84,11 +102,7 @@ class DoubleParts:
     def components(self, guard: GuardConfig, known_brands: list[str]):
         from creator.pipeline.catalog import Components
 
-        def prompt_embeds(ad: Ad, user_vec: np.ndarray) -> torch.Tensor:
-            self.ads[ad.ad_id] = ad
-            return torch.as_tensor(user_vec, dtype=torch.float32)[None, :]  # (1, DIM)
-
-        return Components(self.user_model, sigmoid_match, prompt_embeds, PhraseBackend(self.ads),
+        return Components(self.user_model, BagGenerator(self.ads), PhraseBackend(self.ads),
                           Guard(guard, known_brands=known_brands), self.judge)
 
 

@@ -1,9 +1,11 @@
 """Small stand-ins for the trained parts, to test the pipeline as a unit, plus a runnable driver.
 
 Users ``g{group}-{i}`` sit near one of three far-apart centres (so k-means with K=3 recovers the groups);
-the match model is a fixed logistic of (segment vector . ad vector); the guard rejects any title with
-the word ``bad``; the judge prefers longer titles. ``python tests/fake_parts.py OUT`` runs the pipeline
-with the tiny random Llama behind the HF backend, slowly, for the SIGKILL-and-resume test.
+the user model's match is a fixed logistic of (segment vector . ad vector); the generator's prompt is the
+user vector and the title length, with open decoding; the guard rejects any title with the word ``bad``;
+the judge prefers longer titles. ``fake_components`` puts them together as the pipeline takes them.
+``python tests/fake_parts.py OUT`` runs the pipeline with the tiny random Llama behind the HF backend, slowly,
+for the SIGKILL-and-resume test.
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ class FakeUserModel:
     def embed_items(self, texts):
         return np.stack([_rng(t).normal(size=DIM) for t in texts]).astype(np.float32) * 0.3
 
+    def match(self, user_vecs, ad_vecs):
+        return fake_match(user_vecs, ad_vecs)
+
 
 def fake_match(user_vecs: np.ndarray, ad_vecs: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-(user_vecs @ ad_vecs.T)))  # (K, M) probabilities
@@ -64,6 +69,22 @@ def fake_match(user_vecs: np.ndarray, ad_vecs: np.ndarray) -> np.ndarray:
 
 def fake_prompt_embeds(ad: Ad, user_vec: np.ndarray) -> torch.Tensor:
     return torch.tensor(np.concatenate([user_vec, [len(ad.title)]], dtype=np.float32))[None, :]  # (1, DIM+1)
+
+
+class FakeGenerator:
+    """``prompt_embeds`` as ``fake_prompt_embeds`` (or the function given), recording every user vector it
+    is asked for; no grounded vocabulary (open decoding)."""
+
+    def __init__(self, prompt_embeds=None) -> None:
+        self._prompt_embeds = prompt_embeds or fake_prompt_embeds
+        self.user_vecs: list[np.ndarray] = []
+
+    def prompt_embeds(self, ad: Ad, user_vec: np.ndarray) -> torch.Tensor:
+        self.user_vecs.append(np.asarray(user_vec))
+        return self._prompt_embeds(ad, user_vec)
+
+    def grounding(self, ad: Ad, *, max_chars=None, wide=False):
+        return None
 
 
 class FakeBackend:
@@ -99,6 +120,13 @@ class FakeJudge:
         return np.array([len(t) / 100 for t in titles])
 
 
+def fake_components(*, backend=None, guard=None, judge=None, generator=None, user_model=None) -> Components:
+    """The fakes above as the pipeline's parts; pass any part to replace its fake (``judge=None`` keeps the
+    ``FakeJudge``: use ``Components(...)`` directly for a run without a judge)."""
+    return Components(user_model or FakeUserModel(), generator or FakeGenerator(), backend or FakeBackend(),
+                      guard or FakeGuard(), judge or FakeJudge())
+
+
 # -- driver for the SIGKILL test: the tiny random Llama behind the HF backend, one slow shard at a time ----
 class SlowBackend:
     def __init__(self, inner, delay: float) -> None:
@@ -125,7 +153,7 @@ def tiny_hf_parts(delay: float = 0.0) -> Components:
             return torch.cat([soft, model.get_input_embeddings()(ids)])
 
     backend = SlowBackend(HFBackend(model, tok, batch_size=4), delay)
-    return Components(FakeUserModel(), fake_match, prompt_embeds, backend, FakeGuard(), FakeJudge())
+    return fake_components(generator=FakeGenerator(prompt_embeds), backend=backend)
 
 
 def run(out_dir: str, delay: float = 0.0):

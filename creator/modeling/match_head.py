@@ -78,6 +78,27 @@ class MatchHead(nn.Module):
     def calibrate(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.calib_a * logits + self.calib_b)
 
+    def probabilities(self, user_vecs: np.ndarray, ad_vecs: np.ndarray) -> np.ndarray:
+        """Calibrated match probability of every user with every ad: (N, dim), (M, item_dim) -> (N, M) float32."""
+        user_vecs = np.asarray(user_vecs, dtype=np.float32)
+        ad_vecs = np.asarray(ad_vecs, dtype=np.float32)
+        if user_vecs.ndim != 2 or user_vecs.shape[1] != self.user_dim:
+            raise ValueError(
+                f"user_vecs must be (N, {self.user_dim}), got {user_vecs.shape}; "
+                "embed users with the same UserModel (model.embed_users)"
+            )
+        if ad_vecs.ndim != 2 or ad_vecs.shape[1] != self.item_dim:
+            raise ValueError(
+                f"ad_vecs must be (M, {self.item_dim}), got {ad_vecs.shape}; "
+                "embed ad titles with model.embed_items"
+            )
+        was_training = self.training
+        self.eval()
+        with torch.no_grad():
+            probs = self.calibrate(self.pairwise_logits(torch.from_numpy(user_vecs), torch.from_numpy(ad_vecs)))
+        self.train(was_training)
+        return probs.numpy().astype(np.float32)
+
     def fit_platt(self, logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
         """Fit ``a, b`` of ``sigmoid(a * logit + b)`` by logistic regression on held-out (logit, label)."""
         from sklearn.linear_model import LogisticRegression

@@ -122,6 +122,11 @@ class UserModel:
                 out[i : i + len(chunk)] = self.encoder(vecs, mask).numpy()
         return out
 
+    def match(self, user_vecs: np.ndarray, ad_vecs: np.ndarray) -> np.ndarray:
+        """Calibrated match probability of every user vector with every ad vector: (N, dim), (M, item_dim) ->
+        (N, M) float32 (the match head, ``MatchHead.probabilities``)."""
+        return self.match_head.probabilities(user_vecs, ad_vecs)
+
     def save_pretrained(self, path: str | Path) -> Path:
         from safetensors.torch import save_file
 

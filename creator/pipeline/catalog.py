@@ -1,6 +1,7 @@
 """Personalised titles for a whole catalog at the cost of segments, not users.
 
-The flow, one stage per block of ``generate_for_catalog``::
+The flow, one named step per stage of ``generate_for_catalog`` (``_inputs``, ``_plan``, ``_generate``,
+``_assemble``)::
 
     users -> user vectors -> k-means segments -> match score of every (segment, ad)
           -> select (threshold, top-m ads per segment, top-k segments per ad, call budget)
@@ -12,15 +13,16 @@ The flow, one stage per block of ``generate_for_catalog``::
           -> segments mapped back to users
 
 Generator calls scale with (segments x kept ads), never with users. Every model is injected
-(``Components``) so the flow is tested with small fakes; ``app/generate.py`` wires the trained ones.
-What a run returns and writes (``CatalogResult``, ``RunSummary``, ``write_outputs``) lives in
-``creator.pipeline.result``; it is re-exported here. Work is sharded by kept pairs and, given ``out_dir``,
-each shard is saved as it finishes (``creator.pipeline.shards``): a rerun after a crash skips finished shards and
-ends with the same output.
+(``Components``) so the flow is tested with small fakes; ``creator.bundle`` builds the trained ones. What a
+run returns and writes (``CatalogResult``, ``RunSummary``, ``write_outputs``) lives in ``creator.pipeline.result``;
+it is re-exported here. Work is sharded by kept pairs and, given ``out_dir``, each shard's rows
+(``ShardRow``) are saved as it finishes (``creator.pipeline.shards``): a rerun after a crash reads finished
+shards back and ends with the same output.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -35,8 +37,14 @@ import torch
 
 from creator.backends.base import GenerationBackend, GenerationRequest, SamplingConfig
 from creator.decoding.words import AdVocabulary
-from creator.pipeline.result import CatalogResult, RunSummary, record_coverage, write_outputs  # noqa: F401
-from creator.pipeline.shards import ShardStore
+from creator.pipeline.result import (  # noqa: F401
+    CatalogResult,
+    RunSummary,
+    count_rows,
+    record_coverage,
+    write_outputs,
+)
+from creator.pipeline.shards import ShardRow, ShardStore
 from creator.records.types import Ad, Creative, GuardVerdict, User
 from creator.segments.clustering import cluster_users, one_segment_per_user
 from creator.segments.matching import select_with_budget
@@ -45,12 +53,24 @@ logger = logging.getLogger(__name__)
 
 
 class UserVectorModel(Protocol):
-    """What the pipeline needs from ``creator.modeling.user_model.UserModel``."""
+    """What the pipeline needs from ``creator.modeling.user_model.UserModel``: user and ad vectors, and the
+    match head's calibrated probability of every (user vector, ad vector) pair."""
 
     def embed_users(self, users: list[User], *, batch_size: int = 256,
                     progress: bool = False) -> np.ndarray: ...
 
     def embed_items(self, texts: list[str]) -> np.ndarray: ...
+
+    def match(self, user_vecs: np.ndarray, ad_vecs: np.ndarray) -> np.ndarray: ...
+
+
+class TitleGenerator(Protocol):
+    """What the pipeline needs from ``creator.modeling.generator.PersonalizedGenerator``: the prompt of one
+    (ad, user vector) as input embeddings, and the words its titles may use (None: open decoding)."""
+
+    def prompt_embeds(self, ad: Ad, user_vec: np.ndarray) -> torch.Tensor: ...
+
+    def grounding(self, ad: Ad, *, max_chars: int | None = None, wide: bool = False) -> AdVocabulary | None: ...
 
 
 class TitleGuard(Protocol):
@@ -71,18 +91,20 @@ def ad_title(ad: Ad) -> str:
 
 @dataclass
 class Components:
-    """The trained parts: ``match(user_vecs (K, d), ad_vecs (M, d_item)) -> (K, M)`` probabilities,
-    ``prompt_embeds(ad, user_vec) -> (T, H)`` (``PersonalizedGenerator.prompt_embeds``)."""
+    """The trained parts, each once: the user model (vectors and match), the generator (prompts and grounded
+    vocabularies) with the backend that decodes its requests, the guard and the optional judge (without one the
+    first candidate that passes the guard wins). ``decode_chars``: the character budget grounded decoding
+    keeps titles within (a channel's, ``Channel.budget``; None: unbounded), counting double-width characters
+    twice where the ``PipelineConfig.channel`` says so. ``creator.bundle.ModelBundle`` builds these from an
+    artefact folder."""
 
     user_model: UserVectorModel
-    match: Callable[[np.ndarray, np.ndarray], np.ndarray]
-    prompt_embeds: Callable[[Ad, np.ndarray], torch.Tensor]
+    generator: TitleGenerator
     backend: GenerationBackend
     guard: TitleGuard
     judge: TitleJudge | None = None
+    decode_chars: int | None = None
     ad_text: Callable[[Ad], str] = ad_title  # the text the user model embeds for an ad
-    # grounded decoding: ad -> the words its titles may use (PersonalizedGenerator.grounding); None = open
-    grounding: Callable[[Ad], AdVocabulary | None] | None = None
 
 
 @dataclass
@@ -100,8 +122,7 @@ class PipelineConfig:
     user_batch_size: int = 256
     per_user: bool = False
     # the channel the titles are for (``creator.channels.presets``); ``generic`` serves fallbacks as before. The guard
-    # (``GuardConfig.for_channel``) and grounding (``PersonalizedGenerator.grounding(ad, max_chars=...)``) in
-    # ``Components`` should be built for the same channel
+    # (``GuardConfig.for_channel``) and ``Components.decode_chars`` should be set for the same channel
     channel: str = "generic"
     ad_top_k: int | None = None
     max_calls: int | None = None
@@ -166,20 +187,49 @@ def generate_for_catalog(ads: list[Ad], users: list[User], parts: Components,
                          out_dir: str | Path | None = None, fingerprint_extra: str = "",
                          progress: bool = False) -> CatalogResult:
     """Run the whole flow (see the module docstring); with ``out_dir`` it is resumable."""
-    from tqdm.auto import tqdm
-
     config = config or PipelineConfig()
     sampling = sampling or SamplingConfig()
     summary = RunSummary()
-    clock = time.perf_counter()
+    clock = _Clock(summary)
+    ads, users = _inputs(ads, users, summary)  # 1. inputs
+    store = None
+    if out_dir is not None:
+        store = ShardStore(out_dir, fingerprint=fingerprint(ads, users, config, sampling, fingerprint_extra))
+    plan = _plan(ads, users, parts, config, sampling, store, clock, progress)  # 2. plan
+    sizes, keep, scores = plan["sizes"], plan["keep"], plan["scores"]
+    live = np.flatnonzero(sizes > 0)
+    summary.segments, summary.empty_segments = len(live), int((sizes == 0).sum())
+    summary.pairs_considered = len(live) * len(ads)
+    pairs = [(int(k), int(m)) for k, m in np.argwhere(keep)]  # segment-major, then ad order
+    summary.pairs_pruned = summary.pairs_considered - len(pairs)
+    rows = _generate(pairs, ads, users, plan, parts, config, sampling, store, summary, clock, progress)  # 3.
+    fallback = _fallbacks(ads, parts, config)  # 4. assemble
+    creatives = _assemble(live, ads, scores, rows, fallback, summary)
+    count_rows(summary, rows, fallback)
+    record_coverage(summary, ads, rows, keep, config.max_calls)
+    user_segments = {u.user_id: int(plan["labels"][i]) for i, u in enumerate(users)}
+    clock.lap("assemble")
+    alternates = {(int(r.segment_id), r.ad_id): [c for c, rules in zip(r.candidates, r.failed_rules, strict=True)
+                                                 if not rules and c != r.title] for r in rows}
+    return CatalogResult(creatives=creatives, user_segments=user_segments, summary=summary, scores=scores,
+                         keep=keep, ad_ids=[a.ad_id for a in ads], alternates=alternates)
 
-    def lap(stage: str) -> None:
-        nonlocal clock
+
+class _Clock:
+    """Seconds per stage, added up in ``summary.seconds`` (a stage run once per shard sums over the shards)."""
+
+    def __init__(self, summary: RunSummary) -> None:
+        self.summary, self.start = summary, time.perf_counter()
+
+    def lap(self, stage: str) -> None:
         now = time.perf_counter()
-        summary.seconds[stage] = round(summary.seconds.get(stage, 0.0) + now - clock, 3)
-        clock = now
+        seconds = self.summary.seconds
+        seconds[stage] = round(seconds.get(stage, 0.0) + now - self.start, 3)
+        self.start = now
 
-    # 1. inputs: duplicates keep their first row; cold-start users and bare ads are counted, not dropped
+
+def _inputs(ads: list[Ad], users: list[User], summary: RunSummary) -> tuple[list[Ad], list[User]]:
+    """Duplicates keep their first row; cold-start users and bare ads are counted, not dropped."""
     ads, summary.duplicate_ad_ids = _dedupe(list(ads), "ad_id")
     users, summary.duplicate_user_ids = _dedupe(list(users), "user_id")
     if not ads or not users:
@@ -192,84 +242,62 @@ def generate_for_catalog(ads: list[Ad], users: list[User], parts: Components,
     for what, n in dups.items():
         if n:
             logger.warning("%d duplicate %s: the first row of each is used", n, what)
+    return ads, users
 
-    store = None
-    if out_dir is not None:
-        store = ShardStore(out_dir, fingerprint=fingerprint(ads, users, config, sampling, fingerprint_extra))
+
+def _plan(ads: list[Ad], users: list[User], parts: Components, config: PipelineConfig, sampling: SamplingConfig,
+          store: ShardStore | None, clock: _Clock, progress: bool) -> dict[str, np.ndarray]:
+    """User vectors -> segments -> match scores -> kept pairs, frozen on disk for reruns (a rerun loads it)."""
     loaded = store.load_plan() if store else None
+    if loaded is not None:
+        return loaded[0]
+    vecs = parts.user_model.embed_users(users, batch_size=config.user_batch_size, progress=progress)
+    clock.lap("embed_users")
+    seg = one_segment_per_user(vecs) if config.per_user else \
+        cluster_users(vecs, config.clusters, seed=sampling.seed, representative=config.representative)
+    clock.lap("cluster")
+    ad_vecs = parts.user_model.embed_items([parts.ad_text(a) for a in ads])
+    scores = _checked_scores(parts.user_model.match(seg.representatives, ad_vecs), (seg.k, len(ads)))
+    keep = select_pairs(scores, threshold=config.match_threshold, top_m=config.top_m,
+                        ad_top_k=config.ad_top_k, max_calls=config.max_calls, live=seg.sizes > 0)
+    clock.lap("match")
+    plan = {"labels": seg.labels, "representatives": seg.representatives, "medoids": seg.medoids,
+            "sizes": seg.sizes, "scores": scores, "keep": keep}
+    if store:
+        store.save_plan(plan, {"ad_ids": [a.ad_id for a in ads], "user_ids": [u.user_id for u in users]})
+    return plan
 
-    # 2. plan: user vectors -> segments -> match scores -> kept pairs (frozen on disk for reruns)
-    if loaded is None:
-        vecs = parts.user_model.embed_users(users, batch_size=config.user_batch_size, progress=progress)
-        lap("embed_users")
-        seg = one_segment_per_user(vecs) if config.per_user else \
-            cluster_users(vecs, config.clusters, seed=sampling.seed, representative=config.representative)
-        lap("cluster")
-        ad_vecs = parts.user_model.embed_items([parts.ad_text(a) for a in ads])
-        scores = _checked_scores(parts.match(seg.representatives, ad_vecs), (seg.k, len(ads)))
-        keep = select_pairs(scores, threshold=config.match_threshold, top_m=config.top_m,
-                            ad_top_k=config.ad_top_k, max_calls=config.max_calls, live=seg.sizes > 0)
-        lap("match")
-        plan = {"labels": seg.labels, "representatives": seg.representatives, "medoids": seg.medoids,
-                "sizes": seg.sizes, "scores": scores, "keep": keep}
-        if store:
-            store.save_plan(plan, {"ad_ids": [a.ad_id for a in ads], "user_ids": [u.user_id for u in users]})
-    else:
-        plan = loaded[0]
-    sizes, keep, scores = plan["sizes"], plan["keep"], plan["scores"]
-    live = np.flatnonzero(sizes > 0)
-    summary.segments, summary.empty_segments = len(live), int((sizes == 0).sum())
-    summary.pairs_considered = len(live) * len(ads)
-    pairs = [(int(k), int(m)) for k, m in np.argwhere(keep)]  # segment-major, then ad order
-    summary.pairs_pruned = summary.pairs_considered - len(pairs)
 
-    # 3. generate -> guard -> rerank, shard by shard
+def _generate(pairs: list[tuple[int, int]], ads: list[Ad], users: list[User], plan: dict[str, np.ndarray],
+              parts: Components, config: PipelineConfig, sampling: SamplingConfig, store: ShardStore | None,
+              summary: RunSummary, clock: _Clock, progress: bool) -> list[ShardRow]:
+    """Generate -> guard -> rerank, shard by shard; each finished shard is saved, a rerun reads it back."""
+    from tqdm.auto import tqdm
+
     shards = [pairs[i:i + config.shard_size] for i in range(0, len(pairs), config.shard_size)]
     summary.shards = len(shards)
-    rows: list[dict[str, Any]] = []
+    grounding = _grounding(parts, config)
+    rows: list[ShardRow] = []
     for index, shard in enumerate(tqdm(shards, desc="generate", unit="shard", disable=not progress)):
         if store and store.is_done(index):
-            rows.extend(store.read_shard(index))
+            rows.extend(ShardRow.from_dict(d) for d in store.read_shard(index))
             summary.shards_resumed += 1
             continue
-        shard_rows = _run_shard(shard, ads, users, plan, parts, sampling, summary, lap)
+        shard_rows = _run_shard(shard, ads, users, plan, parts, grounding, sampling, clock)
         if store:
-            store.write_shard(index, shard_rows)
-            shard_rows = store.read_shard(index)  # one source of truth: fresh and resumed runs read the same
+            store.write_shard(index, [r.to_dict() for r in shard_rows])
         rows.extend(shard_rows)
+    return rows
 
-    # 4. assemble: every (live segment, ad); pruned pairs keep the original title
-    by_pair = {(r["segment_id"], r["ad_id"]): r for r in rows}
-    fallback = _fallbacks(ads, parts, config)
-    creatives = []
-    for k in live:
-        for m, ad in enumerate(ads):
-            r = by_pair.get((int(k), ad.ad_id))
-            creatives.append(_creative(int(k), ad, float(scores[k, m]), r, fallback.get(ad.ad_id)))
-            if r is None and ad.ad_id in fallback:
-                summary.pruned_shortened += creatives[-1].source == "shortened"
-                summary.pruned_withheld += creatives[-1].source == "withheld"
-    for r in rows:
-        summary.candidates += len(r["candidates"])
-        for rules in r["failed_rules"]:
-            summary.candidates_rejected += bool(rules)
-            for rule in rules:
-                summary.rejected_by_rule[rule] = summary.rejected_by_rule.get(rule, 0) + 1
-        summary.personalized += r["source"] == "personalized"
-        source = r["source"] if r["source"] != "fallback" else fallback.get(r["ad_id"], ("", "fallback"))[1]
-        summary.fallbacks += source in ("fallback", "original")
-        summary.shortened += source == "shortened"
-        summary.withheld += source == "withheld"
-    summary.pairs_generated = summary.generator_requests = len(rows)
-    summary.rejected_by_rule = dict(sorted(summary.rejected_by_rule.items()))
-    record_coverage(summary, ads, rows, keep, config.max_calls)
-    user_segments = {u.user_id: int(plan["labels"][i]) for i, u in enumerate(users)}
-    lap("assemble")
-    alternates = {(int(r["segment_id"]), r["ad_id"]): [c for c, rules in zip(r["candidates"], r["failed_rules"],
-                                                                         strict=True) if not rules and c != r["title"]]
-                  for r in rows}
-    return CatalogResult(creatives=creatives, user_segments=user_segments, summary=summary, scores=scores,
-                         keep=keep, ad_ids=[a.ad_id for a in ads], alternates=alternates)
+
+def _grounding(parts: Components, config: PipelineConfig) -> Callable[[Ad], AdVocabulary | None]:
+    """ad -> the words its titles may use, within ``parts.decode_chars`` as the channel counts them."""
+    if parts.decode_chars is None:
+        return parts.generator.grounding
+    from creator.channels.presets import get_channel
+
+    wide = get_channel(config.channel).wide_counts_double
+    return functools.partial(parts.generator.grounding, max_chars=parts.decode_chars, wide=wide)
 
 
 def _checked_scores(scores: Any, shape: tuple[int, int]) -> np.ndarray:
@@ -282,49 +310,54 @@ def _checked_scores(scores: Any, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _run_shard(pairs: list[tuple[int, int]], ads: list[Ad], users: list[User], plan: dict[str, np.ndarray],
-               parts: Components, sampling: SamplingConfig, summary: RunSummary,
-               lap: Callable[[str], None]) -> list[dict[str, Any]]:
+               parts: Components, grounding: Callable[[Ad], AdVocabulary | None], sampling: SamplingConfig,
+               clock: _Clock) -> list[ShardRow]:
     """Generate, guard and rerank the candidates of one shard of kept (segment, ad) pairs."""
     reps = plan["representatives"]
-    grounding = parts.grounding or (lambda ad: None)
-    requests = [GenerationRequest(f"{k}|{ads[m].ad_id}", parts.prompt_embeds(ads[m], reps[k]), grounding(ads[m]))
-                for k, m in pairs]
-    lap("build_requests")
+    requests = [GenerationRequest(f"{k}|{ads[m].ad_id}", parts.generator.prompt_embeds(ads[m], reps[k]),
+                                  grounding(ads[m])) for k, m in pairs]
+    clock.lap("build_requests")
     texts = parts.backend.generate(requests, sampling)
     if len(texts) != len(requests):
         raise RuntimeError(f"backend returned {len(texts)} results for {len(requests)} requests")
-    lap("generate")
+    clock.lap("generate")
     prefetch = getattr(parts.guard, "prefetch", None)  # the fluency gate scores the shard's candidates in batches
     if prefetch is not None:
         prefetch([t for cands in texts for t in cands])
     verdicts = [[parts.guard.check(t, ads[m], original_title=ads[m].title) for t in cands]
                 for (_, m), cands in zip(pairs, texts, strict=True)]
-    lap("guard")
-    # the judge scores every surviving candidate of the shard in one call, against each segment's medoid
-    flat = [(i, j) for i, vs in enumerate(verdicts) for j, v in enumerate(vs) if v.passed]
-    judged: dict[tuple[int, int], float] = {}
-    if flat and parts.judge is not None:
-        medoid_users = [users[int(plan["medoids"][pairs[i][0]])] for i, _ in flat]
-        got = parts.judge.score(medoid_users, [texts[i][j] for i, j in flat],
-                                [ads[pairs[i][1]] for i, _ in flat])
-        judged = {ij: float(s) for ij, s in zip(flat, np.asarray(got, dtype=np.float64), strict=True)}
-    lap("judge")
+    clock.lap("guard")
+    judged = _judge(pairs, users, ads, plan, parts, texts, verdicts)
+    clock.lap("judge")
     rows = []
     for i, ((k, m), cands) in enumerate(zip(pairs, texts, strict=True)):
         passing = [j for j, v in enumerate(verdicts[i]) if v.passed]  # every guard rule, the fluency gate included
         # best judge score wins, ties to the earlier candidate; without a judge the first survivor wins
         best = max(passing, key=lambda j: (judged.get((i, j), 0.0), -j)) if passing else None
         shown = best if best is not None else 0
-        rows.append({
-            "segment_id": k, "ad_id": ads[m].ad_id,
-            "title": cands[best] if best is not None else ads[m].title,
-            "source": "personalized" if best is not None else "fallback",
-            "judge": judged.get((i, best)) if best is not None else None,
-            "candidates": list(cands),
-            "failed_rules": [sorted({f.rule for f in v.failures}) for v in verdicts[i]],
-            "verdict": verdicts[i][shown].to_dict() if cands else None,
-        })
+        rows.append(ShardRow(
+            segment_id=k, ad_id=ads[m].ad_id,
+            title=cands[best] if best is not None else ads[m].title,
+            source="personalized" if best is not None else "fallback",
+            judge=judged.get((i, best)) if best is not None else None,
+            candidates=list(cands),
+            failed_rules=[sorted({f.rule for f in v.failures}) for v in verdicts[i]],
+            verdict=verdicts[i][shown] if cands else None,
+        ))
     return rows
+
+
+def _judge(pairs: list[tuple[int, int]], users: list[User], ads: list[Ad], plan: dict[str, np.ndarray],
+           parts: Components, texts: list[list[str]],
+           verdicts: list[list[GuardVerdict]]) -> dict[tuple[int, int], float]:
+    """(request, candidate) -> judge score of every surviving candidate of the shard, in one call, each against
+    its segment's medoid user; empty without a judge."""
+    flat = [(i, j) for i, vs in enumerate(verdicts) for j, v in enumerate(vs) if v.passed]
+    if not flat or parts.judge is None:
+        return {}
+    medoid_users = [users[int(plan["medoids"][pairs[i][0]])] for i, _ in flat]
+    got = parts.judge.score(medoid_users, [texts[i][j] for i, j in flat], [ads[pairs[i][1]] for i, _ in flat])
+    return {ij: float(s) for ij, s in zip(flat, np.asarray(got, dtype=np.float64), strict=True)}
 
 
 def _fallbacks(ads: list[Ad], parts: Components, config: PipelineConfig) -> dict[str, tuple[str, str]]:
@@ -337,15 +370,31 @@ def _fallbacks(ads: list[Ad], parts: Components, config: PipelineConfig) -> dict
     return {ad.ad_id: channel_fallback(ad, parts.guard) for ad in ads}
 
 
-def _creative(segment: int, ad: Ad, match: float, row: dict[str, Any] | None,
+def _assemble(live: np.ndarray, ads: list[Ad], scores: np.ndarray, rows: list[ShardRow],
+              fallback: dict[str, tuple[str, str]], summary: RunSummary) -> list[Creative]:
+    """Every (live segment, ad) in segment-major order; pruned pairs keep the original title (or, under a
+    platform channel, the channel's fallback, counted in ``summary.pruned_*``)."""
+    by_pair = {(r.segment_id, r.ad_id): r for r in rows}
+    creatives = []
+    for k in live:
+        for m, ad in enumerate(ads):
+            r = by_pair.get((int(k), ad.ad_id))
+            creatives.append(_creative(int(k), ad, float(scores[k, m]), r, fallback.get(ad.ad_id)))
+            if r is None and ad.ad_id in fallback:
+                summary.pruned_shortened += creatives[-1].source == "shortened"
+                summary.pruned_withheld += creatives[-1].source == "withheld"
+    return creatives
+
+
+def _creative(segment: int, ad: Ad, match: float, row: ShardRow | None,
               fallback: tuple[str, str] | None = None) -> Creative:
     if row is None:
         title, source = fallback or (ad.title, "original")
         return Creative(ad_id=ad.ad_id, title=title, source=source, segment_id=segment,
                         scores={"match": match})
-    scores = {"match": match} | ({"judge": row["judge"]} if row["judge"] is not None else {})
-    if row["source"] == "fallback" and fallback is not None:  # "original" under a channel is "fallback" here
-        title, source = fallback
-        row = {**row, "title": title, "source": "fallback" if source == "original" else source}
-    return Creative(ad_id=ad.ad_id, title=row["title"], source=row["source"], segment_id=segment,
-                    scores=scores, verdict=GuardVerdict.from_dict(row["verdict"]) if row["verdict"] else None)
+    scores = {"match": match} | ({"judge": row.judge} if row.judge is not None else {})
+    title, source = row.title, row.source
+    if row.source == "fallback" and fallback is not None:  # "original" under a channel is "fallback" here
+        title, source = fallback[0], "fallback" if fallback[1] == "original" else fallback[1]
+    return Creative(ad_id=ad.ad_id, title=title, source=source, segment_id=segment, scores=scores,
+                    verdict=row.verdict)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from creator.pipeline.shards import ShardRow
 from creator.records.types import Ad, Creative
 from creator.segments.matching import segments_per_ad
 
@@ -90,13 +91,31 @@ class CatalogResult:
                        "source": c.source}
 
 
-def record_coverage(summary: RunSummary, ads: list[Ad], rows: list[dict[str, Any]], keep: np.ndarray,
-              max_calls: int | None) -> None:
+def count_rows(summary: RunSummary, rows: list[ShardRow], fallback: dict[str, tuple[str, str]]) -> None:
+    """Candidates, guard rejections per rule and what each kept pair served (``fallback``: the channel's
+    fallback per ad, empty for ``generic``)."""
+    for r in rows:
+        summary.candidates += len(r.candidates)
+        for rules in r.failed_rules:
+            summary.candidates_rejected += bool(rules)
+            for rule in rules:
+                summary.rejected_by_rule[rule] = summary.rejected_by_rule.get(rule, 0) + 1
+        summary.personalized += r.source == "personalized"
+        source = r.source if r.source != "fallback" else fallback.get(r.ad_id, ("", "fallback"))[1]
+        summary.fallbacks += source in ("fallback", "original")
+        summary.shortened += source == "shortened"
+        summary.withheld += source == "withheld"
+    summary.pairs_generated = summary.generator_requests = len(rows)
+    summary.rejected_by_rule = dict(sorted(summary.rejected_by_rule.items()))
+
+
+def record_coverage(summary: RunSummary, ads: list[Ad], rows: list[ShardRow], keep: np.ndarray,
+                    max_calls: int | None) -> None:
     """Which ads got a personalized title for at least one segment, and for how many segments each."""
     col = {a.ad_id: m for m, a in enumerate(ads)}
     personalized = np.zeros(keep.shape, dtype=bool)
-    for r in (r for r in rows if r["source"] == "personalized"):
-        personalized[int(r["segment_id"]), col[r["ad_id"]]] = True
+    for r in (r for r in rows if r.source == "personalized"):
+        personalized[int(r.segment_id), col[r.ad_id]] = True
     per_ad, with_points = personalized.any(axis=0), np.array([bool(a.selling_points) for a in ads])
     summary.max_calls, summary.ads_generated_for = max_calls, int(keep.any(axis=0).sum())
     summary.ads_personalized, summary.ads_personalized_share = int(per_ad.sum()), round(float(per_ad.mean()), 4)
@@ -105,10 +124,10 @@ def record_coverage(summary: RunSummary, ads: list[Ad], rows: list[dict[str, Any
     summary.segments_per_ad = segments_per_ad(personalized)
 
 
-def write_outputs(result: CatalogResult, out_dir: str | Path, fmt: str = "parquet", *,
-                  per_user: bool = False) -> dict[str, Path]:
-    """``creatives`` (segment x ad), ``segments`` (user -> segment), ``summary.json``, and on request
-    ``user_creatives`` (user x ad)."""
+def write_outputs(result: CatalogResult, out_dir: str | Path, fmt: str = "parquet", *, per_user: bool = False,
+                  summary_extra: dict[str, Any] | None = None) -> dict[str, Path]:
+    """``creatives`` (segment x ad), ``segments`` (user -> segment), ``summary.json`` (the run's counts, then
+    ``summary_extra``: what the caller adds, e.g. input problems), and on request ``user_creatives`` (user x ad)."""
     from creator.io.records import write_records
 
     out_dir = Path(out_dir)
@@ -119,6 +138,6 @@ def write_outputs(result: CatalogResult, out_dir: str | Path, fmt: str = "parque
     if per_user:
         paths["user_creatives"] = write_records(result.user_rows(), out_dir / f"user_creatives{suffix}")
     summary = out_dir / "summary.json"
-    summary.write_text(json.dumps(result.summary.to_dict(), indent=1))
+    summary.write_text(json.dumps({**result.summary.to_dict(), **(summary_extra or {})}, indent=1))
     paths["summary"] = summary
     return paths

@@ -23,12 +23,44 @@ import hashlib
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from creator.records.types import GuardVerdict
+
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ShardRow:
+    """One kept (segment, ad) pair after generation: every candidate, its guard rules, the title served.
+
+    ``source`` is ``personalized`` (a candidate passed) or ``fallback`` (none did: the ad's title, or the
+    channel's fallback once assembled); ``verdict`` is the served candidate's (the first one's on a fallback).
+    Written as one JSON line per row (``to_dict``) and read back by a resumed run (``from_dict``)."""
+
+    segment_id: int
+    ad_id: str
+    title: str
+    source: str
+    judge: float | None
+    candidates: list[str]
+    failed_rules: list[list[str]]
+    verdict: GuardVerdict | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"segment_id": self.segment_id, "ad_id": self.ad_id, "title": self.title, "source": self.source,
+                "judge": self.judge, "candidates": list(self.candidates), "failed_rules": self.failed_rules,
+                "verdict": self.verdict.to_dict() if self.verdict is not None else None}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ShardRow:
+        verdict = GuardVerdict.from_dict(d["verdict"]) if d["verdict"] else None
+        return cls(segment_id=d["segment_id"], ad_id=d["ad_id"], title=d["title"], source=d["source"],
+                   judge=d["judge"], candidates=d["candidates"], failed_rules=d["failed_rules"], verdict=verdict)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

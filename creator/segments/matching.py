@@ -17,7 +17,6 @@ import logging
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 if TYPE_CHECKING:
     from creator.modeling.user_model import UserModel
@@ -26,26 +25,9 @@ logger = logging.getLogger(__name__)
 
 
 def match_scores(model: UserModel, user_vecs: np.ndarray, ad_vecs: np.ndarray) -> np.ndarray:
-    """Calibrated match probability of every user with every ad: (N, dim), (M, item_dim) -> (N, M) float32."""
-    user_vecs = np.asarray(user_vecs, dtype=np.float32)
-    ad_vecs = np.asarray(ad_vecs, dtype=np.float32)
-    head = model.match_head
-    if user_vecs.ndim != 2 or user_vecs.shape[1] != head.user_dim:
-        raise ValueError(
-            f"user_vecs must be (N, {head.user_dim}), got {user_vecs.shape}; "
-            "embed users with the same UserModel (model.embed_users)"
-        )
-    if ad_vecs.ndim != 2 or ad_vecs.shape[1] != head.item_dim:
-        raise ValueError(
-            f"ad_vecs must be (M, {head.item_dim}), got {ad_vecs.shape}; "
-            "embed ad titles with model.embed_items"
-        )
-    was_training = head.training
-    head.eval()
-    with torch.no_grad():
-        probs = head.calibrate(head.pairwise_logits(torch.from_numpy(user_vecs), torch.from_numpy(ad_vecs)))
-    head.train(was_training)
-    return probs.numpy().astype(np.float32)
+    """Calibrated match probability of every user with every ad: (N, dim), (M, item_dim) -> (N, M) float32
+    (``UserModel.match``, ``MatchHead.probabilities``)."""
+    return model.match_head.probabilities(user_vecs, ad_vecs)
 
 
 def prune_pairs(

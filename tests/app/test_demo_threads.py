@@ -21,7 +21,7 @@ pytest.importorskip("creator.pipeline.catalog")
 from app.demo_catalog import load_sample  # noqa: E402
 from creator.io import Catalog  # noqa: E402
 from creator.modeling.item_encoder import EmbeddingCache  # noqa: E402
-from tests.demo_doubles import DoubleParts  # noqa: E402
+from tests.demo_doubles import DoubleParts, sigmoid_match  # noqa: E402
 
 AD = "1002"
 FORM = (120, "", 3, 0.0, 2)  # max chars, banned words, segments, match threshold, candidates
@@ -39,6 +39,9 @@ class CachedMiniLMUserModel:
 
     def embed_items(self, texts):
         return self.encoder.encode(list(texts))
+
+    def match(self, user_vecs, ad_vecs):
+        return sigmoid_match(user_vecs, ad_vecs)
 
 
 class CachedParts(DoubleParts):

@@ -1,5 +1,5 @@
 """``hllm-creator generate`` end to end on small record files, with the trained parts replaced by fakes
-(``load_components`` is the one seam): outputs in every format, counts of bad input, resume."""
+(``build_components`` is the one seam): outputs in every format, counts of bad input, resume, the bundle check."""
 
 from __future__ import annotations
 
@@ -7,20 +7,10 @@ import json
 
 import pandas as pd
 import pytest
-from fake_parts import (
-    FakeBackend,
-    FakeGuard,
-    FakeJudge,
-    FakeUserModel,
-    fake_match,
-    fake_prompt_embeds,
-    make_ads,
-    make_users,
-)
+from fake_parts import fake_components, make_ads, make_users
 
 import app.generate as generate
 from app.cli import main as cli_main
-from creator.pipeline.catalog import Components
 
 
 @pytest.fixture
@@ -31,18 +21,14 @@ def files(tmp_path):
     users.append(users[0])  # duplicate id
     (tmp_path / "ads.jsonl").write_text("".join(json.dumps(a) + "\n" for a in ads) + '{"ad_id": "x"}\n')
     (tmp_path / "users.jsonl").write_text("".join(json.dumps(u) + "\n" for u in users))
-    for part in ("user_model", "generator"):  # the folders exist; loading them is faked below
+    for part in ("user_model", "generator"):  # a bundle's folders (creator.bundle); loading them is faked below
         (tmp_path / "models" / part).mkdir(parents=True)
     return tmp_path
 
 
 @pytest.fixture
 def fakes(monkeypatch):
-    def load(args, ads):
-        return Components(FakeUserModel(), fake_match, fake_prompt_embeds, FakeBackend(), FakeGuard(),
-                          FakeJudge())
-
-    monkeypatch.setattr(generate, "load_components", load)
+    monkeypatch.setattr(generate, "build_components", lambda config, bundle, ads: fake_components())
 
 
 def argv(files, out, *extra):
@@ -115,7 +101,56 @@ def test_missing_model_folder_is_a_clear_error_before_loading_data(files, capsys
     args[args.index("--model") + 1] = str(files / "no-such-models")
     assert cli_main(args) == 2
     err = capsys.readouterr().err
-    assert "model folder not found" in err and "Fix: train it" in err
+    assert "not a complete model bundle" in err and "no user model" in err and "generator" in err
+    assert "Fix: train it with hllm-creator quickstart" in err and "hllm-creator train-encoders --out" in err
+    assert not (files / "x").exists()  # nothing loaded or written
+
+
+def test_a_bundle_part_given_by_flag_replaces_the_bundles(files, monkeypatch):
+    seen = {}
+
+    def load(config, bundle, ads):
+        seen.update(bundle.parts)
+        return fake_components()
+
+    monkeypatch.setattr(generate, "build_components", load)
+    (files / "other_generator").mkdir()
+    assert cli_main(argv(files, files / "run", "--generator", str(files / "other_generator"),
+                         "--judge-model", "none")) == 3  # the fixture's bad rows make it lossy
+    assert seen == {"user_model": "user_model", "generator": str((files / "other_generator").resolve()),
+                    "judge": None}
+
+
+def test_options_come_from_a_yaml_and_flags_win(files, fakes, tmp_path):
+    import yaml
+
+    config = tmp_path / "generate.yaml"
+    config.write_text(yaml.safe_dump({"ads": str(files / "ads.jsonl"), "users": str(files / "users.jsonl"),
+                                      "format": "jsonl", "model": str(files / "models"), "out": str(files / "run"),
+                                      "clusters": 2, "candidates": 3, "match_threshold": 0.45}))
+    parsed = generate.parse_config(["--config", str(config), "--clusters", "3", "--no-progress"])
+    assert parsed.clusters == 3 and parsed.candidates == 3 and parsed.match_threshold == 0.45 and parsed.no_progress
+    assert generate.run(parsed) == 3
+    resolved = yaml.safe_load((files / "run" / "resolved_config.yaml").read_text())
+    assert resolved["clusters"] == 3 and resolved["model"] == str(files / "models")
+    assert generate.parse_config(["--config", str(files / "run" / "resolved_config.yaml")]) == parsed
+
+
+def test_summary_json_is_written_once_with_the_input_counts(files, fakes, monkeypatch):
+    from creator.pipeline import result
+
+    writes = []
+    real = result.write_outputs
+
+    def counted(*args, **kwargs):
+        writes.append(kwargs.get("summary_extra"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(generate, "write_outputs", counted)
+    assert cli_main(argv(files, files / "run")) == 3
+    summary = json.loads((files / "run" / "summary.json").read_text())
+    assert len(writes) == 1 and set(writes[0]) <= set(summary) and "segment_titles" in summary
+    assert summary["rejected_rows"] == 3 and summary["generator_requests"] > 0
 
 
 def test_a_huge_description_is_counted_in_the_summary_not_lost(files, fakes):

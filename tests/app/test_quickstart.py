@@ -37,8 +37,16 @@ def test_every_stage_writes_its_output(chain):
     out, _ = chain
     for stage in STAGES:
         assert (out / "artifacts" / stage.folder / ".done").exists(), stage.name
+    bundle = json.loads((out / "artifacts" / "bundle.json").read_text())  # the model bundle generate loaded
+    assert bundle["parts"] == {"user_model": "encoders/user_model", "generator": "generator",
+                               "judge": "reward/reward_model"}
+    assert bundle["judge_user_model"] == "encoders/user_model" and bundle["embeddings"] == "embeddings"
     for name in ("creatives.jsonl", "segments.jsonl", "summary.json", "resolved_config.yaml"):
         assert (out / "generate" / name).exists(), name
+    from app.generate import parse_config
+
+    resolved = parse_config(["--config", str(out / "generate" / "resolved_config.yaml")])  # reads back as a config
+    assert (resolved.model, resolved.clusters, resolved.output_format) == (str(out / "artifacts"), 3, "jsonl")
     for name in ("report.html", "report.md", "report.json", "resolved_config.yaml"):
         assert (out / "report" / name).exists(), name
     report = json.loads((out / "report" / "report.json").read_text())

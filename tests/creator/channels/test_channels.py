@@ -8,7 +8,7 @@ import csv
 import json
 
 import pytest
-from fake_parts import FakeBackend, FakeJudge, FakeUserModel, fake_match, fake_prompt_embeds, make_users
+from fake_parts import fake_components, make_users
 
 import app.generate as generate
 from app.cli import main as cli_main
@@ -16,7 +16,7 @@ from creator.channels.presets import CHANNELS, display_width, get_channel
 from creator.channels.shortening import channel_fallback, shortened_titles
 from creator.guard.check import RULES, Guard, GuardConfig
 from creator.io.google_ads import GOOGLE_ADS_COLUMNS
-from creator.pipeline.catalog import Components, PipelineConfig
+from creator.pipeline.catalog import PipelineConfig
 from creator.records.errors import DataError
 from creator.records.types import Ad
 
@@ -132,11 +132,10 @@ def catalog(tmp_path):
 
 
 def test_generate_under_a_channel_serves_only_compliant_titles_and_exports_google_ads(catalog, monkeypatch):
-    def load(args, ads):  # the fake backend's titles ("0 p cand 1") all fail: every pair falls back
-        guard = Guard(GuardConfig.for_channel(args.channel))
-        return Components(FakeUserModel(), fake_match, fake_prompt_embeds, FakeBackend(), guard, FakeJudge())
+    def load(config, bundle, ads):  # the fake backend's titles ("0 p cand 1") all fail: every pair falls back
+        return fake_components(guard=Guard(GuardConfig.for_channel(config.channel)))
 
-    monkeypatch.setattr(generate, "load_components", load)
+    monkeypatch.setattr(generate, "build_components", load)
     out = catalog / "run"
     assert cli_main(["generate", "--ads", str(catalog / "ads.jsonl"), "--users", str(catalog / "users.jsonl"),
                      "--model", str(catalog / "models"), "--out", str(out), "--clusters", "2", "--no-progress",

@@ -199,10 +199,10 @@ class WordsBackend:
 
 
 def test_the_reranker_picks_by_the_judge_only_among_titles_the_gate_passes():
-    from fake_parts import FakeJudge, FakeUserModel, fake_match, fake_prompt_embeds, make_ads, make_users
+    from fake_parts import fake_components, make_ads, make_users
 
     from creator.backends.base import SamplingConfig
-    from creator.pipeline.catalog import Components, PipelineConfig, generate_for_catalog
+    from creator.pipeline.catalog import PipelineConfig, generate_for_catalog
 
     ads = make_ads()
     scorer = TableScorer({}, rule=lambda text: 9.0 if text.startswith("for for") else 2.0)
@@ -210,7 +210,7 @@ def test_the_reranker_picks_by_the_judge_only_among_titles_the_gate_passes():
 
     def run(gate):
         guard = Guard(GuardConfig(), fluency=gate)
-        parts = Components(FakeUserModel(), fake_match, fake_prompt_embeds, WordsBackend(ads), guard, FakeJudge())
+        parts = fake_components(backend=WordsBackend(ads), guard=guard)
         return generate_for_catalog(ads, make_users(), parts, config, SamplingConfig(n=3))
 
     ungated = [c for c in run(None).creatives if c.source == "personalized"]
@@ -315,12 +315,11 @@ def test_eval_report_shows_fluency_per_system_next_to_factuality(tmp_path):
 
 
 def test_a_gated_generate_run_records_its_gate(tmp_path, monkeypatch):
-    from fake_parts import FakeJudge, FakeUserModel, fake_match, fake_prompt_embeds, make_ads, make_users
+    from fake_parts import fake_components, make_ads, make_users
 
     import app.generate as generate
     from app.cli import main as cli_main
     from creator.io import write_records
-    from creator.pipeline.catalog import Components
 
     ads = make_ads()
     write_records(ads, tmp_path / "ads.jsonl")
@@ -328,8 +327,8 @@ def test_a_gated_generate_run_records_its_gate(tmp_path, monkeypatch):
     for part in ("user_model", "generator"):
         (tmp_path / "models" / part).mkdir(parents=True)
     gate = FluencyGate(TableScorer({}, rule=lambda text: 9.0 if text.startswith("for for") else 2.0), 4.0, 95.0, 6)
-    monkeypatch.setattr(generate, "load_components", lambda args, ads: Components(
-        FakeUserModel(), fake_match, fake_prompt_embeds, WordsBackend(ads), Guard(fluency=gate), FakeJudge()))
+    monkeypatch.setattr(generate, "build_components", lambda config, bundle, ads: fake_components(
+        backend=WordsBackend(ads), guard=Guard(fluency=gate)))
     out = tmp_path / "run"
     assert cli_main(["generate", "--ads", str(tmp_path / "ads.jsonl"), "--users", str(tmp_path / "users.jsonl"),
                      "--model", str(tmp_path / "models"), "--out", str(out), "--clusters", "3", "--candidates", "3",

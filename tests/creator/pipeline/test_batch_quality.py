@@ -1,26 +1,17 @@
 """The judged sweep derives a thresholded run from an unthresholded one; that must equal a real run."""
 
-from fake_parts import (
-    FakeBackend,
-    FakeGuard,
-    FakeJudge,
-    FakeUserModel,
-    fake_match,
-    fake_prompt_embeds,
-    make_ads,
-    make_users,
-)
+from fake_parts import fake_components, make_ads, make_users
 
 from benchmarks.batch_quality import served, served_at
 from creator.backends.base import SamplingConfig
-from creator.pipeline.catalog import Components, PipelineConfig, generate_for_catalog
+from creator.pipeline.catalog import PipelineConfig, generate_for_catalog
 
 
 def test_served_at_threshold_equals_a_run_with_that_threshold():
     users, ads = make_users(), make_ads()
 
     def run(threshold):
-        parts = Components(FakeUserModel(), fake_match, fake_prompt_embeds, FakeBackend(), FakeGuard(), FakeJudge())
+        parts = fake_components()
         return generate_for_catalog(ads, users, parts, PipelineConfig(clusters=3, match_threshold=threshold),
                                     SamplingConfig(n=2))
 

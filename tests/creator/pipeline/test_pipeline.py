@@ -14,11 +14,10 @@ import numpy as np
 import pytest
 from fake_parts import (
     FakeBackend,
-    FakeGuard,
+    FakeGenerator,
     FakeJudge,
     FakeUserModel,
-    fake_match,
-    fake_prompt_embeds,
+    fake_components,
     make_ads,
     make_users,
     run,
@@ -31,8 +30,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def parts(**kw) -> Components:
-    return Components(FakeUserModel(), fake_match, fake_prompt_embeds, kw.get("backend", FakeBackend()),
-                      FakeGuard(), kw.get("judge", FakeJudge()))
+    return fake_components(backend=kw.get("backend"), judge=kw.get("judge"))
 
 
 def test_select_pairs_golden():
@@ -163,19 +161,30 @@ def test_per_user_mode_is_one_segment_and_one_request_per_user_and_ad():
     """per_user=True: 19 users x 6 ads -> 19 segments of one user, 114 requests, each for that user's own
     vector, and the judge reranks each user's titles against that very user."""
     users, ads = make_users(), make_ads()
-    backend, judge = FakeBackend(), FakeJudge()
-    embeds: list[np.ndarray] = []
-
-    def prompt_embeds(ad, vec):
-        embeds.append(np.asarray(vec))
-        return fake_prompt_embeds(ad, vec)
-
-    p = Components(FakeUserModel(), fake_match, prompt_embeds, backend, FakeGuard(), judge)
+    backend, judge, generator = FakeBackend(), FakeJudge(), FakeGenerator()
+    p = fake_components(backend=backend, judge=judge, generator=generator)
     res = generate_for_catalog(ads, users, p, PipelineConfig(per_user=True), SamplingConfig(n=2))
     assert res.summary.segments == len(users) and res.summary.generator_requests == len(users) * len(ads)
     assert res.user_segments == {u.user_id: i for i, u in enumerate(users)}
     own = FakeUserModel().embed_users(users)
-    assert np.allclose(np.stack(embeds), np.repeat(own, len(ads), axis=0))  # segment-major, own vectors
+    assert np.allclose(np.stack(generator.user_vecs), np.repeat(own, len(ads), axis=0))  # segment-major, own vectors
     assert sorted(set(judge.users)) == sorted(u.user_id for u in users)
     with pytest.raises(ValueError, match="leave clusters unset"):
         PipelineConfig(per_user=True, clusters=4)
+
+
+def test_a_resumed_run_serves_what_the_fresh_run_served(tmp_path):
+    """Fresh shards stay typed up to the write; a rerun reads the same rows back (``ShardRow``) and serves
+    equal creatives, verdicts included."""
+    from creator.pipeline.shards import ShardRow
+
+    config = PipelineConfig(clusters=3, match_threshold=0.45, shard_size=2)
+    fresh = generate_for_catalog(make_ads(), make_users(), parts(), config, SamplingConfig(n=3), out_dir=tmp_path)
+    backend = FakeBackend()
+    resumed = generate_for_catalog(make_ads(), make_users(), parts(backend=backend), config, SamplingConfig(n=3),
+                                   out_dir=tmp_path)
+    assert backend.keys == [] and resumed.summary.shards_resumed == resumed.summary.shards > 1
+    assert [c.to_dict() for c in resumed.creatives] == [c.to_dict() for c in fresh.creatives]
+    assert any(c.verdict is not None and not c.verdict.passed for c in fresh.creatives)
+    line = json.loads((tmp_path / "shards" / "shard-00000.jsonl").read_text().splitlines()[0])
+    assert ShardRow.from_dict(line).to_dict() == line

@@ -7,16 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from fake_parts import (
-    FakeBackend,
-    FakeGuard,
-    FakeJudge,
-    FakeUserModel,
-    fake_match,
-    fake_prompt_embeds,
-    make_ads,
-    make_users,
-)
+from fake_parts import fake_components, make_ads, make_users
 
 from creator.backends.base import SamplingConfig
 from creator.pipeline.catalog import Components, PipelineConfig, generate_for_catalog, select_pairs
@@ -109,7 +100,7 @@ def test_segments_per_ad_counts_quantiles_and_histogram():
 
 
 def parts() -> Components:
-    return Components(FakeUserModel(), fake_match, fake_prompt_embeds, FakeBackend(), FakeGuard(), FakeJudge())
+    return fake_components()
 
 
 def test_pipeline_covers_every_ad_within_the_budget_and_reports_it(tmp_path):
