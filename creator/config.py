@@ -120,7 +120,8 @@ def parse(
             if action.dest in data:
                 action.default = data[action.dest]
                 action.required = False
-    return tuple(parser.parse_args_into_dataclasses(args=rest))
+    outputs = parser.parse_args_into_dataclasses(args=rest)
+    return tuple(o for o in outputs if dataclasses.is_dataclass(o))  # not the Namespace --config leaves
 
 
 def load(cls: type[T], path: str | Path | None = None, **overrides: Any) -> T:

@@ -12,8 +12,9 @@ import json
 import random
 from pathlib import Path
 
+from creator.config import load
 from creator.records.types import Ad, HistoryItem, User
-from training.reward_model import load_config
+from training.reward.config import RewardTrainConfig
 
 TOPICS: dict[str, list[str]] = {
     "fountain pens": [
@@ -134,7 +135,7 @@ def tiny_config(data: Path, out: Path, **kw):
         "model": dict(TINY_MODEL),
         **kw,
     }
-    return load_config(str(REPO / "training" / "configs" / "reward_tiny.yaml"), overrides)
+    return load(RewardTrainConfig, REPO / "training" / "configs" / "reward_tiny.yaml", **overrides)
 
 
 def fountain_user() -> User:

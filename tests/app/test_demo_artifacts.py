@@ -86,8 +86,8 @@ def test_missing_entry_points_are_named_before_anything_runs(tmp_path, monkeypat
 
 
 def test_real_stage_list_covers_the_chain():
-    assert [s.module for s in STAGES] == ["training.encoders", "data_pipelines.cot", "training.pretrain_lm",
-                                          "training.sft", "training.reward_model"]
+    assert [s.module for s in STAGES] == ["training.encoders.train", "data_pipelines.cot", "training.pretrain_lm",
+                                          "training.sft", "training.reward.train"]
     argv = STAGES[3].argv("examples/x", "jsonl", Path("art"))
     assert argv[argv.index("--base") + 1] == str(Path("art") / "lm")
 
@@ -132,8 +132,8 @@ def test_gemma_stages_skip_the_lm_and_fine_tune_the_named_base():
     from app.demo_artifacts import stages_for
 
     gemma = stages_for("gemma-270m")
-    assert [s.module for s in gemma] == ["training.encoders", "data_pipelines.cot", "training.sft",
-                                         "training.reward_model"]
+    assert [s.module for s in gemma] == ["training.encoders.train", "data_pipelines.cot", "training.sft",
+                                         "training.reward.train"]
     argv = gemma[2].argv("examples/x", "jsonl", Path("art"))
     assert argv[argv.index("--base") + 1] == "gemma-270m"
     assert argv[argv.index("--config") + 1].endswith("sft_gemma270m.yaml")

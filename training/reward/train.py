@@ -14,7 +14,6 @@ trained on training + validation users for that many epochs (``OUT/train_log_ref
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import time
@@ -27,12 +26,12 @@ import numpy as np
 import torch
 import yaml
 
+from creator.config import parse
 from creator.reward.model import RewardModel, RewardNet, load_user_model, points_text
-from training.corruptions import title_corruptions
-from training.reward_card import metrics_table, model_card
-from training.reward_config import RewardTrainConfig, load_config
-from training.reward_data import (
-    SAMPLINGS,
+from training.reward.card import metrics_table, model_card
+from training.reward.config import ResumeOption, RewardTrainConfig
+from training.reward.corruptions import title_corruptions
+from training.reward.data import (
     NegativeSampler,
     collab_rows,
     history_rows,
@@ -43,7 +42,7 @@ from training.reward_data import (
     user_model_split,
     with_corruptions,
 )
-from training.reward_eval import (
+from training.reward.evaluate import (
     RowTensors,
     corruption_report,
     evaluate,
@@ -51,11 +50,11 @@ from training.reward_eval import (
     rewrite_report,
     segment_report,
 )
-from training.reward_fit import ema_update, fit
+from training.reward.fit import ema_update, fit
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RewardTrainConfig", "ema_update", "load_config", "main", "metrics_table", "model_card", "train"]
+__all__ = ["RewardTrainConfig", "ema_update", "main", "metrics_table", "model_card", "train"]
 
 EXAMPLE = (
     "hllm-creator train-reward --config training/configs/reward.yaml "
@@ -113,6 +112,8 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
     from creator.io import load_catalog
     from creator.reward.metrics import auc
 
+    if not cfg.data:
+        raise ValueError("no data given: pass --data DIR (e.g. ../shared/data/amazon_office_products)")
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
@@ -335,65 +336,14 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
     return metrics
 
 
-def _parse_value(text: str) -> Any:
-    return yaml.safe_load(text)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="hllm-creator train-reward",
-        description=__doc__.split("\n\n")[0],
-        epilog=f"example:\n  {EXAMPLE}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--config", help="YAML file (keys of RewardTrainConfig; model: {...} for the net)")
-    parser.add_argument("--data", help="catalog folder or file (any format load_catalog reads)")
-    parser.add_argument("--format", help="amazon2018 | mind | hllm | jsonl | csv | parquet | auto")
-    parser.add_argument("--out", help="output folder")
-    parser.add_argument("--negatives", type=int, help="sampled negatives per positive")
-    parser.add_argument("--sampling", choices=SAMPLINGS, help="how training negatives are drawn")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--max-users", type=int, help="use only the first N users (quick runs)")
-    parser.add_argument(
-        "--user-model-dir", help="a train-encoders output: its UserModel gives the user vector"
-    )
-    parser.add_argument("--seed", type=int)
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="any config key, dotted for nesting: --set model.proj_dim=32",
-    )
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    args = parser.parse_args(argv)
-    overrides: dict[str, Any] = {}
-    for name in (
-        "data",
-        "format",
-        "out",
-        "negatives",
-        "sampling",
-        "epochs",
-        "max_users",
-        "user_model_dir",
-        "seed",
-    ):
-        if getattr(args, name) is not None:
-            overrides[name] = getattr(args, name)
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            parser.error(f"--set expects KEY=VALUE, got {item!r}")
-        overrides[key] = _parse_value(value)
-    try:
-        cfg = load_config(args.config, overrides)
-    except (ValueError, TypeError) as err:
-        parser.error(str(err))
-    metrics = train(cfg, resume=args.resume)
+    cfg, opts = parse([RewardTrainConfig, ResumeOption], argv, __doc__.split("\n\n")[0], f"example:\n  {EXAMPLE}")
+    metrics = train(cfg, resume=opts.resume)
     print(metrics_table(metrics["results"]))
     print(
         f"\ntrained in {metrics['train_seconds']:.0f}s on {cfg.threads} thread(s); "
         f"model in {cfg.out}/reward_model"
     )
     return 0
+
+

@@ -1,6 +1,6 @@
 """The reward model's epoch loop: BCE on click rows, a weight average, validation, checkpoints to resume.
 
-Used twice by ``training.reward_model`` (``hllm-creator train-reward``): once on the training users with
+Used twice by ``training.reward.train`` (``hllm-creator train-reward``): once on the training users with
 the validation users choosing the epoch, and, with ``refit: true``, once more on training + validation
 users for the number of epochs that first run chose (no validation then: the last weights are kept).
 """
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from creator.reward.net import RewardNet
-from training.reward_eval import RowTensors
+from training.reward.evaluate import RowTensors
 
 logger = logging.getLogger(__name__)
 
