@@ -324,7 +324,7 @@ class CoTBuilder:
         }
 
     def write(self, out: Path, summary: dict[str, Any]) -> None:
-        import yaml
+        from creator.config import save_resolved
 
         out.mkdir(parents=True, exist_ok=True)
         rows = sorted(self.rows, key=lambda r: r["row_id"])

@@ -199,6 +199,19 @@ def fit_match_head(cfg: EncodersConfig, encoder: UserEncoder, V: torch.Tensor, r
     return head, match
 
 
+def data_summary(cfg: EncodersConfig, ids: list[str], users: list, seqs: dict, rows: dict) -> dict:
+    return {
+        "source": Path(cfg.data).name,
+        "format": cfg.format,
+        "items": len(ids),
+        "users": len(users),
+        "users_per_split": {s: len(v) for s, v in seqs.items()},
+        "rows_per_split": {s: len(r) for s, r in rows.items()},
+        "test_protocol": "every history step t>=1 of each held-out test user; full-catalog ranking, "
+        "nothing masked, ties count half",
+    }
+
+
 def run(cfg: EncodersConfig) -> dict:
     """Train the user encoder and the match head on ``cfg.data``, save ``cfg.out/user_model``; the metrics."""
     from creator.io import load_catalog
@@ -261,16 +274,7 @@ def run(cfg: EncodersConfig) -> dict:
     )
     model.save_pretrained(out / "user_model")
     metrics = {
-        "data": {
-            "source": Path(cfg.data).name,
-            "format": cfg.format,
-            "items": len(ids),
-            "users": len(users),
-            "users_per_split": {s: len(v) for s, v in seqs.items()},
-            "rows_per_split": {s: len(r) for s, r in rows.items()},
-            "test_protocol": "every history step t>=1 of each held-out test user; full-catalog ranking, "
-            "nothing masked, ties count half",
-        },
+        "data": data_summary(cfg, ids, users, seqs, rows),
         "test": results,
         "user_encoder_minus_mean_history": deltas,
         "match_head": match,

@@ -51,6 +51,51 @@ def ema_update(avg: dict[str, torch.Tensor], state: dict[str, torch.Tensor], dec
                 avg[k].copy_(v)
 
 
+@dataclass
+class LoopState:
+    """What the epoch loop carries from epoch to epoch, and what its checkpoint holds."""
+
+    ema: dict[str, torch.Tensor] | None  # the averaged weights (validated and kept when ema_decay > 0)
+    start_epoch: int = 0
+    best_auc: float = -1.0
+    best_state: dict[str, torch.Tensor] | None = None
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    finished: bool = False
+
+    def restore(self, ckpt: Path, net: RewardNet, opt: Any, rng: np.random.Generator) -> None:
+        state = torch.load(ckpt, weights_only=False)
+        net.load_state_dict(state["net"])
+        self.ema = state.get("ema", self.ema)
+        opt.load_state_dict(state["opt"])
+        self.start_epoch, self.best_auc, self.best_state, self.bad_epochs = (
+            state["epoch"] + 1,
+            state["best_auc"],
+            state["best_state"],
+            state["bad_epochs"],
+        )
+        self.best_epoch, self.finished = state.get("best_epoch", 0), state.get("finished", False)
+        rng.bit_generator.state = state["rng"]
+        logger.info("resumed from %s at epoch %d", ckpt, self.start_epoch)
+
+    def save(self, ckpt: Path, net: RewardNet, opt: Any, epoch: int, rng: np.random.Generator) -> None:
+        torch.save(
+            {
+                "net": net.state_dict(),
+                "ema": self.ema,
+                "opt": opt.state_dict(),
+                "epoch": epoch,
+                "best_auc": self.best_auc,
+                "best_state": self.best_state,
+                "best_epoch": self.best_epoch,
+                "bad_epochs": self.bad_epochs,
+                "finished": self.finished,
+                "rng": rng.bit_generator.state,
+            },
+            ckpt,
+        )
+
+
 def fit(
     cfg: Any,
     net: RewardNet,
@@ -72,32 +117,13 @@ def fit(
     weights; without, the weights after the last epoch are kept. ``n_rows``: rows per epoch (for the
     schedule). The state is saved to ``ckpt`` after every epoch; ``resume`` continues from it.
     """
-    from tqdm.auto import tqdm
-
-    from creator.reward.metrics import auc
-
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     loss_fn = torch.nn.BCEWithLogitsLoss()
-    start_epoch, best_auc, best_state, best_epoch, bad_epochs = 0, -1.0, None, 0, 0
-    # the averaged weights (validated and kept instead of the live ones when ema_decay > 0)
-    ema = {k: v.detach().clone() for k, v in net.state_dict().items()} if cfg.ema_decay else None
-    finished = False
+    loop = LoopState(ema={k: v.detach().clone() for k, v in net.state_dict().items()} if cfg.ema_decay else None)
     if resume and ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
-        net.load_state_dict(state["net"])
-        ema = state.get("ema", ema)
-        opt.load_state_dict(state["opt"])
-        start_epoch, best_auc, best_state, bad_epochs = (
-            state["epoch"] + 1,
-            state["best_auc"],
-            state["best_state"],
-            state["bad_epochs"],
-        )
-        best_epoch, finished = state.get("best_epoch", 0), state.get("finished", False)
-        rng.bit_generator.state = state["rng"]
-        logger.info("resumed from %s at epoch %d", ckpt, start_epoch)
+        loop.restore(ckpt, net, opt, rng)
     steps_per_epoch = max(1, -(-n_rows // cfg.batch_size))
-    done = start_epoch * steps_per_epoch
+    done = loop.start_epoch * steps_per_epoch
     for group in opt.param_groups:
         group["lr"] = cfg.lr  # the schedule's base; a loaded optimizer state holds the decayed value
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -107,77 +133,79 @@ def fit(
     t0 = time.perf_counter()
     step = done
     with open(log_path, "a") as log:
-        for epoch in range(start_epoch, epochs):
-            if finished:
+        for epoch in range(loop.start_epoch, epochs):
+            if loop.finished:
                 break
             tr = train_rows()
-            net.train()
-            order = tr.group_order()
-            losses = []
-            for s in tqdm(range(0, len(tr), cfg.batch_size), desc=f"epoch {epoch + 1}/{epochs}", leave=False):
-                idx = order[s : s + cfg.batch_size]
-                loss = _loss(cfg, loss_fn, net(**tr.batch(idx)), tr, idx)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                sched.step()
-                losses.append(loss.item())
-                step += 1
-                if ema is not None:
-                    ema_update(ema, net.state_dict(), cfg.ema_decay, step)
-            live = None
-            if ema is not None:  # validate (or keep) the averaged weights
-                live = {k: v.detach().clone() for k, v in net.state_dict().items()}
-                net.load_state_dict(ema)
-            entry: dict[str, Any] = {
-                "epoch": epoch + 1,
-                "train_loss": float(np.mean(losses)),
-                "rows": len(tr),
-                "seconds": time.perf_counter() - t0,
-            }
-            if val is not None:
-                entry["val_auc"] = auc(val.rows.label, val.logits(net)) or 0.0
-                logger.info(
-                    "epoch %d: loss %.4f, validation AUC %.4f", epoch + 1, entry["train_loss"], entry["val_auc"]
-                )
-                improved = entry["val_auc"] > best_auc
-                best_auc = max(best_auc, entry["val_auc"])
-            else:
-                logger.info("epoch %d: loss %.4f (no validation: the last one is kept)", epoch + 1, entry["train_loss"])
-                improved = True
-            log.write(json.dumps(entry) + "\n")
-            log.flush()
-            if improved:
-                best_state, best_epoch, bad_epochs = (
-                    {k: v.detach().clone() for k, v in net.state_dict().items()},
-                    epoch + 1,
-                    0,
-                )
-            else:
-                bad_epochs += 1
-            if live is not None:
-                net.load_state_dict(live)
-            finished = epoch + 1 == epochs or (val is not None and bad_epochs >= cfg.patience)
-            if finished and val is not None and bad_epochs >= cfg.patience:
-                logger.info("no validation gain for %d epochs: stopping", bad_epochs)
-            torch.save(
-                {
-                    "net": net.state_dict(),
-                    "ema": ema,
-                    "opt": opt.state_dict(),
-                    "epoch": epoch,
-                    "best_auc": best_auc,
-                    "best_state": best_state,
-                    "best_epoch": best_epoch,
-                    "bad_epochs": bad_epochs,
-                    "finished": finished,
-                    "rng": rng.bit_generator.state,
-                },
-                ckpt,
-            )
+            losses, step = train_epoch(cfg, net, opt, sched, loss_fn, tr, loop.ema, step, f"epoch {epoch + 1}/{epochs}")
+            entry = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "rows": len(tr),
+                     "seconds": time.perf_counter() - t0}
+            end_epoch(cfg, net, loop, entry, val, log)
+            loop.finished = epoch + 1 == epochs or (val is not None and loop.bad_epochs >= cfg.patience)
+            if loop.finished and val is not None and loop.bad_epochs >= cfg.patience:
+                logger.info("no validation gain for %d epochs: stopping", loop.bad_epochs)
+            loop.save(ckpt, net, opt, epoch, rng)
+    best_state = loop.best_state
     if best_state is None:  # nothing trained (epochs 0): keep the initial weights
         best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    return FitResult(best_state, best_auc if val is not None else float("nan"), best_epoch, time.perf_counter() - t0)
+    return FitResult(best_state, loop.best_auc if val is not None else float("nan"), loop.best_epoch,
+                     time.perf_counter() - t0)
+
+
+def train_epoch(cfg: Any, net: RewardNet, opt: Any, sched: Any, loss_fn: Any, tr: RowTensors,
+                ema: dict[str, torch.Tensor] | None, step: int, desc: str) -> tuple[list[float], int]:
+    """One pass over ``tr`` in ``cfg.batch_size`` batches (the averaged weights follow each step):
+    (the batch losses, the global step after it)."""
+    from tqdm.auto import tqdm
+
+    net.train()
+    order = tr.group_order()
+    losses = []
+    for s in tqdm(range(0, len(tr), cfg.batch_size), desc=desc, leave=False):
+        idx = order[s : s + cfg.batch_size]
+        loss = _loss(cfg, loss_fn, net(**tr.batch(idx)), tr, idx)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+        step += 1
+        if ema is not None:
+            ema_update(ema, net.state_dict(), cfg.ema_decay, step)
+    return losses, step
+
+
+def end_epoch(cfg: Any, net: RewardNet, loop: LoopState, entry: dict[str, Any], val: RowTensors | None,
+              log: Any) -> None:
+    """Validate (the averaged weights when there are some), log the epoch, keep the weights if they improved."""
+    from creator.reward.metrics import auc
+
+    live = None
+    if loop.ema is not None:  # validate (or keep) the averaged weights
+        live = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        net.load_state_dict(loop.ema)
+    if val is not None:
+        entry["val_auc"] = auc(val.rows.label, val.logits(net)) or 0.0
+        logger.info(
+            "epoch %d: loss %.4f, validation AUC %.4f", entry["epoch"], entry["train_loss"], entry["val_auc"]
+        )
+        improved = entry["val_auc"] > loop.best_auc
+        loop.best_auc = max(loop.best_auc, entry["val_auc"])
+    else:
+        logger.info("epoch %d: loss %.4f (no validation: the last one is kept)", entry["epoch"], entry["train_loss"])
+        improved = True
+    log.write(json.dumps(entry) + "\n")
+    log.flush()
+    if improved:
+        loop.best_state, loop.best_epoch, loop.bad_epochs = (
+            {k: v.detach().clone() for k, v in net.state_dict().items()},
+            entry["epoch"],
+            0,
+        )
+    else:
+        loop.bad_epochs += 1
+    if live is not None:
+        net.load_state_dict(live)
 
 
 def _loss(cfg: Any, loss_fn: Any, z: torch.Tensor, tr: RowTensors, idx: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,7 @@ from training.encoders.ranking import (
     target_ranks,
 )
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 TOPICS = {
     "pen": [
         "Gel pens, {n} colors",
@@ -170,8 +170,8 @@ def test_paired_bootstrap_interval_contains_the_mean_and_moves_with_groups():
 def test_office_products_split_is_by_user_and_keeps_every_row(amazon_dir):
     """On the real data: no user in two splits, and the three splits' rows are exactly the catalog's rows."""
     from creator.io import load_catalog
-    from training.encoders.train import item_table
     from training.encoders.next_item import make_rows
+    from training.encoders.train import item_table
 
     catalog = load_catalog(amazon_dir, "amazon2018")
     ids, texts = item_table(catalog)
