@@ -22,9 +22,8 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
-from creator.config import parse
+from creator.config import parse, save_resolved
 from creator.reward.model import RewardModel, RewardNet, load_user_model
 from training.reward.card import metrics_table, model_card
 from training.reward.config import ResumeOption, RewardTrainConfig
@@ -161,7 +160,7 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "resolved_config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    save_resolved(out / "resolved_config.yaml", cfg)
     t_start = time.perf_counter()
     catalog = load_catalog(cfg.data, cfg.format).require_ads()
     by_split = split_of(cfg, catalog)
