@@ -101,3 +101,19 @@ def test_trl_defaults_the_project_keeps_off():
 
             assert cfg.use_cpu == (not torch.cuda.is_available())
             assert cfg.bf16 == (torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+
+
+def test_a_resolved_trl_config_reads_back_as_the_same_options(tmp_path):
+    import json
+    import warnings
+
+    from creator.config import save_resolved
+
+    for verb, name in (("sft", "sft_tiny.yaml"), ("dpo", "dpo_tiny.yaml")):
+        cfg = VERBS[verb](["--config", str(REPO / "training" / "configs" / name), "--out", str(tmp_path / verb)])
+        path = save_resolved(tmp_path / verb / "resolved_config.yaml", cfg)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FutureWarning)  # no deprecated option comes back set
+            back = VERBS[verb](["--config", str(path)])
+        assert back.pad_token is None and back.hub_token is None
+        assert json.loads(back.to_json_string()) == json.loads(cfg.to_json_string())

@@ -73,6 +73,12 @@ class TrainerDefaults:
             self.bf16 = use_bf16("auto")
         super().__post_init__()  # type: ignore[misc]
 
+    def to_dict(self) -> dict[str, Any]:
+        """``TrainingArguments.to_dict``, except that an unset ``*_token`` stays unset: the parent masks every
+        one as ``<NAME_TOKEN>``, which ``--config`` would read back as a token (a real one stays masked)."""
+        d = super().to_dict()  # type: ignore[misc]
+        return {k: None if k.endswith("_token") and getattr(self, k) is None else v for k, v in d.items()}
+
 
 def warmup_field(default: float) -> Any:
     """``warmup_steps`` with the verb's default; a value below 1 is a share of the total steps."""

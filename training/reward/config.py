@@ -65,7 +65,7 @@ class RewardTrainConfig:
     # itself instead of reading the user model's vector (the with/without comparison on the same users)
     user_vectors: bool = True
     # the net (creator.reward.model.RewardConfig): a mapping in YAML, a YAML mapping string as a flag
-    model: dict | str | None = field(
+    model: dict | str | RewardConfig | None = field(
         default=None, metadata={"help": "the reward net's options as a YAML mapping, e.g. '{proj_dim: 32}'"}
     )
 
