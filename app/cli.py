@@ -14,8 +14,8 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("data_pipelines.inspect:main", "inspect, validate, convert or sample a catalog (ads, users, logs)"),
     "build-cot": ("data_pipelines.cot:main", "build the CoT dataset (profiles, titles, fact check, pairs)"),
-    "train-encoders": ("training.encoders:main", "train the item/user encoders and the user-ad match head"),
-    "train-reward": ("training.reward_model:main", "train the CTR reward model (judge) vs baselines"),
+    "train-encoders": ("training.encoders.train:main", "train the item/user encoders and the user-ad match head"),
+    "train-reward": ("training.reward.train:main", "train the CTR reward model (judge) vs baselines"),
     "pretrain-lm": ("training.pretrain_lm:main", "pretrain the tiny offline base LM on catalog texts"),
     "sft": ("training.sft:main", "LoRA SFT of the generator with soft user tokens and aux losses"),
     "dpo": ("training.dpo:main", "DPO of the SFT generator on preference pairs (same user vector for both)"),

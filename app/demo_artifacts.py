@@ -10,9 +10,9 @@ Layout of ``--artifacts DIR`` (each sub-folder is the ``--out`` of one training 
 
 The generator's base is ``micro`` (an LM pretrained here, the "lm" stage) or ``gemma-270m`` (Gemma 3 270M
 from PyPI: no "lm" stage, ``training/configs/sft_gemma270m.yaml``); see ``stages_for``.
-``train_missing`` runs, in that order, the entry point of every stage whose folder is not finished
-(a stage is finished when its ``main`` returned 0; a ``.done`` file records it), each with its own
-progress bars, on the catalog given. The stages share one MiniLM cache (``DIR/embeddings``), so each
+``train_missing`` runs, in that order, the ``run`` function of every stage whose folder is not finished
+(a stage is finished when its ``run`` returned; a ``.done`` file records it), each with a typed config and
+its own progress bars, on the catalog given. The stages share one MiniLM cache (``DIR/embeddings``), so each
 text is embedded once. Nothing is downloaded: every model is built and trained here.
 """
 
@@ -41,7 +41,7 @@ REWARD_REFIT = False
 # the demo's judge ranks 5 corrupted versions of each training positive's title below it (pairwise, weight 0.2):
 # on the sample's held-out users it then prefers the real title 96% of the time (54% without) at -0.008 test AUC
 # (docs/reward.md); reward.yaml keeps it off until it is measured on a whole catalog
-REWARD_CORRUPTIONS = ("--set", "corruption_negatives=5", "--set", "corruption_weight=0.2")
+REWARD_CORRUPTIONS = {"corruption_negatives": 5, "corruption_weight": 0.2}
 # Base LM steps on first start: pretrain_tiny.yaml's 1,500 are sized for a whole catalog; on the 300-ad sample
 # 500 steps are about 5 passes over its task examples, and 2-3 CPU minutes (see docs/demo.md)
 LM_STEPS = 500
@@ -54,12 +54,16 @@ COT_ROWS = 600  # CoT rows the offline teacher writes on first start; the SFT tr
 
 @dataclass(frozen=True)
 class Stage:
-    """One training verb: ``module:main`` run with ``argv(data, fmt, root)``, writing ``root/folder``."""
+    """One training verb: ``module``'s config class and run function (``entry`` = "Config:run"), called with
+    the config built from the shipped ``yaml`` (or the defaults) and ``options(data, fmt, root)``, writing
+    ``root/folder``."""
 
     name: str
     module: str
     folder: str
-    argv: Callable[[str, str, Path], list[str]]
+    entry: str
+    options: Callable[[str, str, Path], dict[str, Any]]
+    yaml: str | None = None
 
     def done(self, root: Path) -> bool:
         return (root / self.folder / DONE).exists()
@@ -70,10 +74,35 @@ class Stage:
         except ModuleNotFoundError:
             return False
 
+    def config(self, data: str, fmt: str, root: Path, flags: list[str] | None = None) -> Any:
+        """The typed config: the YAML, then ``options``, then ``flags`` read by the verb's own parser."""
+        from creator.config import load
 
-def _config(name: str) -> list[str]:
-    path = REPO / "training" / "configs" / name
-    return ["--config", str(path)] if path.exists() else []
+        cls = getattr(importlib.import_module(self.module), self.entry.split(":")[0])
+        return load(cls, _config(self.yaml), **{**self.options(data, fmt, root), **_flag_values(cls, flags or [])})
+
+    def run(self, config: Any) -> Any:
+        return getattr(importlib.import_module(self.module), self.entry.split(":")[1])(config)
+
+
+def _config(name: str | None) -> Path | None:
+    path = REPO / "training" / "configs" / name if name else None
+    return path if path is not None and path.exists() else None
+
+
+def _flag_values(cls: type, flags: list[str]) -> dict[str, Any]:
+    """The options ``flags`` set, read by the verb's parser (``creator.config``); unset options are absent."""
+    if not flags:
+        return {}
+    import argparse
+
+    from creator.config import build_parser
+
+    parser = build_parser([cls])
+    for action in parser._actions:
+        if action.dest not in ("help", "config"):
+            action.default, action.required = argparse.SUPPRESS, False
+    return {k: v for k, v in vars(parser.parse_args(flags)).items() if k != "config"}
 
 
 class ArtefactBaseMismatch(ValueError):
@@ -84,39 +113,34 @@ GENERATOR_BASES = ("micro", "gemma-270m")  # micro: the ~1M-parameter LM pretrai
 
 
 def _build_stages(base: str) -> tuple[Stage, ...]:
-    encoders = Stage("user model and match head", "training.encoders", "encoders",
-                     lambda data, fmt, root: [*_config("encoders_tiny.yaml"), "--data", data, "--format", fmt,
-                                              "--cache-dir", str(root / "embeddings"),
-                                              "--out", str(root / "encoders")])
-    cot = Stage("CoT titles (offline teacher)", "data_pipelines.cot", "cot",
-                lambda data, fmt, root: ["--data", data, "--format", fmt, "--teacher", "offline",
-                                         "--limit", str(COT_ROWS), "--embed-cache", str(root / "embeddings"),
-                                         "--out", str(root / "cot")])
-    lm = Stage("tiny language model", "training.pretrain_lm", "lm",
-               lambda data, fmt, root: [*_config("pretrain_tiny.yaml"), "--catalog", data, "--catalog-format", fmt,
-                                        "--cot", str(root / "cot"), "--max-steps", str(LM_STEPS),
-                                        "--out", str(root / "lm")])
+    encoders = Stage("user model and match head", "training.encoders.train", "encoders", "EncodersConfig:run",
+                     lambda data, fmt, root: {"data": data, "format": fmt, "cache_dir": str(root / "embeddings"),
+                                              "out": str(root / "encoders")}, "encoders_tiny.yaml")
+    cot = Stage("CoT titles (offline teacher)", "data_pipelines.cot", "cot", "CoTConfig:run",
+                lambda data, fmt, root: {"data": data, "format": fmt, "teacher": "offline", "limit": COT_ROWS,
+                                         "embed_cache": str(root / "embeddings"), "out": str(root / "cot")})
+    lm = Stage("tiny language model", "training.pretrain_lm", "lm", "PretrainConfig:run_pretrain",
+               lambda data, fmt, root: {"catalog": data, "catalog_format": fmt, "cot": str(root / "cot"),
+                                        "max_steps": LM_STEPS, "out": str(root / "lm")}, "pretrain_tiny.yaml")
     if base == "micro":
         # max_length 384: sft_tiny.yaml's 256 leaves no room for the title after the sample's longest prompts
-        generator = Stage("generator (LoRA SFT)", "training.sft", "generator",
-                          lambda data, fmt, root: [*_config("sft_tiny.yaml"), "--cot", str(root / "cot"),
-                                                   "--user-vectors", str(root / "encoders"), "--base", str(root / "lm"),
-                                                   "--catalog", data, "--catalog-format", fmt, "--max-length", "384",
-                                                   "--out", str(root / "generator")])
+        generator = Stage("generator (LoRA SFT)", "training.sft", "generator", "SFTRunConfig:run_sft",
+                          lambda data, fmt, root: {"cot": str(root / "cot"), "user_vectors": str(root / "encoders"),
+                                                   "base": str(root / "lm"), "catalog": data, "catalog_format": fmt,
+                                                   "max_length": 384, "out": str(root / "generator")},
+                          "sft_tiny.yaml")
     else:
-        generator = Stage(f"generator (LoRA SFT on {base})", "training.sft", "generator",
-                          lambda data, fmt, root: [*_config("sft_gemma270m.yaml"), "--cot", str(root / "cot"),
-                                                   "--user-vectors", str(root / "encoders"), "--base", base,
-                                                   "--catalog", data, "--catalog-format", fmt,
-                                                   "--max-rows", str(GEMMA_SFT_ROWS), "--recon-weight", "0",
-                                                   "--align-weight", "0", "--out", str(root / "generator")])
-    reward = Stage("judge (CTR reward model)", "training.reward_model", "reward",
-                   lambda data, fmt, root: [*_config("reward.yaml"), "--data", data, "--format", fmt,
-                                            "--user-model-dir", str(root / "encoders"),
-                                            "--epochs", str(REWARD_EPOCHS),
-                                            "--set", f"refit={str(REWARD_REFIT).lower()}", *REWARD_CORRUPTIONS,
-                                            "--set", f"cache_dir={root / 'embeddings'}",
-                                            "--out", str(root / "reward")])
+        generator = Stage(f"generator (LoRA SFT on {base})", "training.sft", "generator", "SFTRunConfig:run_sft",
+                          lambda data, fmt, root: {"cot": str(root / "cot"), "user_vectors": str(root / "encoders"),
+                                                   "base": base, "catalog": data, "catalog_format": fmt,
+                                                   "max_rows": GEMMA_SFT_ROWS, "recon_weight": 0.0,
+                                                   "align_weight": 0.0, "out": str(root / "generator")},
+                          "sft_gemma270m.yaml")
+    reward = Stage("judge (CTR reward model)", "training.reward.train", "reward", "RewardTrainConfig:train",
+                   lambda data, fmt, root: {"data": data, "format": fmt, "user_model_dir": str(root / "encoders"),
+                                            "epochs": REWARD_EPOCHS, "refit": REWARD_REFIT, **REWARD_CORRUPTIONS,
+                                            "cache_dir": str(root / "embeddings"), "out": str(root / "reward")},
+                   "reward.yaml")
     return (encoders, cot, lm, generator, reward) if base == "micro" else (encoders, cot, generator, reward)
 
 
@@ -151,12 +175,18 @@ def unavailable(stages: list[Stage]) -> list[Stage]:
     return [s for s in stages if not s.available()]
 
 
+def _stamp(stage: Stage, data: str, fmt: str, root: Path) -> list[str]:
+    """What the ``.done`` stamp records: the config file and the options, as the verb's flags."""
+    opts = [f"--{k.replace('_', '-')} {v}" for k, v in stage.options(data, fmt, root).items()]
+    return ([f"--config {_config(stage.yaml)}"] if _config(stage.yaml) else []) + opts
+
+
 def train_missing(root: str | Path, data: str | Path, fmt: str = "auto",
                   progress: Callable[[float, str], None] | None = None,
                   extra_args: dict[str, list[str]] | None = None, base: str = "micro") -> list[str]:
     """Run every unfinished stage in order; returns the names trained. Raises if one fails.
 
-    ``extra_args[folder]`` is appended to that stage's command line (later flags win), e.g.
+    ``extra_args[folder]`` are flags read by that stage's own parser, applied last (they win), e.g.
     ``{"lm": ["--max-steps", "40"]}`` for a quick smoke run of the whole chain.
     """
     root = Path(root)
@@ -174,13 +204,17 @@ def train_missing(root: str | Path, data: str | Path, fmt: str = "auto",
         if progress:
             progress(i / max(len(todo), 1), f"training {stage.name} ({i + 1}/{len(todo)})")
         logger.info("first start: training %s with %s", stage.name, stage.module)
-        argv = stage.argv(str(data), fmt, root) + list((extra_args or {}).get(stage.folder, []))
-        code = int(importlib.import_module(stage.module).main(argv) or 0)
-        if code != 0:
-            raise RuntimeError(f"training {stage.name} failed (python -m {stage.module} {' '.join(argv)} "
-                               f"returned {code}); see the log above")
+        flags = list((extra_args or {}).get(stage.folder, []))
+        config = stage.config(str(data), fmt, root, flags)
+        try:
+            stage.run(config)
+        except Exception:
+            logger.error("training %s failed (%s.%s); %s stays unfinished", stage.name, stage.module,
+                         stage.entry.split(":")[1], root / stage.folder)
+            raise
         (root / stage.folder).mkdir(parents=True, exist_ok=True)
-        (root / stage.folder / DONE).write_text(" ".join([stage.module, *argv]) + "\n")
+        (root / stage.folder / DONE).write_text(" ".join([stage.module, *_stamp(stage, str(data), fmt, root), *flags])
+                                                + "\n")
     if progress:
         progress(1.0, "models ready")
     return [s.name for s in todo]

@@ -203,7 +203,7 @@ def report(art: Path, data: str, fmt: str, gen: Path, out: Path, config: Quickst
 def heldout_users(art: Path, data: str, fmt: str, path: Path) -> Path | None:
     """The users the judge and the user model held out (the user model's test split), one id a line, for the
     report's side-by-side sheet; None when the split is unknown."""
-    from training.reward_data import user_model_split
+    from training.reward.data import user_model_split
 
     users = sorted(load_catalog(data, fmt).users)
     split = user_model_split(art / "encoders", users)

@@ -45,23 +45,23 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
+    from creator.config import load
     from creator.io import load_catalog
     from creator.modeling.user_model import UserModel
-    from training.encoders import metrics_table, run
-    from training.encoders_config import EncodersConfig
+    from training.encoders.config import EncodersConfig
+    from training.encoders.train import metrics_table, run
 
     if args.from_run:
         out = Path(args.from_run)
-        cfg = EncodersConfig(**EncodersConfig.from_yaml(out / "resolved_config.yaml"))
+        cfg = load(EncodersConfig, out / "resolved_config.yaml")
         metrics = json.loads((out / "metrics.json").read_text())
         wall = metrics["total_seconds"]
     else:
-        cfg = EncodersConfig(**{**EncodersConfig.from_yaml(args.config), "threads": args.threads})
         out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        cfg.save(out / "resolved_config.yaml")
+        cfg = load(EncodersConfig, args.config, threads=args.threads, data=args.data, format=args.format,
+                   out=str(out), progress=False)
         start = time.perf_counter()
-        metrics = run(cfg, args.data, args.format, out, progress=False)
+        metrics = run(cfg)
         wall = time.perf_counter() - start
 
     users = list(load_catalog(args.data, args.format).users.values())

@@ -35,8 +35,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from creator.config import load  # noqa: E402
 from creator.modeling.generator import PersonalizedGenerator, SamplingConfig  # noqa: E402
-from training.run_config import load_config  # noqa: E402
 
 logger = logging.getLogger("bench.generator")
 FACT_RULES = {
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     from training.sft import SFTRunConfig, run_sft
 
     if "pretrain" in stages:
-        cfg = load_config(
+        cfg = load(
             PretrainConfig,
             cfg_dir / "pretrain_tiny.yaml",
             catalog=str(data / "amazon_office_products"),
@@ -216,20 +216,20 @@ def main(argv: list[str] | None = None) -> int:
         )
         results["pretrain"] = run_pretrain(cfg)
     if "sft" in stages:
-        cfg = load_config(
+        cfg = load(
             SFTRunConfig,
             cfg_dir / "sft_tiny.yaml",
             cot=str(cot),
             user_vectors=args.user_vectors,
             base=str(out / "lm"),
             out=str(out / "sft"),
-            epochs=args.sft_epochs,
+            num_train_epochs=args.sft_epochs,
             catalog=str(data / "amazon_office_products"),
             catalog_format="amazon2018",
         )
         results["sft"] = run_sft(cfg)
     if "dpo" in stages:
-        cfg = load_config(
+        cfg = load(
             DPORunConfig,
             cfg_dir / "dpo_tiny.yaml",
             pairs=str(cot),
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
             user_vectors=args.user_vectors,
             sft=str(out / "sft"),
             out=str(out / "dpo"),
-            epochs=args.dpo_epochs,
+            num_train_epochs=args.dpo_epochs,
             catalog=str(data / "amazon_office_products"),
             catalog_format="amazon2018",
         )

@@ -90,10 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     import yaml
 
+    from creator.config import load, read_yaml
     from creator.io import load_catalog
     from creator.reward.model import RewardModel
     from eval.judge import compare
-    from training.reward_model import load_config, metrics_table, train
+    from training.reward.config import RewardTrainConfig
+    from training.reward.train import metrics_table, train
 
     overrides = {"data": args.data, "format": args.format, "out": args.out}
     if args.threads:
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     for item in args.set:
         k, _, v = item.partition("=")
         overrides[k] = yaml.safe_load(v)
-    cfg = load_config(args.config, overrides)
+    cfg = load(RewardTrainConfig, args.config, **nest_model(overrides, read_yaml(args.config)))
     if args.gaming_only:
         torch.set_num_threads(cfg.threads)
         rm = RewardModel.from_pretrained(args.gaming_only, cache_dir=cfg.cache_dir, gaming=cfg.model.gaming)
@@ -178,3 +180,18 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def nest_model(overrides: dict, yaml_config: dict) -> dict:
+    """``--set model.k=v`` (dotted, this script's own flag) merged into the YAML's ``model:`` block."""
+    flat = {k: v for k, v in overrides.items() if not k.startswith("model.")}
+    dotted = {k[len("model."):]: v for k, v in overrides.items() if k.startswith("model.")}
+    if dotted:
+        model = dict(flat.get("model", yaml_config.get("model") or {}))
+        for key, value in dotted.items():
+            node, parts = model, key.split(".")
+            for p in parts[:-1]:
+                node = node.setdefault(p, {})
+            node[parts[-1]] = value
+        flat["model"] = model
+    return flat

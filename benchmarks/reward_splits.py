@@ -59,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides")
     args = parser.parse_args(argv)
 
-    from training.reward_model import load_config, train
+    from creator.config import load, read_yaml
+    from training.reward.config import RewardTrainConfig
+    from training.reward.train import train
 
     print(f"machine: {machine()}")
     rows = []
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         for item in args.set:
             k, _, v = item.partition("=")
             overrides[k] = yaml.safe_load(v)
-        cfg = load_config(args.config, overrides)
+        cfg = load(RewardTrainConfig, args.config, **nest_model(overrides, read_yaml(args.config)))
         out = Path(cfg.out)
         if same_run(out, cfg.to_dict()):
             metrics = json.loads((out / "metrics.json").read_text())
@@ -112,3 +114,18 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def nest_model(overrides: dict, yaml_config: dict) -> dict:
+    """``--set model.k=v`` (dotted, this script's own flag) merged into the YAML's ``model:`` block."""
+    flat = {k: v for k, v in overrides.items() if not k.startswith("model.")}
+    dotted = {k[len("model."):]: v for k, v in overrides.items() if k.startswith("model.")}
+    if dotted:
+        model = dict(flat.get("model", yaml_config.get("model") or {}))
+        for key, value in dotted.items():
+            node, parts = model, key.split(".")
+            for p in parts[:-1]:
+                node = node.setdefault(p, {})
+            node[parts[-1]] = value
+        flat["model"] = model
+    return flat

@@ -324,7 +324,7 @@ class CoTBuilder:
         }
 
     def write(self, out: Path, summary: dict[str, Any]) -> None:
-        import yaml
+        from creator.config import save_resolved
 
         out.mkdir(parents=True, exist_ok=True)
         rows = sorted(self.rows, key=lambda r: r["row_id"])
@@ -333,7 +333,7 @@ class CoTBuilder:
         write_records(self.pairs, out / "pairs.parquet")
         write_records(self.failures, out / "failures.jsonl")
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
-        (out / "resolved_config.yaml").write_text(yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
+        save_resolved(out / "resolved_config.yaml", self.cfg)
 
 
 def load_cot_dataset(out: str | Path, *, pairs: bool = False) -> Any:

@@ -63,21 +63,6 @@ def _heads_state(model: Any) -> dict[str, torch.Tensor]:
     }
 
 
-def no_checkpointing(config_cls: Any) -> dict[str, bool]:
-    """Activation checkpointing off, under the name ``config_cls`` (a TrainingArguments) knows: transformers 5.x
-    renamed ``gradient_checkpointing`` to ``activation_checkpointing`` and warns on the old name."""
-    import dataclasses
-
-    names = {f.name for f in dataclasses.fields(config_cls)}
-    return {"activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing": False}
-
-
-def use_bf16(flag: Any) -> bool:
-    if str(flag).lower() == "auto":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    return str(flag).lower() == "true"
-
-
 def summarize(trainer: Any, result: Any, seconds: float, train_ds: Any) -> dict[str, Any]:
     logs = [h for h in trainer.state.log_history if "loss" in h]
     tokens = int(getattr(trainer, "_total_train_tokens", 0))
@@ -99,13 +84,13 @@ def start_run(run: Any, verb: str, required: tuple[str, ...]) -> tuple[Path, Any
     """The prologue of sft and dpo: check the required flags, write the resolved config, load the catalog.
 
     Returns ``(out folder, catalog or None)``."""
-    from training.run_config import write_resolved
+    from creator.config import save_resolved
 
     for name in required:
         if not getattr(run, name):
             raise ValueError(f"--{name.replace('_', '-')} is required (see hllm-creator {verb} --help)")
     out = Path(run.out)
-    write_resolved(run, out / "resolved_config.yaml")
+    save_resolved(out / "resolved_config.yaml", run)
     return out, load_catalog_arg(run.catalog, run.catalog_format)
 
 

@@ -23,24 +23,19 @@ from typing import Any
 import torch
 from trl import DPOConfig, DPOTrainer
 
-from training.artefacts import (
-    UserHeadsCheckpoints,
-    no_checkpointing,
-    start_run,
-    summarize,
-    use_bf16,
-    write_model_card,
-)
+from creator.config import parse
+from training.artefacts import UserHeadsCheckpoints, start_run, summarize, write_model_card
 from training.collators import UserPreferenceCollator
 from training.completion_logits import compact_on_cpu
-from training.run_config import parse_config
+from training.trainer_args import TrainerDefaults, warmup_field
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class DPORunConfig:
-    """Options of ``hllm-creator dpo``."""
+class DPORunConfig(TrainerDefaults, DPOConfig):
+    """Options of ``hllm-creator dpo``: TRL's ``DPOConfig`` (``beta``, ``loss_type``, every
+    ``TrainingArguments`` field) plus the data paths below."""
 
     pairs: str = field(default="", metadata={"help": "pairs.parquet or the CoT folder holding it"})
     sft: str = field(default="", metadata={"help": "the --out folder of hllm-creator sft"})
@@ -48,36 +43,32 @@ class DPORunConfig:
     cot: str | None = field(default=None, metadata={"help": "CoT parquet, to find the pairs' ads and users"})
     catalog: str | None = None
     catalog_format: str = "auto"
-    out: str = "runs/dpo"
+    out: str = field(default="runs/dpo", metadata={"help": "artefact folder (checkpoints in OUT/checkpoints)"})
     train_split: str = "train"
     eval_split: str | None = "validation"
     max_rows: int | None = None
-    beta: float = 0.1
     # NLL on the chosen title beside the preference loss (RPO; TRL loss_type ["sigmoid", "sft"]). Without it the
     # tiny model lowered the likelihood of chosen and rejected alike and its titles got worse (docs/generator.md).
-    sft_weight: float = 0.0
-    max_length: int = 256
-    epochs: float = 1.0
-    max_steps: int = -1
-    learning_rate: float = 5e-5
-    batch_size: int = 8
-    grad_accum: int = 1
-    warmup_ratio: float = 0.05
-    logging_steps: int = 10
-    save_steps: int = 200
-    seed: int = 0
-    bf16: str = "auto"
-    resume: bool = True
+    sft_weight: float = field(
+        default=0.0, metadata={"help": "weight of the chosen title's NLL (> 0 sets loss_type sigmoid + sft)"}
+    )
+    resume: bool = field(default=True, metadata={"help": "resume from the last checkpoint in OUT/checkpoints"})
     # project only the titles' positions through the LM head on the CPU too (training.completion_logits)
     completion_only_logits: bool = True
+    # TRL's fields with this verb's defaults (TrainerDefaults holds the ones SFT shares)
+    learning_rate: float = field(default=5e-5, metadata={"help": "peak learning rate"})
+    warmup_steps: float = warmup_field(0.05)
 
     def __post_init__(self) -> None:
         if self.beta <= 0:
             raise ValueError(f"beta must be > 0 (typical 0.1), got {self.beta}")
-        if self.batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
+        if self.per_device_train_batch_size < 1:
+            raise ValueError("per_device_train_batch_size (--batch-size) must be >= 1")
         if self.sft_weight < 0:
             raise ValueError(f"sft_weight must be >= 0 (0 turns the chosen-title NLL off), got {self.sft_weight}")
+        if self.sft_weight > 0:
+            self.loss_type, self.loss_weights = ["sigmoid", "sft"], [1.0, self.sft_weight]
+        super().__post_init__()
 
 
 class UserDPOTrainer(UserHeadsCheckpoints, DPOTrainer):
@@ -178,34 +169,9 @@ def run_dpo(run: DPORunConfig) -> dict[str, Any]:
             f"{gen.config.d_user}; pass the vectors the SFT run used"
         )
     train_ds = Dataset.from_list(pair_records(gen, train, vectors))
-    args = DPOConfig(
-        output_dir=str(out / "checkpoints"),
-        beta=run.beta,
-        loss_type=["sigmoid", "sft"] if run.sft_weight > 0 else ["sigmoid"],
-        loss_weights=[1.0, run.sft_weight] if run.sft_weight > 0 else None,
-        max_length=run.max_length,
-        num_train_epochs=run.epochs,
-        max_steps=run.max_steps,
-        learning_rate=run.learning_rate,
-        per_device_train_batch_size=run.batch_size,
-        gradient_accumulation_steps=run.grad_accum,
-        warmup_steps=run.warmup_ratio,
-        lr_scheduler_type="cosine",
-        logging_steps=run.logging_steps,
-        save_steps=run.save_steps,
-        save_total_limit=2,
-        seed=run.seed,
-        report_to="none",
-        use_cpu=not torch.cuda.is_available(),
-        bf16=use_bf16(run.bf16),
-        **no_checkpointing(DPOConfig),
-        remove_unused_columns=False,
-        precompute_ref_log_probs=False,
-        disable_tqdm=False,
-    )
     trainer = UserDPOTrainer(
         model=gen.model,
-        args=args,
+        args=run,
         train_dataset=train_ds,
         processing_class=gen.tokenizer,
         data_collator=UserPreferenceCollator(
@@ -216,7 +182,7 @@ def run_dpo(run: DPORunConfig) -> dict[str, Any]:
     eval_records = pair_records(gen, evald, vectors) if evald else []
     if eval_records:
         metrics["eval_before"] = score_pairs(gen, eval_records, run.beta)
-    last = get_last_checkpoint(args.output_dir) if run.resume and Path(args.output_dir).is_dir() else None
+    last = get_last_checkpoint(run.output_dir) if run.resume and Path(run.output_dir).is_dir() else None
     t0 = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=last)
     metrics.update(summarize(trainer, result, time.perf_counter() - t0, train_ds))
@@ -237,9 +203,7 @@ EXAMPLE = """example:
 
 
 def main(argv: list[str] | None = None) -> int:
-    run = parse_config(
-        DPORunConfig, argv, "DPO of the SFT generator on preference pairs (TRL DPOTrainer).", EXAMPLE
-    )
+    (run,) = parse([DPORunConfig], argv, "DPO of the SFT generator on preference pairs (TRL DPOTrainer).", EXAMPLE)
     m = run_dpo(run)
     after = m.get("eval_after", {})
     print(

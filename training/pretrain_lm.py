@@ -30,8 +30,8 @@ from typing import Any
 
 import torch
 
+from creator.config import parse, save_resolved
 from creator.modeling.builders import MAX_PLACEHOLDERS, PRESETS, build_tiny_lm, train_tokenizer
-from training.run_config import parse_config, write_resolved
 
 logger = logging.getLogger(__name__)
 
@@ -157,24 +157,13 @@ def pad_rows(rows: list[dict[str, list[int]]], pad_id: int) -> dict[str, torch.T
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
-def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
-    from datasets import Dataset
-    from transformers import Trainer, TrainingArguments
-    from transformers.trainer_utils import get_last_checkpoint
-
-    from creator.io import load_catalog
-
-    if not cfg.catalog:
-        raise ValueError("--catalog is required (e.g. ../shared/data/amazon_office_products)")
-    out = Path(cfg.out)
-    write_resolved(cfg, out / "resolved_config.yaml")
-    catalog = load_catalog(cfg.catalog, cfg.catalog_format).require_ads()
+def corpus_rows(cfg: PretrainConfig, catalog: Any, tok_dir: Path) -> tuple[Any, dict[str, Any]]:
+    """The tokenizer (trained here, or the one a resumed run saved) and the packed text blocks + task rows."""
     docs = catalog_corpus(catalog, cfg.cot, cfg.max_doc_chars)
     random.Random(cfg.seed).shuffle(docs)
     docs = docs[: cfg.max_docs] if cfg.max_docs else docs
     task_pairs = task_examples(catalog, cfg.task_targets, cfg.num_user_tokens) if cfg.task_targets else []
     random.Random(cfg.seed + 1).shuffle(task_pairs)  # eval examples are a random slice, not the first ads
-    tok_dir = out / "tokenizer_cache"
     if (tok_dir / "tokenizer.json").exists():  # resume: the model's vocabulary must not change
         from transformers import AutoTokenizer
 
@@ -194,8 +183,13 @@ def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     eval_rows += tasks[:n_task_eval]
     logger.info("corpus: %d docs -> %d text blocks of %d tokens; %d task examples", len(docs), n_text,
                 cfg.block_size, len(tasks) - n_task_eval)
-    model = build_tiny_lm(tok, cfg.preset, arch=cfg.arch, seed=cfg.seed)
-    args = TrainingArguments(
+    return tok, {"docs": len(docs), "train_blocks": n_text, "train": train_rows, "eval": eval_rows}
+
+
+def training_args(cfg: PretrainConfig, out: Path) -> Any:
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
         output_dir=str(out / "checkpoints"),
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps,
@@ -214,6 +208,25 @@ def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
         bf16=False,
         disable_tqdm=False,
     )
+
+
+def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
+    """Tokenizer + tiny LM trained on the catalog's texts, saved to ``cfg.out``; returns the metrics."""
+    from datasets import Dataset
+    from transformers import Trainer
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from creator.io import load_catalog
+
+    if not cfg.catalog:
+        raise ValueError("--catalog is required (e.g. ../shared/data/amazon_office_products)")
+    out = Path(cfg.out)
+    save_resolved(out / "resolved_config.yaml", cfg)
+    catalog = load_catalog(cfg.catalog, cfg.catalog_format).require_ads()
+    tok, rows = corpus_rows(cfg, catalog, out / "tokenizer_cache")
+    train_rows, eval_rows = rows["train"], rows["eval"]
+    model = build_tiny_lm(tok, cfg.preset, arch=cfg.arch, seed=cfg.seed)
+    args = training_args(cfg, out)
     trainer = Trainer(
         model=model,
         args=args,
@@ -224,26 +237,9 @@ def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     last = get_last_checkpoint(args.output_dir) if cfg.resume and Path(args.output_dir).is_dir() else None
     t0 = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=last)
-    seconds = time.perf_counter() - t0
-    logs = [h for h in trainer.state.log_history if "loss" in h]
-    mean_len = sum(len(r["input_ids"]) for r in train_rows) / max(len(train_rows), 1)
-    tokens = int(trainer.state.global_step * cfg.batch_size * mean_len)
-    metrics: dict[str, Any] = {
-        "docs": len(docs),
-        "train_blocks": n_text,
-        "task_examples": len(train_rows) - n_text,
-        "block_size": cfg.block_size,
-        "vocab": len(tok),
-        "params": sum(p.numel() for p in model.parameters()),
-        "steps": trainer.state.global_step,
-        "train_loss": result.training_loss,
-        "first_logged_loss": logs[0]["loss"] if logs else None,
-        "last_logged_loss": logs[-1]["loss"] if logs else None,
-        "seconds": round(seconds, 2),
-        "train_tokens": tokens,
-        "tokens_per_second": round(tokens / seconds, 1) if seconds > 0 else None,
-        "device": "cuda" if torch.cuda.is_available() else f"cpu x{torch.get_num_threads()} threads",
-    }
+    metrics = run_metrics(cfg, trainer, result, time.perf_counter() - t0, rows)
+    metrics.update({"vocab": len(tok), "params": sum(p.numel() for p in model.parameters())})
+    metrics = {k: metrics[k] for k in METRIC_ORDER if k in metrics}
     if eval_rows:
         ev = trainer.evaluate()
         metrics["eval_loss"] = ev["eval_loss"]
@@ -261,13 +257,38 @@ def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     return metrics
 
 
+METRIC_ORDER = ("docs", "train_blocks", "task_examples", "block_size", "vocab", "params", "steps", "train_loss",
+                "first_logged_loss", "last_logged_loss", "seconds", "train_tokens", "tokens_per_second", "device")
+
+
+def run_metrics(cfg: PretrainConfig, trainer: Any, result: Any, seconds: float, rows: dict[str, Any]) -> dict:
+    logs = [h for h in trainer.state.log_history if "loss" in h]
+    train_rows = rows["train"]
+    mean_len = sum(len(r["input_ids"]) for r in train_rows) / max(len(train_rows), 1)
+    tokens = int(trainer.state.global_step * cfg.batch_size * mean_len)
+    return {
+        "docs": rows["docs"],
+        "train_blocks": rows["train_blocks"],
+        "task_examples": len(train_rows) - rows["train_blocks"],
+        "block_size": cfg.block_size,
+        "steps": trainer.state.global_step,
+        "train_loss": result.training_loss,
+        "first_logged_loss": logs[0]["loss"] if logs else None,
+        "last_logged_loss": logs[-1]["loss"] if logs else None,
+        "seconds": round(seconds, 2),
+        "train_tokens": tokens,
+        "tokens_per_second": round(tokens / seconds, 1) if seconds > 0 else None,
+        "device": "cuda" if torch.cuda.is_available() else f"cpu x{torch.get_num_threads()} threads",
+    }
+
+
 EXAMPLE = """example:
   hllm-creator pretrain-lm --catalog ../shared/data/amazon_office_products --out runs/lm --max-steps 1500
 """
 
 
 def main(argv: list[str] | None = None) -> int:
-    cfg = parse_config(PretrainConfig, argv, "Pretrain the tiny offline base LM on catalog texts.", EXAMPLE)
+    (cfg,) = parse([PretrainConfig], argv, "Pretrain the tiny offline base LM on catalog texts.", EXAMPLE)
     m = run_pretrain(cfg)
     print(
         f"pretrain-lm: {m['params'] / 1e6:.2f}M params, {m['steps']} steps, loss {m['first_logged_loss']} -> "

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from trl import SFTConfig, SFTTrainer
 
+from creator.config import parse
 from creator.modeling.bases import is_named
 from creator.modeling.builders import add_placeholders, ensure_vocab, load_base
 from creator.modeling.generator import GeneratorConfig, PersonalizedGenerator
@@ -34,19 +35,11 @@ from creator.modeling.soft_prompt import (
     embed_with_user_tokens,
     input_embedding_rms,
 )
-from training.artefacts import (
-    HEAD_PREFIXES,
-    UserHeadsCheckpoints,
-    no_checkpointing,
-    start_run,
-    summarize,
-    use_bf16,
-    write_model_card,
-)
+from training.artefacts import HEAD_PREFIXES, UserHeadsCheckpoints, start_run, summarize, write_model_card
 from training.collators import AUX_PREFIXES, UserSFTCollator, sft_example
 from training.completion_logits import compact_on_cpu
 from training.losses import AuxHeads, masked_mean, pairwise_match_bce, symmetric_info_nce
-from training.run_config import parse_config
+from training.trainer_args import TrainerDefaults, warmup_field
 
 logger = logging.getLogger(__name__)
 
@@ -55,15 +48,17 @@ MAX_SKIP_SHARE = 0.05
 
 
 @dataclass
-class SFTRunConfig:
-    """Options of ``hllm-creator sft`` (YAML keys = flag names with underscores)."""
+class SFTRunConfig(TrainerDefaults, SFTConfig):
+    """Options of ``hllm-creator sft``: TRL's ``SFTConfig`` (every ``TrainingArguments`` field: ``optim``,
+    ``weight_decay``, ``max_grad_norm``, ``torch_compile``, ...) plus the generator's own fields below.
+    YAML keys = field names; flags take dashes or underscores (``--max-steps``, ``--max_steps``)."""
 
     cot: str = field(default="", metadata={"help": "CoT parquet file or folder (schema in docs/cot.md)"})
     user_vectors: str = field(
         default="", metadata={"help": "train-encoders dir, .parquet/.npz/.npy, or mean-minilm"}
     )
     base: str = field(default="", metadata={"help": "pretrain-lm folder, or any HF causal LM id/path"})
-    out: str = "runs/sft"
+    out: str = field(default="runs/sft", metadata={"help": "artefact folder (checkpoints in OUT/checkpoints)"})
     catalog: str | None = field(default=None, metadata={"help": "catalog the ads come from (else rebuilt)"})
     catalog_format: str = "auto"
     train_split: str = "train"
@@ -81,33 +76,29 @@ class SFTRunConfig:
     align_weight: float = 0.1
     match_weight: float = 0.0  # on only when the encoders were not trained with a match head
     share_profile_projector: bool = True
-    max_length: int = 256
     max_profile_tokens: int = 128
-    epochs: float = 1.0
-    max_steps: int = -1
-    learning_rate: float = 5e-4
-    batch_size: int = 8
-    grad_accum: int = 1
-    warmup_ratio: float = 0.03
-    lr_scheduler: str = "cosine"
-    logging_steps: int = 10
-    save_steps: int = 200
-    seed: int = 0
-    bf16: str = field(default="auto", metadata={"help": "auto (on for CUDA with bf16), true or false"})
-    resume: bool = True
+    resume: bool = field(default=True, metadata={"help": "resume from the last checkpoint in OUT/checkpoints"})
     completion_only_logits: bool = field(
         default=True,
         metadata={"help": "project only the completion positions through the LM head on the CPU too "
                           "(same loss; Gemma's 262k-row head makes it most of a step)"},
-    )
-    ddp_find_unused_parameters: bool | None = field(
-        default=None, metadata={"help": "multi-GPU: true when the aux losses leave a head unused on a rank"}
     )
     save_base: str = field(
         default="auto",
         metadata={
             "help": "copy the base into OUT/base: auto (<300M params), true or false (store its id/path)"
         },
+    )
+    # TRL's fields with this verb's defaults (TrainerDefaults holds the ones DPO shares)
+    learning_rate: float = field(default=5e-4, metadata={"help": "peak learning rate"})
+    warmup_steps: float = warmup_field(0.03)
+    per_device_eval_batch_size: int | None = field(
+        default=None, metadata={"help": "eval rows per device (default: per_device_train_batch_size)"}
+    )
+    # our collator pads and the rows are tokenised here: TRL prepares nothing
+    dataset_kwargs: dict[str, Any] | str | None = field(
+        default_factory=lambda: {"skip_prepare_dataset": True},
+        metadata={"help": "TRL dataset preparation options (the rows are tokenised by the verb)"},
     )
 
     def __post_init__(self) -> None:
@@ -120,10 +111,12 @@ class SFTRunConfig:
                 f"lora_targets {bad}: LoRA on embeddings/lm_head is bypassed by vLLM prompt_embeds; "
                 "target attention/MLP projections only"
             )
-        if self.bf16 not in ("auto", "true", "false", True, False):
-            raise ValueError(f"bf16 must be auto, true or false, got {self.bf16!r}")
-        if self.batch_size < 1 or self.grad_accum < 1:
-            raise ValueError("batch_size and grad_accum must be >= 1")
+        if self.per_device_train_batch_size < 1 or self.gradient_accumulation_steps < 1:
+            raise ValueError("per_device_train_batch_size (--batch-size) and gradient_accumulation_steps "
+                             "(--grad-accum) must be >= 1")
+        if self.per_device_eval_batch_size is None:
+            self.per_device_eval_batch_size = self.per_device_train_batch_size
+        super().__post_init__()
 
     @property
     def aux_on(self) -> bool:
@@ -328,34 +321,9 @@ def build_trainer(run: SFTRunConfig) -> tuple[UserSFTTrainer, PersonalizedGenera
     gen, model = build_generator(run, d_user, run.user_vectors)
     train_ds = Dataset.from_list(make_examples(gen, train, vectors, run))
     eval_ds = Dataset.from_list(make_examples(gen, evald, vectors, run)) if evald else None
-    args = SFTConfig(
-        output_dir=str(out / "checkpoints"),
-        num_train_epochs=run.epochs,
-        max_steps=run.max_steps,
-        learning_rate=run.learning_rate,
-        per_device_train_batch_size=run.batch_size,
-        per_device_eval_batch_size=run.batch_size,
-        gradient_accumulation_steps=run.grad_accum,
-        warmup_steps=run.warmup_ratio,
-        lr_scheduler_type=run.lr_scheduler,
-        logging_steps=run.logging_steps,
-        save_steps=run.save_steps,
-        save_total_limit=2,
-        seed=run.seed,
-        report_to="none",
-        use_cpu=not torch.cuda.is_available(),
-        bf16=use_bf16(run.bf16),
-        **no_checkpointing(SFTConfig),
-        remove_unused_columns=False,
-        dataset_kwargs={"skip_prepare_dataset": True},
-        max_length=None,
-        disable_tqdm=False,
-        save_only_model=False,
-        ddp_find_unused_parameters=run.ddp_find_unused_parameters,
-    )
     trainer = UserSFTTrainer(
         model=model,
-        args=args,
+        args=run,
         train_dataset=train_ds,
         eval_dataset=eval_ds,
         processing_class=gen.tokenizer,
@@ -395,9 +363,7 @@ EXAMPLE = """example:
 
 
 def main(argv: list[str] | None = None) -> int:
-    run = parse_config(
-        SFTRunConfig, argv, "LoRA SFT of the personalized generator (TRL SFTTrainer).", EXAMPLE
-    )
+    (run,) = parse([SFTRunConfig], argv, "LoRA SFT of the personalized generator (TRL SFTTrainer).", EXAMPLE)
     metrics = run_sft(run)
     print(
         f"sft: {metrics['steps']} steps, loss {metrics['first_logged_loss']} -> "

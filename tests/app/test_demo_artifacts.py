@@ -17,15 +17,22 @@ from app import demo_artifacts
 from app.demo_artifacts import STAGES, Stage, missing_stages, train_missing, unavailable
 
 STAND_IN = """
-import json, sys
+from dataclasses import dataclass
 from pathlib import Path
 
-def main(argv):
-    out = Path(argv[argv.index("--out") + 1])
-    log = Path(argv[argv.index("--log") + 1])
-    with log.open("a") as fh:
+@dataclass
+class Options:
+    data: str = ""
+    out: str = ""
+    log: str = ""
+    max_steps: int = -1
+
+def run(config):
+    with Path(config.log).open("a") as fh:
         fh.write(__name__ + "\\n")
-    return {code}
+    if {code}:
+        raise RuntimeError("stand-in failed")
+    return config.out
 """
 
 
@@ -41,10 +48,10 @@ def stand_in_stages(tmp_path, monkeypatch):
     log = tmp_path / "calls.log"
 
     def stage(name: str, module: str) -> Stage:
-        def argv(data: str, fmt: str, root: Path) -> list[str]:
-            return ["--data", data, "--out", str(root / name), "--log", str(log)]
+        def options(data: str, fmt: str, root: Path) -> dict:
+            return {"data": data, "out": str(root / name), "log": str(log)}
 
-        return Stage(name, f"standin_training.{module}", name, argv)
+        return Stage(name, f"standin_training.{module}", name, "Options:run", options)
 
     yield stage, log
     for mod in [m for m in sys.modules if m.startswith("standin_training")]:
@@ -62,6 +69,7 @@ def test_stages_run_in_order_once_and_report_progress(stand_in_stages, tmp_path,
     assert [f for f, _ in seen] == [0.0, 0.5, 1.0] and "(1/2)" in seen[0][1]
     assert (root / "a" / ".done").read_text().startswith("standin_training.first --data data")
     assert (root / "b" / ".done").read_text().rstrip().endswith("--max-steps 5")  # extra flags go last
+    assert demo_artifacts.STAGES[1].config("data", "jsonl", root, ["--max-steps", "5"]).max_steps == 5
     assert train_missing(root, "data") == []  # finished stages are not run again
     assert log.read_text().split() == ["standin_training.first", "standin_training.second"]
 
@@ -70,14 +78,13 @@ def test_a_failed_stage_stops_with_its_command_and_stays_unfinished(stand_in_sta
     stage, log = stand_in_stages
     monkeypatch.setattr(demo_artifacts, "STAGES", (stage("a", "first"), stage("b", "broken"),
                                                    stage("c", "second")))
-    failed = r"training b failed \(python -m standin_training.broken .*returned 3"
-    with pytest.raises(RuntimeError, match=failed):
+    with pytest.raises(RuntimeError, match="stand-in failed"):
         train_missing(tmp_path / "art", "data")
     assert [s.name for s in missing_stages(tmp_path / "art")] == ["b", "c"]
 
 
 def test_missing_entry_points_are_named_before_anything_runs(tmp_path, monkeypatch):
-    ghost = Stage("ghost", "training.no_such_module", "ghost", lambda d, f, r: [])
+    ghost = Stage("ghost", "training.no_such_module", "ghost", "Options:run", lambda d, f, r: {})
     monkeypatch.setattr(demo_artifacts, "STAGES", (ghost,))
     assert unavailable([ghost]) == [ghost]
     with pytest.raises(RuntimeError, match="lacks training.no_such_module"):
@@ -86,10 +93,9 @@ def test_missing_entry_points_are_named_before_anything_runs(tmp_path, monkeypat
 
 
 def test_real_stage_list_covers_the_chain():
-    assert [s.module for s in STAGES] == ["training.encoders", "data_pipelines.cot", "training.pretrain_lm",
-                                          "training.sft", "training.reward_model"]
-    argv = STAGES[3].argv("examples/x", "jsonl", Path("art"))
-    assert argv[argv.index("--base") + 1] == str(Path("art") / "lm")
+    assert [s.module for s in STAGES] == ["training.encoders.train", "data_pipelines.cot", "training.pretrain_lm",
+                                          "training.sft", "training.reward.train"]
+    assert STAGES[3].options("examples/x", "jsonl", Path("art"))["base"] == str(Path("art") / "lm")
 
 
 def test_untrained_folder_says_what_to_do(tmp_path):
@@ -132,11 +138,10 @@ def test_gemma_stages_skip_the_lm_and_fine_tune_the_named_base():
     from app.demo_artifacts import stages_for
 
     gemma = stages_for("gemma-270m")
-    assert [s.module for s in gemma] == ["training.encoders", "data_pipelines.cot", "training.sft",
-                                         "training.reward_model"]
-    argv = gemma[2].argv("examples/x", "jsonl", Path("art"))
-    assert argv[argv.index("--base") + 1] == "gemma-270m"
-    assert argv[argv.index("--config") + 1].endswith("sft_gemma270m.yaml")
+    assert [s.module for s in gemma] == ["training.encoders.train", "data_pipelines.cot", "training.sft",
+                                         "training.reward.train"]
+    assert gemma[2].options("examples/x", "jsonl", Path("art"))["base"] == "gemma-270m"
+    assert gemma[2].yaml == "sft_gemma270m.yaml"
     with pytest.raises(ValueError, match="unknown generator base 'llama'"):
         stages_for("llama")
 

@@ -317,5 +317,5 @@ def test_yaml_config_then_flags(tmp_path) -> None:
     cfg = parse_args(["--config", str(cfg_file), "--candidates", "5"])
     assert (cfg.data, cfg.candidates, cfg.max_added_chars) == ("some/catalog", 5, 20)
     cfg_file.write_text("data: d\nout: o\ncandidate: 3\n")
-    with pytest.raises(ValueError, match="unknown keys \\['candidate'\\]"):
+    with pytest.raises(ValueError, match="unknown option\\(s\\) \\['candidate'\\]"):
         parse_args(["--config", str(cfg_file)])

@@ -140,11 +140,11 @@ def test_dpo_prefers_chosen_on_held_out_pairs_with_the_sft_model_as_reference(sf
         sft=str(work / "sft"),
         out=str(work / "dpo"),
         max_steps=6,
-        batch_size=8,
+        per_device_train_batch_size=8,
         learning_rate=2e-3,
         logging_steps=1,
         save_steps=100,
-        warmup_ratio=0.0,
+        warmup_steps=0.0,
     )
     m = run_dpo(run)
     before, after = m["eval_before"], m["eval_after"]
@@ -173,7 +173,8 @@ def test_sft_resumes_from_its_checkpoint_with_the_projector(work, sft_config):
     from training.sft import run_sft
 
     plain = dict(
-        recon_weight=0, align_weight=0, match_weight=0, eval_split=None, batch_size=4, lr_scheduler="constant"
+        recon_weight=0, align_weight=0, match_weight=0, eval_split=None, per_device_train_batch_size=4,
+        lr_scheduler_type="constant",
     )  # the cosine schedule depends on max_steps, which differs here
     run_sft(sft_config(work, out=str(work / "straight"), max_steps=3, save_steps=100, **plain))
     first = run_sft(sft_config(work, out=str(work / "resumed"), max_steps=2, save_steps=2, **plain))

@@ -162,7 +162,7 @@ def sft_config() -> Callable[..., object]:
             base=str(work / "base"),
             out=str(work / "sft"),
             max_steps=10,
-            batch_size=8,
+            per_device_train_batch_size=8,
             learning_rate=3e-3,
             logging_steps=1,
             save_steps=5,
@@ -173,7 +173,7 @@ def sft_config() -> Callable[..., object]:
             align_weight=0.1,
             match_weight=0.1,
             max_profile_tokens=32,
-            warmup_ratio=0.0,
+            warmup_steps=0.0,
         )
         opts.update(kw)
         return SFTRunConfig(**opts)

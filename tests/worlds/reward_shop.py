@@ -134,7 +134,8 @@ def tiny_reward_net() -> dict:
 def reward_config() -> Callable[..., object]:
     """``reward_config(data, out, **overrides)``: ``training/configs/reward_tiny.yaml`` for the shop at ``data``,
     writing to ``out``, with the tiny network and a few epochs; keyword overrides win."""
-    from training.reward_model import load_config
+    from creator.config import load
+    from training.reward.config import RewardTrainConfig
 
     def config(data: Path, out: Path, **kw):
         overrides = {
@@ -154,7 +155,7 @@ def reward_config() -> Callable[..., object]:
             "model": dict(TINY_REWARD_NET),
             **kw,
         }
-        return load_config(str(REPO / "training" / "configs" / "reward_tiny.yaml"), overrides)
+        return load(RewardTrainConfig, REPO / "training" / "configs" / "reward_tiny.yaml", **overrides)
 
     return config
 

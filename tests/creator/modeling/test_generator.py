@@ -136,23 +136,9 @@ def test_user_vector_files(tmp_path):
         load_user_vectors(tmp_path / "v.parquet", [User("u0"), User("u9")])
 
 
-def test_every_shipped_config_parses():
-    from pathlib import Path
-
-    from training.dpo import DPORunConfig
-    from training.pretrain_lm import PretrainConfig
-    from training.run_config import load_config
+def test_lora_on_embeddings_is_refused():  # every shipped YAML is parsed in tests/test_configs.py
     from training.sft import SFTRunConfig
 
-    configs = sorted(Path("training/configs").glob("*.yaml"))
-    kinds = {"sft": SFTRunConfig, "dpo": DPORunConfig, "pretrain": PretrainConfig}
-    checked = 0
-    for path in configs:
-        prefix = path.name.split("_")[0]
-        if prefix in kinds:
-            load_config(kinds[prefix], path)
-            checked += 1
-    assert checked >= 5
     with pytest.raises(ValueError, match="vLLM"):
         SFTRunConfig(lora_targets=["q_proj", "embed_tokens"])
 

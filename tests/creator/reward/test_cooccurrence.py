@@ -9,7 +9,7 @@ import pytest
 
 from creator.io import load_catalog
 from creator.reward.cooccurrence import FEATURES, ItemCooccurrence
-from training.reward_data import ClickRows, collab_rows, split_users, train_cooccurrence
+from training.reward.data import ClickRows, collab_rows, split_users, train_cooccurrence
 
 # three users; "p" is taken by all, "q" and "r" by two, "s" by one
 TOY = [["p", "q", "r"], ["q", "p"], ["r", "p", "s"]]

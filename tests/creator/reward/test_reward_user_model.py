@@ -37,7 +37,7 @@ def test_external_user_vectors_are_required_and_checked(minilm, fountain_user, s
 
 def test_train_with_a_user_model_dir_uses_its_vectors(tmp_path, minilm, monkeypatch, reward_shop, reward_config,
                                                        fountain_user):
-    import training.reward_model as trm
+    import training.reward.train as trm
 
     seen: list[tuple[str, int]] = []
 
@@ -50,7 +50,7 @@ def test_train_with_a_user_model_dir_uses_its_vectors(tmp_path, minilm, monkeypa
 
     monkeypatch.setattr(trm, "load_user_model", lambda path: FakeUserModel())
     # the fake has no match head, so the match-head baseline (tested with the real UserModel) is off here
-    import training.reward_eval as tre
+    import training.reward.evaluate as tre
 
     monkeypatch.setattr(tre, "match_head_scores", lambda *a, **k: None)
     data = reward_shop(60)
@@ -124,8 +124,8 @@ def test_match_head_baseline_lines_up_rows(monkeypatch):
     """With a stand-in creator.segments.matching, each row gets the score of its own (user, ad) cell."""
     import types
 
-    from training.reward_data import ClickRows
-    from training.reward_eval import match_head_scores
+    from training.reward.data import ClickRows
+    from training.reward.evaluate import match_head_scores
 
     fake = types.ModuleType("creator.segments.matching")
     fake.match_scores = lambda model, user_vecs, ad_vecs: user_vecs @ ad_vecs.T  # (N, M)

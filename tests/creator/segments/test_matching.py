@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from creator.modeling.match_head import MatchHead, MatchHeadConfig
 from creator.reward.metrics import ece
 from creator.segments.matching import match_scores, prune_pairs
-from training.next_item import match_pairs, train_match_head
+from training.encoders.next_item import match_pairs, train_match_head
 
 SCORES = np.array([[0.9, 0.2, 0.6, 0.6], [0.1, 0.8, 0.7, 0.3], [0.5, 0.5, 0.5, 0.4]])
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from creator.modeling.user_encoder import UserEncoder, UserEncoderConfig
-from training.next_item import FitConfig, Rows, info_nce, make_rows, sample_negatives, train_next_item
+from training.encoders.next_item import FitConfig, Rows, info_nce, make_rows, sample_negatives, train_next_item
 
 
 def test_info_nce_hand_computed():

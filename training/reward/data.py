@@ -51,7 +51,7 @@ def user_model_split(user_model_dir: str | Path, user_ids: list[str]) -> dict[st
     for path in (d / "resolved_config.yaml", d.parent / "resolved_config.yaml"):
         raw = yaml.safe_load(path.read_text()) if path.exists() else None
         if isinstance(raw, dict) and {"validation_fraction", "test_fraction", "seed"} <= raw.keys():
-            from training.ranking_eval import split_users as encoder_split
+            from training.encoders.ranking import split_users as encoder_split
 
             logger.info("users split as the user model's run was (%s)", path)
             return encoder_split(

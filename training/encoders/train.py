@@ -7,30 +7,29 @@ Users are split by user (never by row) into train / validation / test. Every his
 held-out user is a test row ranked against the full catalog, for the popularity baseline, the
 zero-shot mean-of-history baseline and the trained encoder alike. Writes ``OUT/user_model/``
 (``UserModel.from_pretrained``), ``OUT/metrics.json``, ``OUT/resolved_config.yaml`` and
-``OUT/README.md`` (model card). Multi-GPU: ``accelerate launch -m training.encoders ...`` (same flags).
+``OUT/README.md`` (model card). Multi-GPU: ``accelerate launch -m training.encoders.train ...`` (same flags).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from creator.config import parse, save_resolved
 from creator.modeling.item_encoder import build_item_encoder
 from creator.modeling.match_head import MatchHead, MatchHeadConfig
 from creator.modeling.user_encoder import UserEncoder, UserEncoderConfig
 from creator.modeling.user_model import UserModel, item_text
 from creator.reward.metrics import ece
-from training.encoders_config import EncodersConfig, add_config_flags, resolve_config
-from training.next_item import (
+from training.encoders.config import EncodersConfig
+from training.encoders.next_item import (
     FitConfig,
     encode_rows,
     make_rows,
@@ -38,7 +37,7 @@ from training.next_item import (
     train_match_head,
     train_next_item,
 )
-from training.ranking_eval import (
+from training.encoders.ranking import (
     mean_history_scores,
     paired_bootstrap,
     per_row,
@@ -81,26 +80,8 @@ def evaluate(scores_fn, rows, chunk: int = 1024) -> tuple[dict, np.ndarray]:
     return ranking_metrics(ranks), ranks
 
 
-def run(cfg: EncodersConfig, data: str, fmt: str, out: Path, *, progress: bool = True) -> dict:
-    from creator.io import load_catalog
-
-    t0, cpu0 = time.perf_counter(), time.process_time()
-    torch.manual_seed(cfg.seed)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    catalog = load_catalog(data, fmt)
-    users = sorted(catalog.users.values(), key=lambda u: u.user_id)
-    if cfg.max_users:
-        users = users[: cfg.max_users]
-    ids, texts = item_table(catalog)
-    index = {i: k for k, i in enumerate(ids)}
-
-    t_items = time.perf_counter()
-    item_encoder = build_item_encoder(cfg.item_encoder, cache_dir=cfg.cache_dir)
-    V = torch.from_numpy(np.asarray(item_encoder.encode(texts, progress=progress), dtype=np.float32))
-    t_items = time.perf_counter() - t_items
-    logger.info("item vectors: %d x %d in %.1fs", *V.shape, t_items)
-
+def user_rows(cfg: EncodersConfig, users: list, index: dict[str, int]) -> tuple[dict, dict]:
+    """Users split by user into train / validation / test: (item-index sequences, next-item rows) per split."""
     split = split_users(
         [u.user_id for u in users],
         validation=cfg.validation_fraction,
@@ -119,10 +100,13 @@ def run(cfg: EncodersConfig, data: str, fmt: str, out: Path, *, progress: bool =
                 "use more users or change validation_fraction / test_fraction"
             )
     logger.info("rows: %s", {s: len(r) for s, r in rows.items()})
+    return seqs, rows
 
-    encoder = UserEncoder(
+
+def build_user_encoder(cfg: EncodersConfig, item_dim: int) -> UserEncoder:
+    return UserEncoder(
         UserEncoderConfig(
-            item_dim=V.shape[1],
+            item_dim=item_dim,
             dim=cfg.dim,
             hidden=cfg.hidden,
             layers=cfg.layers,
@@ -135,15 +119,9 @@ def run(cfg: EncodersConfig, data: str, fmt: str, out: Path, *, progress: bool =
         )
     )
 
-    def trained_scores(r):
-        with torch.no_grad():
-            enc_V = encoder.item_space(V.to(next(encoder.parameters()).device)).cpu()
-            return encode_rows(encoder, V, r) @ enc_V.T
 
-    def validate(_enc) -> float:
-        return evaluate(trained_scores, rows["validation"])[0]["ndcg@10"]
-
-    fit = FitConfig(
+def fit_config(cfg: EncodersConfig) -> FitConfig:
+    return FitConfig(
         epochs=cfg.epochs,
         batch_size=cfg.batch_size,
         lr=cfg.lr,
@@ -153,20 +131,11 @@ def run(cfg: EncodersConfig, data: str, fmt: str, out: Path, *, progress: bool =
         history_dropout=cfg.history_dropout,
         seed=cfg.seed,
     )
-    t_train = time.perf_counter()
-    # rerunning the same command resumes after the last finished epoch (a new config starts afresh)
-    digest = hashlib.sha256(json.dumps([asdict(cfg), data, fmt], default=str).encode()).hexdigest()[:12]
-    history = train_next_item(encoder, V, rows["train"], fit, validate=validate, progress=progress,
-                              checkpoint=out / f"checkpoint-{digest}.pt")
-    t_train = time.perf_counter() - t_train
 
-    counts = np.bincount(np.concatenate([np.asarray(s) for s in seqs["train"]]), minlength=len(ids))
-    test = rows["test"]
-    methods = {
-        "popularity": lambda r: popularity_scores(counts, len(r)),
-        "mean_history_cosine": lambda r: mean_history_scores(V, r.hist),
-        "user_encoder": trained_scores,
-    }
+
+def rank_test_users(cfg: EncodersConfig, methods: dict, test) -> tuple[dict, dict]:
+    """Each method's ranking metrics on the test rows, and the encoder's gain over the mean of history
+    with a paired bootstrap CI over users."""
     results, ranks = {}, {}
     for name, fn in methods.items():
         results[name], ranks[name] = evaluate(fn, test)
@@ -179,8 +148,12 @@ def run(cfg: EncodersConfig, data: str, fmt: str, out: Path, *, progress: bool =
             seed=cfg.seed,
         )
         deltas[metric] = {"mean": mean, "ci95": [lo, hi]}
+    return results, deltas
 
-    # match head: 1 positive + n negatives on training users, Platt scaling on validation users
+
+def fit_match_head(cfg: EncodersConfig, encoder: UserEncoder, V: torch.Tensor, rows: dict,
+                   progress: bool) -> tuple[MatchHead, dict]:
+    """1 positive + n negatives on training users, Platt scaling on validation users, metrics on test users."""
     t_match = time.perf_counter()
     head = MatchHead(
         encoder.dim, V.shape[1], MatchHeadConfig(hidden=cfg.match_hidden, negatives=cfg.match_negatives)
@@ -196,6 +169,7 @@ def run(cfg: EncodersConfig, data: str, fmt: str, out: Path, *, progress: bool =
     )
     rng = np.random.default_rng(cfg.seed + 1)
     match = {"negatives_per_positive": cfg.match_negatives, "train_loss": match_losses}
+    test = rows["test"]
     with torch.no_grad():
         u, a, y = match_pairs(
             encode_rows(encoder, V, rows["validation"]),
@@ -222,6 +196,75 @@ def run(cfg: EncodersConfig, data: str, fmt: str, out: Path, *, progress: bool =
             "seconds": time.perf_counter() - t_match,
         }
     )
+    return head, match
+
+
+def data_summary(cfg: EncodersConfig, ids: list[str], users: list, seqs: dict, rows: dict) -> dict:
+    return {
+        "source": Path(cfg.data).name,
+        "format": cfg.format,
+        "items": len(ids),
+        "users": len(users),
+        "users_per_split": {s: len(v) for s, v in seqs.items()},
+        "rows_per_split": {s: len(r) for s, r in rows.items()},
+        "test_protocol": "every history step t>=1 of each held-out test user; full-catalog ranking, "
+        "nothing masked, ties count half",
+    }
+
+
+def run(cfg: EncodersConfig) -> dict:
+    """Train the user encoder and the match head on ``cfg.data``, save ``cfg.out/user_model``; the metrics."""
+    from creator.io import load_catalog
+
+    if not cfg.data or not cfg.out:
+        raise ValueError("--data and --out are required (see hllm-creator train-encoders --help)")
+    out, progress = Path(cfg.out), cfg.progress
+    out.mkdir(parents=True, exist_ok=True)
+    save_resolved(out / "resolved_config.yaml", cfg)
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    torch.manual_seed(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    catalog = load_catalog(cfg.data, cfg.format)
+    users = sorted(catalog.users.values(), key=lambda u: u.user_id)
+    if cfg.max_users:
+        users = users[: cfg.max_users]
+    ids, texts = item_table(catalog)
+
+    t_items = time.perf_counter()
+    item_encoder = build_item_encoder(cfg.item_encoder, cache_dir=cfg.cache_dir)
+    V = torch.from_numpy(np.asarray(item_encoder.encode(texts, progress=progress), dtype=np.float32))
+    t_items = time.perf_counter() - t_items
+    logger.info("item vectors: %d x %d in %.1fs", *V.shape, t_items)
+
+    seqs, rows = user_rows(cfg, users, {i: k for k, i in enumerate(ids)})
+    encoder = build_user_encoder(cfg, V.shape[1])
+
+    def trained_scores(r):
+        with torch.no_grad():
+            enc_V = encoder.item_space(V.to(next(encoder.parameters()).device)).cpu()
+            return encode_rows(encoder, V, r) @ enc_V.T
+
+    def validate(_enc) -> float:
+        return evaluate(trained_scores, rows["validation"])[0]["ndcg@10"]
+
+    t_train = time.perf_counter()
+    # rerunning the same command resumes after the last finished epoch (a new config starts afresh)
+    digest = hashlib.sha256(
+        json.dumps([cfg.trained_fields(), cfg.data, cfg.format], default=str).encode()
+    ).hexdigest()[:12]
+    history = train_next_item(encoder, V, rows["train"], fit_config(cfg), validate=validate, progress=progress,
+                              checkpoint=out / f"checkpoint-{digest}.pt")
+    t_train = time.perf_counter() - t_train
+
+    counts = np.bincount(np.concatenate([np.asarray(s) for s in seqs["train"]]), minlength=len(ids))
+    methods = {
+        "popularity": lambda r: popularity_scores(counts, len(r)),
+        "mean_history_cosine": lambda r: mean_history_scores(V, r.hist),
+        "user_encoder": trained_scores,
+    }
+    results, deltas = rank_test_users(cfg, methods, rows["test"])
+    head, match = fit_match_head(cfg, encoder, V, rows, progress)
 
     model = UserModel(
         encoder,
@@ -231,16 +274,7 @@ def run(cfg: EncodersConfig, data: str, fmt: str, out: Path, *, progress: bool =
     )
     model.save_pretrained(out / "user_model")
     metrics = {
-        "data": {
-            "source": Path(data).name,
-            "format": fmt,
-            "items": len(ids),
-            "users": len(users),
-            "users_per_split": {s: len(v) for s, v in seqs.items()},
-            "rows_per_split": {s: len(r) for s, r in rows.items()},
-            "test_protocol": "every history step t>=1 of each held-out test user; full-catalog ranking, "
-            "nothing masked, ties count half",
-        },
+        "data": data_summary(cfg, ids, users, seqs, rows),
         "test": results,
         "user_encoder_minus_mean_history": deltas,
         "match_head": match,
@@ -254,7 +288,7 @@ def run(cfg: EncodersConfig, data: str, fmt: str, out: Path, *, progress: bool =
         "total_cpu_seconds": time.process_time() - cpu0,  # all threads; on a busy machine wall > this
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    (out / "README.md").write_text(model_card(cfg, metrics, data))
+    (out / "README.md").write_text(model_card(cfg, metrics, cfg.data))
     return metrics
 
 
@@ -307,34 +341,13 @@ frozen; histories here are short, so the user encoder is deliberately small.
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="hllm-creator train-encoders",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=f"example:\n  {EXAMPLE}",
-    )
-    parser.add_argument("--config", help="YAML with any EncodersConfig field (flags override it)")
-    parser.add_argument("--data", required=True, help="catalog folder or file")
-    parser.add_argument(
-        "--format", default="auto", help="amazon2018 | mind | jsonl | csv | parquet | hllm | auto"
-    )
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    add_config_flags(parser.add_argument_group("training options (override the YAML)"))
-    args = parser.parse_args(argv)
-    try:
-        cfg = resolve_config(args)
-    except ValueError as err:  # a bad config value: one line naming the fix, no traceback
-        parser.error(str(err))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    cfg.save(out / "resolved_config.yaml")
-    metrics = run(cfg, args.data, args.format, out, progress=not args.no_progress)
+    (cfg,) = parse([EncodersConfig], argv, __doc__.split("\n\n")[0], f"example:\n  {EXAMPLE}")
+    metrics = run(cfg)
     print(metrics_table(metrics))
     m = metrics["match_head"]
     print(
         f"match head: AUC {m['test_auc']:.4f}, ECE {m['test_ece_calibrated']:.4f} (calibrated); "
-        f"total {metrics['total_seconds']:.0f}s -> {out}"
+        f"total {metrics['total_seconds']:.0f}s -> {cfg.out}"
     )
     return 0
 

@@ -11,7 +11,7 @@ import torch
 from creator.records.types import Ad, HistoryItem, User
 from creator.reward.model import RewardConfig, RewardModel, RewardNet
 from creator.reward.net import id_features
-from training.reward_model import train
+from training.reward.train import train
 
 
 def test_id_features_match_the_hand_computed_dots():
@@ -74,8 +74,8 @@ def test_refit_with_item_ids_counts_training_and_validation_users_only(tmp_path,
                                                                        tiny_reward_net):
     """Refit on train + validation users for the epochs validation chose; test users never counted."""
     from creator.io import load_catalog
-    from training.reward_data import ClickRows, collab_rows, split_users
-    from training.reward_eval import RowTensors
+    from training.reward.data import ClickRows, collab_rows, split_users
+    from training.reward.evaluate import RowTensors
 
     data = reward_shop(80)
     out = tmp_path / "out"

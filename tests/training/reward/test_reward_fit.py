@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from creator.reward.model import RewardModel
-from training.reward_model import train
+from training.reward.train import train
 
 
 def test_interrupted_training_resumes_without_repeating_epochs(tmp_path, minilm, monkeypatch, reward_shop,
@@ -34,7 +34,7 @@ def test_interrupted_training_resumes_without_repeating_epochs(tmp_path, minilm,
 
 
 def test_weight_average_follows_the_hand_computed_decay():
-    from training.reward_model import ema_update
+    from training.reward.train import ema_update
 
     avg = {"w": torch.zeros(2), "n": torch.tensor(0)}
     ema_update(avg, {"w": torch.ones(2), "n": torch.tensor(7)}, decay=0.9, step=1)

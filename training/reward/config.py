@@ -1,22 +1,27 @@
-"""The ``train-reward`` run config: defaults -> ``--config`` YAML -> ``--set key=value`` flags."""
+"""The ``train-reward`` run config: defaults -> ``--config`` YAML -> flags (``creator.config.parse``).
+
+Every field is a flag (``--corruption-negatives 5``, ``--refit false``). The net's options are the YAML's
+``model:`` block; on the command line ``--model '{proj_dim: 32, gaming: {copy_weight: 10}}'`` (a YAML
+mapping) replaces that block as a whole.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from creator.reward.model import RewardConfig
-from training.corruptions import CORRUPTIONS
-from training.reward_data import SAMPLINGS
-from training.run_config import check_split_fractions
+from training.encoders.ranking import check_split_fractions
+from training.reward.corruptions import CORRUPTIONS
+from training.reward.data import SAMPLINGS
 
 
 @dataclass
 class RewardTrainConfig:
-    """Everything ``train-reward`` does; defaults -> ``--config`` YAML -> flags (``--set key=value``)."""
+    """Everything ``train-reward`` does; defaults -> ``--config`` YAML -> flags."""
 
     data: str = ""
     format: str = "auto"
@@ -39,10 +44,10 @@ class RewardTrainConfig:
     ema_decay: float = 0.0  # > 0: validate and keep an exponential moving average of the weights
     refit: bool = False  # then train again on training + validation users for the epochs validation chose
     # share of training rows (positives and negatives alike) whose title is one of its ad's rule-based rewrites
-    # (training.reward_data.title_rewrites), so that a rewrite is not read as "not the real item"; 0 = off
+    # (training.reward.data.title_rewrites), so that a rewrite is not read as "not the real item"; 0 = off
     rewrite_fraction: float = 0.0
     rewrites_per_ad: int = 4
-    # label-0 rows per positive: the same user prefix and ad with a corrupted title (training.corruptions:
+    # label-0 rows per positive: the same user prefix and ad with a corrupted title (training.reward.corruptions:
     # shuffled words, a hook cut mid-phrase, stacked connectives, stray colons, facts dropped); 0 = off.
     # The real title's win rate over each kind is measured on the test users either way.
     corruption_negatives: int = 0
@@ -59,13 +64,19 @@ class RewardTrainConfig:
     # with user_model_dir: false keeps its user split and match-head baseline, but the judge pools the history
     # itself instead of reading the user model's vector (the with/without comparison on the same users)
     user_vectors: bool = True
-    model: RewardConfig = field(default_factory=RewardConfig)
+    # the net (creator.reward.model.RewardConfig): a mapping in YAML, a YAML mapping string as a flag
+    model: dict | str | RewardConfig | None = field(
+        default=None, metadata={"help": "the reward net's options as a YAML mapping, e.g. '{proj_dim: 32}'"}
+    )
 
     def __post_init__(self) -> None:
+        if self.model is None or isinstance(self.model, str):
+            text = self.model
+            self.model = yaml.safe_load(text) if text else {}
+            if not isinstance(self.model, dict):
+                raise ValueError(f"--model expects a YAML mapping such as '{{proj_dim: 32}}', got {text!r}")
         if isinstance(self.model, dict):
             self.model = RewardConfig(**self.model)
-        if not self.data:
-            raise ValueError("no data given: pass --data DIR (e.g. ../shared/data/amazon_office_products)")
         for s in [self.sampling, *self.eval_samplings]:
             if s not in SAMPLINGS:
                 raise ValueError(f"unknown sampling {s!r}; use one of {', '.join(SAMPLINGS)}")
@@ -99,20 +110,8 @@ class RewardTrainConfig:
         return d
 
 
-def load_config(path: str | None, overrides: dict[str, Any]) -> RewardTrainConfig:
-    """Defaults, then the YAML file, then ``overrides`` (dotted keys reach ``model.``, ``model.gaming.``)."""
-    raw: dict[str, Any] = {}
-    if path:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-        if not isinstance(raw, dict):
-            raise ValueError(f"{path}: a reward config must be a YAML mapping, got {type(raw).__name__}")
-    known = {f.name for f in fields(RewardTrainConfig)}
-    for key, value in overrides.items():
-        node, parts = raw, key.split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-        node[parts[-1]] = value
-    unknown = set(raw) - known
-    if unknown:
-        raise ValueError(f"unknown reward config keys {sorted(unknown)}; known: {sorted(known)}")
-    return RewardTrainConfig(**raw)
+@dataclass
+class ResumeOption:
+    """``--resume``: continue from ``OUT/checkpoint.pt`` (an option of the run, not of the judge)."""
+
+    resume: bool = field(default=False, metadata={"help": "continue from OUT/checkpoint.pt after an interruption"})

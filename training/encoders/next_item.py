@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -172,7 +173,6 @@ def train_next_item(
     )
     objective, opt = acc.prepare(objective, opt)
     V = V.to(acc.device)
-    n_items = V.shape[0]
     steps_per_epoch = math.ceil(len(rows) / (cfg.batch_size * acc.num_processes))
     total = max(1, cfg.epochs * steps_per_epoch)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -182,47 +182,15 @@ def train_next_item(
     log: dict = {"loss": [], "val": [], "epoch_seconds": [], "best_epoch": -1, "best_val": None}
     best_state, best, bad, first, done = None, -math.inf, 0, 0, False
     if checkpoint is not None and Path(checkpoint).exists():
-        ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        acc.unwrap_model(objective).encoder.load_state_dict(ck["encoder"])
-        opt.load_state_dict(ck["opt"])
-        sched.load_state_dict(ck["sched"])
-        rng.bit_generator.state = ck["rng"]
-        gen.set_state(ck["gen"])
-        torch.set_rng_state(ck["torch_rng"])
-        log, best_state, best, bad, done = ck["log"], ck["best_state"], ck["best"], ck["bad"], ck["done"]
+        log, best_state, best, bad, done = _resume(checkpoint, acc.unwrap_model(objective).encoder, opt, sched,
+                                                   rng, gen)
         first = len(log["loss"])
-        logger.info("resumed from %s after epoch %d", checkpoint, first - 1)
     for epoch in range(first, 0 if done else cfg.epochs):
         start = time.perf_counter()
         objective.train()
         order = rng.permutation(len(rows))[acc.process_index :: acc.num_processes]
-        losses = []
-        for i in tqdm(
-            range(0, len(order), cfg.batch_size),
-            disable=not progress or not acc.is_main_process,
-            desc=f"epoch {epoch}",
-        ):
-            b = rows.take(order[i : i + cfg.batch_size])
-            hist = torch.as_tensor(b.hist)
-            if cfg.history_dropout > 0:  # drop random history items (never the whole history)
-                drop = torch.rand(hist.shape, generator=gen) < cfg.history_dropout
-                keep_one = hist >= 0
-                drop &= keep_one.sum(1, keepdim=True) > 1
-                hist = hist.masked_fill(drop, -1)
-            x, mask = gather_history(V, hist.to(acc.device))
-            target = torch.as_tensor(b.target)
-            if cfg.sampled_negatives >= n_items:
-                neg_ids = torch.arange(n_items)
-            else:
-                neg_ids = torch.randint(0, n_items, (cfg.sampled_negatives,), generator=gen)
-            target, neg_ids = target.to(acc.device), neg_ids.to(acc.device)
-            loss = objective(x, mask, V[torch.cat([target, neg_ids])], len(target), target, neg_ids)
-            opt.zero_grad(set_to_none=True)
-            acc.backward(loss)
-            acc.clip_grad_norm_(objective.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
+        losses = _train_epoch(objective, opt, sched, acc, V, rows, order, cfg, gen,
+                              progress=progress and acc.is_main_process, desc=f"epoch {epoch}")
         log["loss"].append(float(np.mean(losses)))
         log["epoch_seconds"].append(time.perf_counter() - start)
         score = validate(encoder) if validate else -log["loss"][-1]
@@ -241,21 +209,10 @@ def train_next_item(
             bad += 1
         done = bad >= cfg.patience or epoch == cfg.epochs - 1
         if checkpoint is not None and acc.is_main_process:
-            state = {
-                "encoder": encoder.state_dict(),
-                "opt": opt.state_dict(),
-                "sched": sched.state_dict(),
-                "rng": rng.bit_generator.state,
-                "gen": gen.get_state(),
-                "torch_rng": torch.get_rng_state(),
-                "log": log,
-                "best_state": best_state,
-                "best": best,
-                "bad": bad,
-                "done": done,
-            }
-            torch.save(state, str(checkpoint) + ".tmp")
-            Path(str(checkpoint) + ".tmp").replace(checkpoint)  # atomic: a crash never leaves half a file
+            _save(checkpoint, {"encoder": encoder.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                               "rng": rng.bit_generator.state, "gen": gen.get_state(),
+                               "torch_rng": torch.get_rng_state(), "log": log, "best_state": best_state,
+                               "best": best, "bad": bad, "done": done})
         if bad >= cfg.patience:
             logger.info("early stop after epoch %d (best %d)", epoch, log["best_epoch"])
             break
@@ -264,6 +221,57 @@ def train_next_item(
     acc.wait_for_everyone()
     encoder.to("cpu").eval()
     return log
+
+
+def _train_epoch(objective: Any, opt: Any, sched: Any, acc: Any, V: torch.Tensor, rows: Rows, order: np.ndarray,
+                 cfg: FitConfig, gen: torch.Generator, *, progress: bool, desc: str) -> list[float]:
+    """One pass over ``rows`` in ``order``: history dropout and sampled negatives drawn from ``gen``, in that
+    order, for each batch; returns the batch losses."""
+    n_items = V.shape[0]
+    losses = []
+    for i in tqdm(range(0, len(order), cfg.batch_size), disable=not progress, desc=desc):
+        b = rows.take(order[i : i + cfg.batch_size])
+        hist = torch.as_tensor(b.hist)
+        if cfg.history_dropout > 0:  # drop random history items (never the whole history)
+            drop = torch.rand(hist.shape, generator=gen) < cfg.history_dropout
+            keep_one = hist >= 0
+            drop &= keep_one.sum(1, keepdim=True) > 1
+            hist = hist.masked_fill(drop, -1)
+        x, mask = gather_history(V, hist.to(acc.device))
+        target = torch.as_tensor(b.target)
+        if cfg.sampled_negatives >= n_items:
+            neg_ids = torch.arange(n_items)
+        else:
+            neg_ids = torch.randint(0, n_items, (cfg.sampled_negatives,), generator=gen)
+        target, neg_ids = target.to(acc.device), neg_ids.to(acc.device)
+        loss = objective(x, mask, V[torch.cat([target, neg_ids])], len(target), target, neg_ids)
+        opt.zero_grad(set_to_none=True)
+        acc.backward(loss)
+        acc.clip_grad_norm_(objective.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        losses.append(loss.item())
+    return losses
+
+
+def _resume(checkpoint: str | Path, encoder: UserEncoder, opt: Any, sched: Any, rng: np.random.Generator,
+            gen: torch.Generator) -> tuple[dict, Any, float, int, bool]:
+    """Weights, optimizer, schedule and every random stream as they were after the last finished epoch:
+    (log, best_state, best, bad, done)."""
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    encoder.load_state_dict(ck["encoder"])
+    opt.load_state_dict(ck["opt"])
+    sched.load_state_dict(ck["sched"])
+    rng.bit_generator.state = ck["rng"]
+    gen.set_state(ck["gen"])
+    torch.set_rng_state(ck["torch_rng"])
+    logger.info("resumed from %s after epoch %d", checkpoint, len(ck["log"]["loss"]) - 1)
+    return ck["log"], ck["best_state"], ck["best"], ck["bad"], ck["done"]
+
+
+def _save(checkpoint: str | Path, state: dict[str, Any]) -> None:
+    torch.save(state, str(checkpoint) + ".tmp")
+    Path(str(checkpoint) + ".tmp").replace(checkpoint)  # atomic: a crash never leaves half a file
 
 
 @torch.no_grad()

@@ -19,7 +19,7 @@ import torch
 from creator.records.types import Ad
 from creator.reward.metrics import auc, click_report, platt_apply, platt_fit
 from creator.reward.net import RewardConfig, RewardNet, title_lengths, token_matrix
-from training.reward_data import ClickRows
+from training.reward.data import ClickRows
 
 logger = logging.getLogger(__name__)
 

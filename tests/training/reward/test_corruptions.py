@@ -13,9 +13,9 @@ import torch
 from creator.records.rewrite import good_hook, hook
 from creator.records.types import Ad, HistoryItem, User
 from creator.reward.net import RewardConfig
-from training.corruptions import CONNECTIVES, CORRUPTIONS, corrupt, title_corruptions
-from training.reward_data import ClickRows, with_corruptions
-from training.reward_eval import RowTensors
+from training.reward.corruptions import CONNECTIVES, CORRUPTIONS, corrupt, title_corruptions
+from training.reward.data import ClickRows, with_corruptions
+from training.reward.evaluate import RowTensors
 
 AD = Ad("m1", "Sharpie Permanent Markers, Fine Point, Assorted Colors, 12 Count (30072)", brand="Sharpie",
         selling_points=["Quick-drying ink resists fading and water on almost any surface"])
@@ -115,7 +115,7 @@ def test_corrupted_rows_sit_beside_each_positive_with_label_zero():
 
 def test_training_on_corruptions_reports_each_kind_and_prefers_the_real_title(tmp_path, minilm, reward_shop,
                                                                               reward_config):
-    from training.reward_model import train
+    from training.reward.train import train
 
     data = reward_shop()
     metrics = train(reward_config(data, tmp_path / "on", corruption_negatives=2), encoder=minilm)
@@ -133,7 +133,7 @@ def test_pairwise_loss_ranks_the_real_title_above_its_corruption_outside_the_cli
     the negative only, plus softplus(1 - 2); label: BCE over all three rows with the copy as a 0."""
     from types import SimpleNamespace
 
-    from training.reward_fit import _loss
+    from training.reward.fit import _loss
 
     user = User("u", [HistoryItem("x", "h")])
     rows = with_corruptions(ClickRows(prefixes=[user], prefix=[0, 0], cand=[0, 1], label=[1.0, 0.0], group=[0, 0]),

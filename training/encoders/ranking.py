@@ -87,3 +87,12 @@ def paired_bootstrap(
     draws = rng.integers(0, len(uniq), size=(n, len(uniq)))
     means = sums[draws].sum(1) / counts[draws].sum(1)
     return float(diff.mean()), float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+
+def check_split_fractions(validation: float, test: float, names: tuple[str, str]) -> None:
+    """Held-out user shares: each in (0, 1), together below 1 (someone must be left to train on)."""
+    if not (0 < validation < 1 and 0 < test < 1 and validation + test < 1):
+        raise ValueError(
+            f"{names[0]} and {names[1]} must be in (0, 1) and sum below 1, got {validation} and {test}; "
+            "e.g. 0.1 and 0.1"
+        )

@@ -1,6 +1,6 @@
 """The reward model's model card (``OUT/README.md``) and its held-out metrics table.
 
-Used by ``training.reward_model`` (``hllm-creator train-reward``); kept apart so that module stays the
+Used by ``training.reward.train`` (``hllm-creator train-reward``); kept apart so that module stays the
 training loop and its config.
 """
 
@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from training.reward_eval import segment_table
+from training.reward.evaluate import segment_table
 
 if TYPE_CHECKING:
-    from training.reward_config import RewardTrainConfig
+    from training.reward.config import RewardTrainConfig
 
 
 def metrics_table(results: dict[str, Any]) -> str:

@@ -3,7 +3,7 @@
 A judge trained only on real titles (and fluent rewrites of them) scores a title by its words and the
 user's interest in them, so a title made of the ad's own words in a broken order can score as well as the
 real one. Each corruption below keeps the ad's words but breaks the title the way the micro generator
-does; ``training.reward_model`` puts them beside the real title's positive row (``corruption_negatives``),
+does; ``training.reward.train`` puts them beside the real title's positive row (``corruption_negatives``),
 ranked below it by a pairwise loss (or as label-0 click rows), and measures on held-out users how often the
 real title beats each kind.
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from creator.io import load_catalog
-from training.reward_data import (
+from training.reward.data import (
     NegativeSampler,
     history_rows,
     impression_rows,
@@ -116,7 +116,7 @@ def test_real_amazon_rows_respect_histories(amazon_dir):
 
 def test_with_a_user_model_the_split_is_the_user_models(tmp_path):
     """Held-out users of the reward model must be held out of the user model too (else they leak)."""
-    from training.ranking_eval import split_users as encoder_split
+    from training.encoders.ranking import split_users as encoder_split
 
     ids = [f"u{i}" for i in range(500)]
     run = tmp_path / "encoders"
@@ -131,7 +131,7 @@ def test_with_a_user_model_the_split_is_the_user_models(tmp_path):
 
 def test_title_rewrites_add_nothing_and_never_repeat_the_title():
     from creator.records.types import Ad
-    from training.reward_data import title_rewrites
+    from training.reward.data import title_rewrites
 
     ad = Ad("p", "Pilot G2 Gel Pens, Fine Point, Black, 12 Count",
             selling_points=["Smooth writing for busy teachers, every day", "12", "Retractable and refillable design"])
@@ -155,8 +155,8 @@ def test_rows_get_their_own_ads_rewrites_at_the_asked_share():
 
     from creator.records.types import Ad, HistoryItem, User
     from creator.reward.net import RewardConfig
-    from training.reward_data import ClickRows
-    from training.reward_eval import RowTensors
+    from training.reward.data import ClickRows
+    from training.reward.evaluate import RowTensors
 
     texts = ["a", "b", "a1", "a2", "h"]
     index = {t: i for i, t in enumerate(texts)}
@@ -181,8 +181,8 @@ def test_rows_get_their_own_ads_rewrites_at_the_asked_share():
 
 def test_segment_report_splits_requests_and_scores_each_segment_on_its_own_rows():
     from creator.records.types import HistoryItem, User
-    from training.reward_data import ClickRows
-    from training.reward_eval import segment_report
+    from training.reward.data import ClickRows
+    from training.reward.evaluate import segment_report
 
     h = [HistoryItem(f"h{i}", f"item {i}") for i in range(8)]
     rows = ClickRows(prefixes=[User("u", h[:1]), User("v", h[:7]), User("w", [HistoryItem("a", "A")])])

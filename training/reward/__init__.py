@@ -1,0 +1,1 @@
+"""The judge's training: ``hllm-creator train-reward`` (``train``), its data, fit, evaluation, card and config."""
