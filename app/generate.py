@@ -159,7 +159,9 @@ def load_inputs(args: GenerateConfig) -> tuple[list, list, dict[str, Any]]:
     notes: dict[str, Any] = {
         "rejected_rows": len(problems),
         "capped_fields": len(ads_cat.problems.capped) + (0 if users_cat is ads_cat else len(users_cat.problems.capped)),
-        "duplicate_ids_in_files": sum(1 for e in problems if e.message.startswith("duplicate")),
+        # duplicates are counted once, where they are read (the first row of an id is kept, the others rejected)
+        "duplicate_ad_ids": sum(1 for e in problems if e.message.startswith(("duplicate ad_id", "duplicate news id"))),
+        "duplicate_user_ids": sum(1 for e in problems if e.message.startswith("duplicate user_id")),
         "history_items_not_in_catalog": int(sum(users_cat.missing_ids.values())),
     }
     for what, spec, items, key in (("ads", args.only_ads, ads, "ad_id"), ("users", args.only_users, users,

@@ -159,14 +159,13 @@ def select_pairs(scores: np.ndarray, *, threshold: float | None, top_m: int | No
                               live=live)
 
 
-def _dedupe(items: list[Any], key: str) -> tuple[list[Any], int]:
+def _check_unique(items: list[Any], key: str) -> None:
+    """Ids must be unique: the catalog readers reject (and count) duplicate rows, so one here is a caller's bug."""
     seen: set[str] = set()
-    out = []
-    for item in items:
-        if getattr(item, key) not in seen:
-            seen.add(getattr(item, key))
-            out.append(item)
-    return out, len(items) - len(out)
+    repeated = [getattr(x, key) for x in items if getattr(x, key) in seen or seen.add(getattr(x, key))]
+    if repeated:
+        raise ValueError(f"{len(repeated)} duplicate {key}s in the input (e.g. {sorted(set(repeated))[:5]}); "
+                         "pass each once (creator.io.load_catalog keeps the first row of an id and rejects the others)")
 
 
 def fingerprint(ads: list[Ad], users: list[User], config: PipelineConfig, sampling: SamplingConfig,
@@ -229,19 +228,16 @@ class _Clock:
 
 
 def _inputs(ads: list[Ad], users: list[User], summary: RunSummary) -> tuple[list[Ad], list[User]]:
-    """Duplicates keep their first row; cold-start users and bare ads are counted, not dropped."""
-    ads, summary.duplicate_ad_ids = _dedupe(list(ads), "ad_id")
-    users, summary.duplicate_user_ids = _dedupe(list(users), "user_id")
+    """Ids must be unique; cold-start users and bare ads are counted, not dropped."""
+    _check_unique(ads, "ad_id")
+    _check_unique(users, "user_id")
+    ads, users = list(ads), list(users)
     if not ads or not users:
         raise ValueError(f"nothing to generate for: {len(ads)} ads and {len(users)} users; "
                          "check the --ads and --users inputs")
     summary.users, summary.ads = len(users), len(ads)
     summary.cold_start_users = sum(1 for u in users if not u.history)
     summary.ads_without_selling_points = sum(1 for a in ads if not a.selling_points)
-    dups = {"user ids": summary.duplicate_user_ids, "ad ids": summary.duplicate_ad_ids}
-    for what, n in dups.items():
-        if n:
-            logger.warning("%d duplicate %s: the first row of each is used", n, what)
     return ads, users
 
 

@@ -25,9 +25,7 @@ class RunSummary:
 
     users: int = 0
     cold_start_users: int = 0
-    duplicate_user_ids: int = 0
     ads: int = 0
-    duplicate_ad_ids: int = 0
     ads_without_selling_points: int = 0
     segments: int = 0
     empty_segments: int = 0

@@ -47,7 +47,9 @@ def test_generate_writes_compact_and_per_user_outputs_and_counts_bad_input(files
     assert sorted(segments.user_id) == ["cold-1", "g0-0", "g1-1", "g2-2"]
     assert len(per_user) == 4 * 6 and set(creatives.source) <= {"personalized", "fallback", "original"}
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["unknown_users_ids"] == 1 and summary["duplicate_ids_in_files"] == 2
+    assert summary["unknown_users_ids"] == 1
+    assert summary["duplicate_ad_ids"] == 1 and summary["duplicate_user_ids"] == 1  # counted once, where read
+    assert "duplicate_ids_in_files" not in summary
     assert summary["rejected_rows"] == 3 and summary["cold_start_users"] == 1 and summary["capped_fields"] == 0
     assert (out / "rejects_ads.jsonl").exists() and (out / "resolved_config.yaml").exists()
     assert summary["lossy"] is True

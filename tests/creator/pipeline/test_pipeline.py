@@ -109,11 +109,13 @@ def test_segments_map_back_to_every_user():
     assert res.summary.cold_start_users == 1 and res.summary.ads_without_selling_points == 1
 
 
-def test_duplicates_are_counted_and_first_row_wins():
+def test_duplicate_ids_are_refused_with_the_ids_named():
+    """The readers count and reject duplicate rows (test_generate_cli); a Python caller's duplicates are an error."""
     users, ads = make_users(), make_ads()
-    res = generate_for_catalog(ads + [ads[0]], users + users[:2], parts(), PipelineConfig(clusters=3))
-    assert res.summary.duplicate_ad_ids == 1 and res.summary.duplicate_user_ids == 2
-    assert res.summary.users == len(users) and res.summary.ads == len(ads)
+    with pytest.raises(ValueError, match=rf"1 duplicate ad_ids .*{ads[0].ad_id}"):
+        generate_for_catalog(ads + [ads[0]], users, parts(), PipelineConfig(clusters=3))
+    with pytest.raises(ValueError, match="2 duplicate user_ids"):
+        generate_for_catalog(ads, users + users[:2], parts(), PipelineConfig(clusters=3))
 
 
 def test_rerun_with_other_settings_is_refused(tmp_path):
