@@ -269,12 +269,12 @@ def run(config: QuickstartConfig) -> int:
     _summary(config, out, catalog, summary, trained, stages)
     if config.no_serve:
         return 0
-    from app.demo import main as demo_main
+    from app.demo import DemoConfig
+    from app.demo import run as serve_demo
 
-    demo_argv = ["--artifacts", str(art), "--no-train", "--host", config.host, "--port", str(config.port)]
-    if Path(config.data).resolve() != REPO_SAMPLE.resolve():
-        demo_argv += ["--data", config.data, "--format", fmt]
-    return demo_main(demo_argv)
+    own_data = Path(config.data).resolve() != REPO_SAMPLE.resolve()
+    return serve_demo(DemoConfig(data=config.data if own_data else None, format=fmt if own_data else "auto",
+                                 artifacts=str(art), no_train=True, host=config.host, port=config.port))
 
 
 class Stamps:

@@ -10,54 +10,95 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from creator.io import FORMATS, Catalog, load_catalog, write_records, write_rejects
 
 EXAMPLES = __doc__.split("\n\n", 1)[1]
+ACTIONS = ("inspect", "convert", "sample")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hllm-creator data", description="Inspect, convert or sample a catalog.",
-                                     epilog="examples:\n" + EXAMPLES,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="action", required=True)
+@dataclass
+class CatalogSource:
+    """The catalog an action reads (given as the first argument after the action, or ``path:`` in a YAML)."""
 
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("path", help="a file or folder holding the catalog")
-        p.add_argument("--format", default="auto", choices=("auto", *FORMATS), help="input format (default: detect)")
-        p.add_argument("--on-error", default="fail", choices=("fail", "skip"),
-                       help="fail at the first bad row (default) or skip bad rows into a rejects file")
-        p.add_argument("--rejects", default="rejects.jsonl", help="where skipped rows go (with --on-error skip)")
-        p.add_argument("--max-points", type=int, default=8, help="selling points kept per ad")
+    path: str | None = field(default=None, metadata={"help": "a file or folder holding the catalog"})
+    format: str = field(default="auto", metadata={"help": f"input format: auto (detect) or one of {FORMATS}"})
+    on_error: Literal["fail", "skip"] = field(default="fail", metadata={
+        "help": "fail at the first bad row (default) or skip bad rows into a rejects file"})
+    rejects: str = field(default="rejects.jsonl", metadata={"help": "where skipped rows go (with --on-error skip)"})
+    max_points: int = field(default=8, metadata={"help": "selling points kept per ad"})
+    show: int = field(default=20, metadata={"help": "problems and warnings listed (default 20)"})
 
-    p_inspect = sub.add_parser("inspect", help="counts, history stats, missing ids, cleaning stats, problems",
-                               formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES)
-    common(p_inspect)
-    p_inspect.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p_inspect.add_argument("--show", type=int, default=20, help="problems and warnings listed (default 20)")
-
-    p_convert = sub.add_parser("convert", help="write the catalog as our JSONL/CSV/Parquet records",
-                               formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES)
-    common(p_convert)
-    p_convert.add_argument("--to", required=True, choices=("jsonl", "csv", "parquet"))
-    p_convert.add_argument("--out", required=True, help="output folder (ads.*, users.*, impressions.*)")
-
-    p_sample = sub.add_parser("sample", help="a small, deterministic slice: N users and the M ads they use most",
-                              formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES)
-    common(p_sample)
-    p_sample.add_argument("--users", type=int, default=1000)
-    p_sample.add_argument("--ads", type=int, default=300)
-    p_sample.add_argument("--seed", type=int, default=0)
-    p_sample.add_argument("--out", required=True)
-    return parser
+    def __post_init__(self) -> None:
+        if not self.path:
+            raise ValueError("no catalog given: hllm-creator data inspect PATH (a file or folder)")
+        if self.format not in ("auto", *FORMATS):
+            raise ValueError(f"--format must be auto or one of {', '.join(FORMATS)}, got {self.format!r}")
 
 
-def _report_problems(catalog: Catalog, args: argparse.Namespace) -> None:
+@dataclass
+class InspectConfig(CatalogSource):
+    """``data inspect``: counts, history stats, missing ids, cleaning stats, problems."""
+
+    json: bool = field(default=False, metadata={"help": "print the summary as JSON"})
+
+
+@dataclass
+class ConvertConfig(CatalogSource):
+    """``data convert``: the catalog as the project's JSONL/CSV/Parquet records."""
+
+    to: Literal["jsonl", "csv", "parquet"] = field(default="jsonl", metadata={"help": "output record format"})
+    out: str | None = field(default=None, metadata={"help": "output folder (ads.*, users.*, impressions.*)"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.out:
+            raise ValueError("--out is required: the folder the records are written to")
+
+
+@dataclass
+class SampleConfig(CatalogSource):
+    """``data sample``: a small, deterministic slice: N users and the M ads they use most, as JSONL."""
+
+    users: int = 1000
+    ads: int = 300
+    seed: int = 0
+    out: str | None = field(default=None, metadata={"help": "output folder (ads.jsonl, users.jsonl)"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.out:
+            raise ValueError("--out is required: the folder the sample is written to")
+
+
+CONFIGS: dict[str, type[CatalogSource]] = {"inspect": InspectConfig, "convert": ConvertConfig,
+                                           "sample": SampleConfig}
+
+
+def parse_config(argv: Sequence[str] | None = None) -> CatalogSource:
+    """``data ACTION [PATH] [--flags]``: the action's config from defaults, ``--config YAML``, then the flags."""
+    from creator.config import parse
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["-h"], ["--help"]):
+        print(f"usage: hllm-creator data {{{','.join(ACTIONS)}}} PATH [options]; "
+              f"hllm-creator data ACTION --help lists an action's options\n\nexamples:\n{EXAMPLES}")
+        raise SystemExit(0)
+    if not argv or argv[0] not in ACTIONS:
+        raise ValueError(f"expected an action first, one of {', '.join(ACTIONS)}; e.g.\n{EXAMPLES}")
+    action, rest = argv[0], argv[1:]
+    if rest and not rest[0].startswith("-"):  # the catalog as the first argument, as in the examples
+        rest = ["--path", rest[0], *rest[1:]]
+    return parse([CONFIGS[action]], rest, description=CONFIGS[action].__doc__, epilog="examples:\n" + EXAMPLES)[0]
+
+
+def _report_problems(catalog: Catalog, args: CatalogSource) -> None:
     if len(catalog.problems):
         path = write_rejects(catalog.problems, args.rejects)
         print(f"\n{len(catalog.problems)} rows rejected (reasons and raw rows in {path}):")
@@ -123,33 +164,44 @@ def sample_catalog(catalog: Catalog, n_users: int, n_ads: int, seed: int) -> Cat
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    catalog = load_catalog(args.path, args.format, on_error=args.on_error, max_points=args.max_points)
-    if Path(args.path).is_dir():  # a catalog folder must hold ads; a single users or impressions file may not
+    """``hllm-creator data``: parse the action's options, then ``run``."""
+    try:
+        config = parse_config(argv)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return run(config)
+
+
+def run(config: CatalogSource) -> int:
+    """Load the catalog, then inspect it, or write it (converted or sampled) as records."""
+    catalog = load_catalog(config.path, config.format, on_error=config.on_error, max_points=config.max_points)
+    if Path(config.path).is_dir():  # a catalog folder must hold ads; a single users or impressions file may not
         catalog.require_ads()
-    if args.action == "inspect":
+    if isinstance(config, InspectConfig):
         summary = catalog.summary()
-        if args.json:
+        if config.json:
             summary["problems"] = [e.to_dict() for e in catalog.problems.errors]
             summary["warning_list"] = catalog.warnings
             json.dump(summary, sys.stdout, indent=2)
             print()
         else:
-            print_summary(summary, catalog, args.show)
-        _report_problems(catalog, args)
+            print_summary(summary, catalog, config.show)
+        _report_problems(catalog, config)
         return 0
-    if args.action == "sample":
-        catalog = sample_catalog(catalog, args.users, args.ads, args.seed)
-        args.to = "jsonl"
-    out = Path(args.out)
-    ext = {"jsonl": "jsonl", "csv": "csv", "parquet": "parquet"}[args.to]
-    write_records(catalog.ads.values(), out / f"ads.{ext}")
-    write_records(catalog.users.values(), out / f"users.{ext}")
+    to = "jsonl"
+    if isinstance(config, SampleConfig):
+        catalog = sample_catalog(catalog, config.users, config.ads, config.seed)
+    elif isinstance(config, ConvertConfig):
+        to = config.to
+    out = Path(config.out)
+    write_records(catalog.ads.values(), out / f"ads.{to}")
+    write_records(catalog.users.values(), out / f"users.{to}")
     if catalog.impressions:
-        write_records(catalog.impressions, out / f"impressions.{ext}")
+        write_records(catalog.impressions, out / f"impressions.{to}")
     print(f"wrote {len(catalog.ads):,} ads, {len(catalog.users):,} users, {len(catalog.impressions):,} impressions "
-          f"to {out}/ as {args.to}")
-    _report_problems(catalog, args)
+          f"to {out}/ as {to}")
+    _report_problems(catalog, config)
     return 0
 
 

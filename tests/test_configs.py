@@ -27,6 +27,17 @@ def _parser(module: str, cls: str) -> Callable[[list[str]], Any]:
     return parse_argv
 
 
+def _verb(module: str) -> Callable[[list[str]], Any]:
+    """A verb whose module has its own ``parse_config(argv)`` (custom flag actions, positional paths)."""
+
+    def parse_argv(argv: list[str]) -> Any:
+        import importlib
+
+        return importlib.import_module(module).parse_config(argv)
+
+    return parse_argv
+
+
 VERBS: dict[str, Callable[[list[str]], Any]] = {
     "sft": _parser("training.sft", "SFTRunConfig"),
     "dpo": _parser("training.dpo", "DPORunConfig"),
@@ -34,9 +45,16 @@ VERBS: dict[str, Callable[[list[str]], Any]] = {
     "train-encoders": _parser("training.encoders.config", "EncodersConfig"),
     "train-reward": _parser("training.reward.config", "RewardTrainConfig"),
     "build-cot": _parser("data_pipelines.cot", "CoTConfig"),
+    "generate": _verb("app.generate"),
+    "quickstart": _verb("app.quickstart"),
+    "demo": _verb("app.demo"),
+    "check": _verb("app.check"),
+    "eval": _verb("eval.report"),
+    "judge": _verb("eval.judge"),
+    "data sample": lambda argv: _verb("data_pipelines.inspect")(["sample", *argv]),
 }
 
-FIRST_LINE = re.compile(r"^# hllm-creator (\S+) --config (\S+)")
+FIRST_LINE = re.compile(r"^# hllm-creator (\S+(?: [a-z]+)?) --config (\S+)")  # a verb, or a verb and its action
 
 
 def shipped_configs() -> list[Path]:
@@ -58,7 +76,8 @@ def verb_of(path: Path) -> str:
 def test_configs_are_found():
     names = {p.name for p in shipped_configs()}
     assert {"sft_tiny.yaml", "dpo_tiny.yaml", "pretrain_tiny.yaml", "encoders.yaml", "reward.yaml",
-            "build_cot.yaml"} <= names
+            "build_cot.yaml", "generate.yaml", "quickstart.yaml", "demo.yaml", "check.yaml", "eval.yaml",
+            "judge.yaml", "data_sample.yaml"} <= names
 
 
 @pytest.mark.parametrize("path", shipped_configs(), ids=lambda p: str(p.relative_to(REPO)))

@@ -115,3 +115,17 @@ def test_an_interrupted_generation_resumes_its_shards(chain):
     gen = summary["generate"]
     assert gen["shards"] >= 1 and gen["shards_resumed"] == gen["shards"]  # nothing generated again
     assert (out / "generate" / "creatives.jsonl").exists()
+
+
+def test_serving_hands_the_demo_a_typed_config(chain, monkeypatch):
+    """Without --no-serve the chain ends in ``app.demo.run`` with the trained bundle, never an argument list."""
+    import app.demo
+
+    out, argv = chain
+    seen = []
+    monkeypatch.setattr(app.demo, "run", lambda cfg: seen.append(cfg) or 0)
+    assert main([a for a in argv if a != "--no-serve"] + ["--port", "7999"]) == 0
+    (cfg,) = seen
+    assert isinstance(cfg, app.demo.DemoConfig)
+    assert (cfg.artifacts, cfg.no_train, cfg.port) == (str(out / "artifacts"), True, 7999)
+    assert cfg.data == argv[argv.index("--data") + 1]  # not the bundled sample: the demo opens on this slice
