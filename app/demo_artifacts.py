@@ -119,18 +119,18 @@ def _build_stages(base: str) -> tuple[Stage, ...]:
     cot = Stage("CoT titles (offline teacher)", "data_pipelines.cot", "cot", "CoTConfig:run",
                 lambda data, fmt, root: {"data": data, "format": fmt, "teacher": "offline", "limit": COT_ROWS,
                                          "embed_cache": str(root / "embeddings"), "out": str(root / "cot")})
-    lm = Stage("tiny language model", "training.pretrain_lm", "lm", "PretrainConfig:run_pretrain",
+    lm = Stage("tiny language model", "training.pretrain_lm", "lm", "PretrainConfig:run",
                lambda data, fmt, root: {"catalog": data, "catalog_format": fmt, "cot": str(root / "cot"),
                                         "max_steps": LM_STEPS, "out": str(root / "lm")}, "pretrain_tiny.yaml")
     if base == "micro":
         # max_length 384: sft_tiny.yaml's 256 leaves no room for the title after the sample's longest prompts
-        generator = Stage("generator (LoRA SFT)", "training.sft", "generator", "SFTRunConfig:run_sft",
+        generator = Stage("generator (LoRA SFT)", "training.sft", "generator", "SFTRunConfig:run",
                           lambda data, fmt, root: {"cot": str(root / "cot"), "user_vectors": str(root / "encoders"),
                                                    "base": str(root / "lm"), "catalog": data, "catalog_format": fmt,
                                                    "max_length": 384, "out": str(root / "generator")},
                           "sft_tiny.yaml")
     else:
-        generator = Stage(f"generator (LoRA SFT on {base})", "training.sft", "generator", "SFTRunConfig:run_sft",
+        generator = Stage(f"generator (LoRA SFT on {base})", "training.sft", "generator", "SFTRunConfig:run",
                           lambda data, fmt, root: {"cot": str(root / "cot"), "user_vectors": str(root / "encoders"),
                                                    "base": base, "catalog": data, "catalog_format": fmt,
                                                    "max_rows": GEMMA_SFT_ROWS, "recon_weight": 0.0,

@@ -201,9 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     cfg_dir = Path(__file__).resolve().parents[1] / "training" / "configs"
 
-    from training.dpo import DPORunConfig, run_dpo
-    from training.pretrain_lm import PretrainConfig, run_pretrain
-    from training.sft import SFTRunConfig, run_sft
+    from training import dpo, pretrain_lm, sft
+    from training.dpo import DPORunConfig
+    from training.pretrain_lm import PretrainConfig
+    from training.sft import SFTRunConfig
 
     if "pretrain" in stages:
         cfg = load(
@@ -214,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
             out=str(out / "lm"),
             max_steps=args.pretrain_steps,
         )
-        results["pretrain"] = run_pretrain(cfg)
+        results["pretrain"] = pretrain_lm.run(cfg)
     if "sft" in stages:
         cfg = load(
             SFTRunConfig,
@@ -227,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             catalog=str(data / "amazon_office_products"),
             catalog_format="amazon2018",
         )
-        results["sft"] = run_sft(cfg)
+        results["sft"] = sft.run(cfg)
     if "dpo" in stages:
         cfg = load(
             DPORunConfig,
@@ -241,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             catalog=str(data / "amazon_office_products"),
             catalog_format="amazon2018",
         )
-        results["dpo"] = run_dpo(cfg)
+        results["dpo"] = dpo.run(cfg)
     if "eval" in stages:
         results["heldout"] = evaluate(out, cot, data, args)
     for stage in ("pretrain", "sft", "dpo"):

@@ -56,7 +56,7 @@ EXAMPLE = (
 )
 
 
-def parse_args(argv: list[str] | None) -> CoTConfig:
+def parse_config(argv: list[str] | None = None) -> CoTConfig:
     """``CoTConfig`` from defaults, ``--config`` and the flags (``creator.config.parse``)."""
     (cfg,) = parse([CoTConfig], argv, __doc__.split("\n\n")[0], EXAMPLE)
     return cfg
@@ -112,7 +112,7 @@ def run(cfg: CoTConfig) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    cfg = parse_args(argv)
+    cfg = parse_config(argv)
     summary = run(cfg)
     print_table(summary)
     print(

@@ -166,14 +166,19 @@ def results_table(rows: list[tuple[str, PairwiseResult]]) -> str:
 
 
 def load_reward_model(path: str | Path, *, flag: str = "--reward-model") -> Any:
-    """The trained CTR reward model in ``path`` (the folder ``train-reward`` writes)."""
-    try:
-        from creator.reward.model import RewardModel
-    except ImportError as exc:
-        raise RuntimeError(
-            f"{flag} DIR needs creator.reward.model (the CTR reward model), which is not "
-            "importable here; use --judge similarity or install the full package"
-        ) from exc
+    """The trained CTR reward model in ``path``: the folder ``train-reward`` writes, or a model bundle
+    (``creator.bundle``; its judge, sharing the bundle's user model when it was trained on it)."""
+    from creator.bundle import MANIFEST, ModelBundle
+    from creator.reward.model import RewardModel
+
+    path = Path(path)
+    if (path / MANIFEST).is_file():
+        bundle = ModelBundle.read(path)
+        judge = bundle.load_judge(cache_dir=bundle.embeddings)
+        if judge is None:
+            raise ValueError(f"{flag} {path}: the model bundle holds no judge; train one with hllm-creator "
+                             "train-reward, or pass its folder")
+        return judge
     return RewardModel.from_pretrained(path)
 
 

@@ -58,15 +58,16 @@ EXAMPLE = """example:
 
 
 def load_judge(spec: str | None, encoder: Any) -> Judge | None:
-    """'similarity' -> the MiniLM proxy; a folder -> the trained CTR reward model; None -> no judge."""
+    """'similarity' -> the MiniLM proxy; a folder -> the trained CTR reward model (a ``train-reward`` folder or
+    a model bundle); None -> no judge."""
     if not spec:
         return None
     if spec == "similarity":
         return HistorySimilarityJudge(encoder)
     if not Path(spec).is_dir():
         raise ValueError(
-            f"--judge {spec!r} is neither 'similarity' nor a reward-model folder; "
-            "pass the folder written by train-reward, or --judge similarity"
+            f"--judge {spec!r} is neither 'similarity' nor a folder; pass the folder written by train-reward, "
+            "a model bundle (quickstart's OUT/artifacts), or --judge similarity"
         )
     return load_reward_model(spec, flag="--judge")
 

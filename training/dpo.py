@@ -127,7 +127,7 @@ def score_pairs(
     return {"pairs": n, "dpo_loss": sum(losses) / n, "accuracy": correct / n, "mean_margin": sum(margins) / n}
 
 
-def run_dpo(run: DPORunConfig) -> dict[str, Any]:
+def run(run: DPORunConfig) -> dict[str, Any]:
     from datasets import Dataset
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -202,14 +202,19 @@ EXAMPLE = """example:
 """
 
 
+def parse_config(argv: list[str] | None = None) -> DPORunConfig:
+    """``DPORunConfig`` from TRL's and the project's defaults, then ``--config YAML``, then the flags."""
+    return parse([DPORunConfig], argv, "DPO of the SFT generator on preference pairs (TRL DPOTrainer).", EXAMPLE)[0]
+
+
 def main(argv: list[str] | None = None) -> int:
-    (run,) = parse([DPORunConfig], argv, "DPO of the SFT generator on preference pairs (TRL DPOTrainer).", EXAMPLE)
-    m = run_dpo(run)
+    run_config = parse_config(argv)
+    m = run(run_config)
     after = m.get("eval_after", {})
     print(
         f"dpo: {m['steps']} steps, loss {m['first_logged_loss']} -> {m['last_logged_loss']}, "
         "held-out accuracy "
-        f"{m.get('eval_before', {}).get('accuracy')} -> {after.get('accuracy')}; artefact in {run.out}"
+        f"{m.get('eval_before', {}).get('accuracy')} -> {after.get('accuracy')}; artefact in {run_config.out}"
     )
     return 0
 

@@ -210,7 +210,7 @@ def training_args(cfg: PretrainConfig, out: Path) -> Any:
     )
 
 
-def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
+def run(cfg: PretrainConfig) -> dict[str, Any]:
     """Tokenizer + tiny LM trained on the catalog's texts, saved to ``cfg.out``; returns the metrics."""
     from datasets import Dataset
     from transformers import Trainer
@@ -287,9 +287,14 @@ EXAMPLE = """example:
 """
 
 
+def parse_config(argv: list[str] | None = None) -> PretrainConfig:
+    """``PretrainConfig`` from defaults, then ``--config YAML``, then the flags."""
+    return parse([PretrainConfig], argv, "Pretrain the tiny offline base LM on catalog texts.", EXAMPLE)[0]
+
+
 def main(argv: list[str] | None = None) -> int:
-    (cfg,) = parse([PretrainConfig], argv, "Pretrain the tiny offline base LM on catalog texts.", EXAMPLE)
-    m = run_pretrain(cfg)
+    cfg = parse_config(argv)
+    m = run(cfg)
     print(
         f"pretrain-lm: {m['params'] / 1e6:.2f}M params, {m['steps']} steps, loss {m['first_logged_loss']} -> "
         f"{m['last_logged_loss']}, eval ppl {m.get('eval_perplexity')}, {m['tokens_per_second']} tokens/s; "

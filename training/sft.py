@@ -299,7 +299,7 @@ def make_examples(
 
 
 def build_trainer(run: SFTRunConfig) -> tuple[UserSFTTrainer, PersonalizedGenerator]:
-    """Data, user vectors, generator and trainer, ready to ``train()`` (``run_sft`` does the rest)."""
+    """Data, user vectors, generator and trainer, ready to ``train()`` (``run`` does the rest)."""
     from datasets import Dataset
 
     from creator.modeling.user_vectors import load_user_vectors
@@ -334,7 +334,7 @@ def build_trainer(run: SFTRunConfig) -> tuple[UserSFTTrainer, PersonalizedGenera
     return trainer, gen
 
 
-def run_sft(run: SFTRunConfig) -> dict[str, Any]:
+def run(run: SFTRunConfig) -> dict[str, Any]:
     """Train (resuming when a checkpoint exists), save the artefact to ``run.out``, return the metrics."""
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -362,13 +362,18 @@ EXAMPLE = """example:
 """
 
 
+def parse_config(argv: list[str] | None = None) -> SFTRunConfig:
+    """``SFTRunConfig`` from TRL's and the project's defaults, then ``--config YAML``, then the flags."""
+    return parse([SFTRunConfig], argv, "LoRA SFT of the personalized generator (TRL SFTTrainer).", EXAMPLE)[0]
+
+
 def main(argv: list[str] | None = None) -> int:
-    (run,) = parse([SFTRunConfig], argv, "LoRA SFT of the personalized generator (TRL SFTTrainer).", EXAMPLE)
-    metrics = run_sft(run)
+    run_config = parse_config(argv)
+    metrics = run(run_config)
     print(
         f"sft: {metrics['steps']} steps, loss {metrics['first_logged_loss']} -> "
         f"{metrics['last_logged_loss']}, "
-        f"{metrics['tokens_per_second']} tokens/s; artefact in {run.out}"
+        f"{metrics['tokens_per_second']} tokens/s; artefact in {run_config.out}"
     )
     return 0
 

@@ -129,3 +129,23 @@ def test_serving_hands_the_demo_a_typed_config(chain, monkeypatch):
     assert isinstance(cfg, app.demo.DemoConfig)
     assert (cfg.artifacts, cfg.no_train, cfg.port) == (str(out / "artifacts"), True, 7999)
     assert cfg.data == argv[argv.index("--data") + 1]  # not the bundled sample: the demo opens on this slice
+
+
+def test_eval_takes_the_bundle_as_its_judge(chain):
+    """``--judge DIR`` (eval) and ``--reward-model DIR`` (judge) accept the model bundle: its judge, sharing the
+    bundle's user model; a bundle without a judge is a clear error."""
+    import shutil
+
+    from creator.reward.model import RewardModel
+    from eval.judge import load_reward_model
+
+    out, _ = chain
+    judge = load_reward_model(out / "artifacts")
+    assert isinstance(judge, RewardModel) and judge.user_model is not None
+    bare = out.parent / "bundle-without-judge"
+    shutil.copytree(out / "artifacts", bare, ignore=shutil.ignore_patterns("reward", "lm", "cot"))
+    manifest = json.loads((bare / "bundle.json").read_text())
+    manifest["parts"]["judge"] = manifest["judge_user_model"] = None
+    (bare / "bundle.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="holds no judge"):
+        load_reward_model(bare, flag="--judge")

@@ -310,12 +310,12 @@ def test_offline_on_real_office_products_rows_are_all_built_and_grounded(
 
 
 def test_yaml_config_then_flags(tmp_path) -> None:
-    from data_pipelines.cot import parse_args
+    from data_pipelines.cot import parse_config
 
     cfg_file = tmp_path / "run.yaml"
     cfg_file.write_text("data: some/catalog\nout: runs/x\ncandidates: 3\nmax_added_chars: 20\n")
-    cfg = parse_args(["--config", str(cfg_file), "--candidates", "5"])
+    cfg = parse_config(["--config", str(cfg_file), "--candidates", "5"])
     assert (cfg.data, cfg.candidates, cfg.max_added_chars) == ("some/catalog", 5, 20)
     cfg_file.write_text("data: d\nout: o\ncandidate: 3\n")
     with pytest.raises(ValueError, match="unknown option\\(s\\) \\['candidate'\\]"):
-        parse_args(["--config", str(cfg_file)])
+        parse_config(["--config", str(cfg_file)])

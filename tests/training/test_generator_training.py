@@ -131,7 +131,8 @@ def test_saved_artefact_reloads_to_identical_greedy_output_in_a_fresh_process(sf
 def test_dpo_prefers_chosen_on_held_out_pairs_with_the_sft_model_as_reference(sft_trained, work):
     from safetensors.torch import load_file
 
-    from training.dpo import DPORunConfig, run_dpo
+    from training import dpo
+    from training.dpo import DPORunConfig
 
     run = DPORunConfig(
         pairs=str(work / "pairs.parquet"),
@@ -146,7 +147,7 @@ def test_dpo_prefers_chosen_on_held_out_pairs_with_the_sft_model_as_reference(sf
         save_steps=100,
         warmup_steps=0.0,
     )
-    m = run_dpo(run)
+    m = dpo.run(run)
     before, after = m["eval_before"], m["eval_after"]
     # before training the policy IS the reference (a copy of the SFT adapter): every reward is 0
     assert before["dpo_loss"] == pytest.approx(math.log(2), abs=1e-5) and before[
@@ -169,17 +170,17 @@ def test_sft_resumes_from_its_checkpoint_with_the_projector(work, sft_config):
     run restored the projector (PEFT checkpoints hold LoRA only) as well as the adapter and optimizer."""
     from safetensors.torch import load_file
 
+    from training import sft
     from training.artefacts import HEADS_FILE
-    from training.sft import run_sft
 
     plain = dict(
         recon_weight=0, align_weight=0, match_weight=0, eval_split=None, per_device_train_batch_size=4,
         lr_scheduler_type="constant",
     )  # the cosine schedule depends on max_steps, which differs here
-    run_sft(sft_config(work, out=str(work / "straight"), max_steps=3, save_steps=100, **plain))
-    first = run_sft(sft_config(work, out=str(work / "resumed"), max_steps=2, save_steps=2, **plain))
+    sft.run(sft_config(work, out=str(work / "straight"), max_steps=3, save_steps=100, **plain))
+    first = sft.run(sft_config(work, out=str(work / "resumed"), max_steps=2, save_steps=2, **plain))
     assert first["steps"] == 2 and (work / "resumed" / "checkpoints" / "checkpoint-2" / HEADS_FILE).exists()
-    second = run_sft(sft_config(work, out=str(work / "resumed"), max_steps=3, save_steps=100, **plain))
+    second = sft.run(sft_config(work, out=str(work / "resumed"), max_steps=3, save_steps=100, **plain))
     assert second["steps"] == 3 and second["resumed_from"].endswith("checkpoint-2")
     for name in ("projector.safetensors", "adapter/adapter_model.safetensors"):
         a, b = load_file(str(work / "straight" / name)), load_file(str(work / "resumed" / name))

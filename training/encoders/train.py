@@ -340,8 +340,13 @@ frozen; histories here are short, so the user encoder is deliberately small.
 """
 
 
+def parse_config(argv: list[str] | None = None) -> EncodersConfig:
+    """``EncodersConfig`` from defaults, then ``--config YAML``, then the flags."""
+    return parse([EncodersConfig], argv, __doc__.split("\n\n")[0], f"example:\n  {EXAMPLE}")[0]
+
+
 def main(argv: list[str] | None = None) -> int:
-    (cfg,) = parse([EncodersConfig], argv, __doc__.split("\n\n")[0], f"example:\n  {EXAMPLE}")
+    cfg = parse_config(argv)
     metrics = run(cfg)
     print(metrics_table(metrics))
     m = metrics["match_head"]

@@ -209,8 +209,13 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
     return metrics
 
 
+def parse_config(argv: list[str] | None = None) -> tuple[RewardTrainConfig, ResumeOption]:
+    """The run's ``RewardTrainConfig`` (defaults, ``--config YAML``, flags) and whether to resume it."""
+    return parse([RewardTrainConfig, ResumeOption], argv, __doc__.split("\n\n")[0], f"example:\n  {EXAMPLE}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    cfg, opts = parse([RewardTrainConfig, ResumeOption], argv, __doc__.split("\n\n")[0], f"example:\n  {EXAMPLE}")
+    cfg, opts = parse_config(argv)
     metrics = train(cfg, resume=opts.resume)
     print(metrics_table(metrics["results"]))
     print(

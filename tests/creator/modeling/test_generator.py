@@ -150,7 +150,8 @@ def test_lora_on_embeddings_is_refused():  # every shipped YAML is parsed in tes
 
 def test_pretrain_lm_from_scratch_on_catalog_texts(tmp_path, generator_ad_rows):
     from creator.modeling.builders import load_base, placeholder_ids
-    from training.pretrain_lm import PretrainConfig, run_pretrain
+    from training import pretrain_lm
+    from training.pretrain_lm import PretrainConfig
 
     ads = [
         {"ad_id": f"a{i}", "title": f"{t} {i}", "description": f"{d} Item number {i}."}
@@ -158,7 +159,7 @@ def test_pretrain_lm_from_scratch_on_catalog_texts(tmp_path, generator_ad_rows):
         for (_, t, d) in generator_ad_rows[i % 4 : i % 4 + 1]
     ]
     write_records(ads, tmp_path / "ads.jsonl")
-    m = run_pretrain(
+    m = pretrain_lm.run(
         PretrainConfig(
             catalog=str(tmp_path / "ads.jsonl"),
             catalog_format="jsonl",
