@@ -178,10 +178,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
 def nest_model(overrides: dict, yaml_config: dict) -> dict:
     """``--set model.k=v`` (dotted, this script's own flag) merged into the YAML's ``model:`` block."""
     flat = {k: v for k, v in overrides.items() if not k.startswith("model.")}
@@ -195,3 +191,7 @@ def nest_model(overrides: dict, yaml_config: dict) -> dict:
             node[parts[-1]] = value
         flat["model"] = model
     return flat
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -25,7 +25,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout this script lives in
 
-from benchmarks.reward import machine  # noqa: E402
+from benchmarks.reward import machine, nest_model  # noqa: E402
 
 IGNORED_KEYS = ("out", "cache_dir", "threads")
 T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
@@ -114,18 +114,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
-
-def nest_model(overrides: dict, yaml_config: dict) -> dict:
-    """``--set model.k=v`` (dotted, this script's own flag) merged into the YAML's ``model:`` block."""
-    flat = {k: v for k, v in overrides.items() if not k.startswith("model.")}
-    dotted = {k[len("model."):]: v for k, v in overrides.items() if k.startswith("model.")}
-    if dotted:
-        model = dict(flat.get("model", yaml_config.get("model") or {}))
-        for key, value in dotted.items():
-            node, parts = model, key.split(".")
-            for p in parts[:-1]:
-                node = node.setdefault(p, {})
-            node[parts[-1]] = value
-        flat["model"] = model
-    return flat
