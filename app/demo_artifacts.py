@@ -184,7 +184,8 @@ def _stamp(stage: Stage, data: str, fmt: str, root: Path) -> list[str]:
 def train_missing(root: str | Path, data: str | Path, fmt: str = "auto",
                   progress: Callable[[float, str], None] | None = None,
                   extra_args: dict[str, list[str]] | None = None, base: str = "micro") -> list[str]:
-    """Run every unfinished stage in order; returns the names trained. Raises if one fails.
+    """Run every unfinished stage in order, then write the bundle's manifest; returns the names trained. Raises if
+    one fails.
 
     ``extra_args[folder]`` are flags read by that stage's own parser, applied last (they win), e.g.
     ``{"lm": ["--max-steps", "40"]}`` for a quick smoke run of the whole chain.
@@ -215,6 +216,10 @@ def train_missing(root: str | Path, data: str | Path, fmt: str = "auto",
         (root / stage.folder).mkdir(parents=True, exist_ok=True)
         (root / stage.folder / DONE).write_text(" ".join([stage.module, *_stamp(stage, str(data), fmt, root), *flags])
                                                 + "\n")
+    from creator.bundle import ModelBundle
+
+    if not ModelBundle.from_layout(root).missing():  # the stages made a whole bundle: describe it in bundle.json,
+        ModelBundle.write_manifest(root)  # what generate, eval, quickstart and the demo load
     if progress:
         progress(1.0, "models ready")
     return [s.name for s in todo]

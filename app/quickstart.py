@@ -253,14 +253,11 @@ def run(config: QuickstartConfig) -> int:
     fmt = catalog.format if config.format == "auto" and getattr(catalog, "format", None) else config.format
 
     from app.demo_artifacts import ArtefactBaseMismatch
-    from creator.bundle import ModelBundle
-
     try:
         trained = stages.run("train the missing models", train, art, config.data, fmt, extra, config.base)
     except ArtefactBaseMismatch as err:  # artefacts of another base in --out: one line with the fix
         print(f"error: {err}", file=sys.stderr)
         return 2
-    ModelBundle.write_manifest(art)  # the bundle generate, the report and the demo load
 
     if config.ad_top_k and config.max_calls is None:
         config.max_calls = 2 * summary["ads"]  # the coverage budget: two calls per ad

@@ -8,8 +8,9 @@ A bundle holds three models and says how they relate:
   users with the bundle's own user model (trained with ``--user-model-dir``): then it shares that one copy.
 
 Its manifest, ``bundle.json``, names each part's folder (relative to the bundle), the user model the judge
-uses, the shared MiniLM embedding cache, the generator's base and the versions that wrote it. ``quickstart``
-writes it when its training stages finish (``ModelBundle.write_manifest``). A folder without one is read in
+uses, the shared MiniLM embedding cache, the generator's base and the versions that wrote it. The demo's and
+quickstart's training (``app.demo_artifacts.train_missing``) writes it when its stages finish
+(``ModelBundle.write_manifest``). A folder without one is read in
 the layout ``hllm-creator quickstart`` trains (``encoders/user_model``, ``generator``, ``reward/reward_model``)
 or in the one the training verbs give with ``--out DIR/<part>`` (``user_model`` at the top): see ``LAYOUTS``.
 
