@@ -2,6 +2,7 @@
 
     python benchmarks/fluency.py                       # bundled sample, gemma-270m, 300 ads
     python benchmarks/fluency.py --reference runs/demo/artifacts/lm --ads 100
+    python benchmarks/fluency.py --served runs/quickstart/generate/creatives.jsonl   # + the titles a run served
 
 For each ad of the sample: its real title, the same words shuffled, and a fragment-stitched title (two to
 four short runs of the ad's own words, from its title and selling points, joined by stray ": " and " - ",
@@ -10,7 +11,9 @@ its excess over the catalog's unigram NLL (the gate's default statistic) with 95
 share the gate passes at several percentile thresholds of either statistic (the threshold of the
 in-sample row is the percentile of all real titles; the held-out column calibrates on one half of the
 ads and measures the other half), examples on both sides of the chosen threshold, and the scoring time per
-100 titles with the machine's load average.
+100 titles with the machine's load average. With ``--served``, also the generated titles a ``generate`` run
+served (``source`` personalized and different from the ad's title, each distinct title once) under the gate
+the run would use (excess NLL at p95 of all the catalog's titles): their pass rate and the ones it rejects.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ads", type=int, default=300, help="score the first N ads")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--save", help="write every title's scores to this JSON file")
+    p.add_argument("--served", help="a generate run's creatives.jsonl: also score the generated titles it served")
     args = p.parse_args(argv)
     import torch
 
@@ -119,7 +123,38 @@ def main(argv: list[str] | None = None) -> int:
 
     for stat, v in (("NLL", nll), ("excess NLL", excess)):
         examples(stat, v, kinds)
+    if args.served:
+        served(args.served, scorer, unigram, catalog)
     return 0
+
+
+def served(path: str, scorer: FluencyScorer, unigram: UnigramLM, catalog: list) -> None:
+    """The gate's verdict on the generated titles a run served, against the catalog's own titles."""
+    import json
+
+    titles = {a.ad_id: a.title for a in catalog}
+    rows = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+    generated = sorted({r["title"] for r in rows if r.get("source") == "personalized"
+                        and r["title"] != titles.get(r["ad_id"])})
+    real = [a.title for a in catalog]
+    real_x = scorer.score(real) - unigram.mean_nll(real)
+    thr = percentile_threshold(real_x, 95)
+    gen_nll = scorer.score(generated)
+    gen_x = gen_nll - unigram.mean_nll(generated)
+    ok = (gen_x <= thr).astype(float)
+    print(f"\nserved titles of {path}: {len(generated)} distinct generated titles "
+          f"(of {len(rows)} served rows); gate: excess NLL <= {thr:.2f} (p95 of {len(real)} catalog titles)")
+    print("| titles | mean NLL/token [95% CI] | excess NLL/token [95% CI] | gate pass % [95% CI] |")
+    print("|---|---|---|---|")
+    print(f"| catalog | {ci(scorer.score(real))} | {ci(real_x)} | {ci(100 * (real_x <= thr).astype(float))} |")
+    print(f"| served, generated | {ci(gen_nll)} | {ci(gen_x)} | {ci(100 * ok)} |")
+    order = np.argsort(-gen_x)
+    print("served titles the gate rejects (highest first)")
+    for i in [i for i in order if gen_x[i] > thr][:8]:
+        print(f"  {gen_x[i]:.2f}  REJECT  {generated[i]}")
+    print("served titles just under it")
+    for i in [i for i in order if gen_x[i] <= thr][:4]:
+        print(f"  {gen_x[i]:.2f}  pass    {generated[i]}")
 
 
 def examples(stat: str, nll: dict[str, np.ndarray], kinds: dict[str, list[str]]) -> None:
