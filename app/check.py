@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from creator.config import run_verb
 from creator.records.errors import DataError, Problems
 
 EXAMPLE = """example:
@@ -131,12 +132,7 @@ def print_verdicts(verdicts: list[dict[str, Any]], summary: dict[str, Any], *, q
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        cfg = parse_config(argv)
-    except (ValueError, TypeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return run(cfg)
+    return run_verb(parse_config, run, argv)
 
 
 if __name__ == "__main__":

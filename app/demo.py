@@ -25,6 +25,7 @@ from typing import Any
 from app.demo_catalog import MAX_FILE_MB, load_path, load_sample, load_uploads
 from app.demo_layout import SHOWN, layout, wire
 from app.demo_session import Constraints, DemoSession, PartsSource
+from creator.config import run_verb
 from creator.records.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -346,12 +347,7 @@ def run(cfg: DemoConfig) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        cfg = parse_config(argv)
-    except (ValueError, TypeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return run(cfg)
+    return run_verb(parse_config, run, argv)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from creator.backends.base import SamplingConfig
 from creator.backends.hf import HFBackend
 from creator.bundle import ModelBundle
+from creator.config import run_verb
 from creator.pipeline.catalog import Components, PipelineConfig, generate_for_catalog, write_outputs
 from creator.records.errors import DataError
 
@@ -288,7 +289,7 @@ def export_google_ads(result: Any, parts: Components, ads: list, config: Generat
 
 def main(argv: list[str] | None = None) -> int:
     """``hllm-creator generate``: parse the options, then ``run``."""
-    return run(parse_config(argv))
+    return run_verb(parse_config, run, argv)
 
 
 def run(config: GenerateConfig) -> int:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from creator.config import run_verb
 from creator.io import load_catalog
 
 logger = logging.getLogger(__name__)
@@ -230,7 +231,7 @@ def examples(gen: Path, ads: dict[str, Any], n: int = 5) -> list[dict[str, Any]]
 
 def main(argv: list[str] | None = None) -> int:
     """``hllm-creator quickstart``: parse the options, then ``run``."""
-    return run(parse_config(argv))
+    return run_verb(parse_config, run, argv)
 
 
 def run(config: QuickstartConfig) -> int:

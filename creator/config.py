@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -158,3 +158,18 @@ def save_resolved(path: str | Path, *configs: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(merged, sort_keys=False))
     return path
+
+
+def run_verb(parse_config: Callable[[Sequence[str] | None], Any], run: Callable[[Any], Any],
+             argv: Sequence[str] | None = None) -> int:
+    """A verb's ``main``: parse its options, then ``run`` them. A bad option is one ``error:`` line on stderr and
+    exit status 2, nothing run; ``run`` returning an int is the exit status, anything else means 0."""
+    import sys
+
+    try:
+        config = parse_config(argv)
+    except (ValueError, TypeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    result = run(config)
+    return result if isinstance(result, int) and not isinstance(result, bool) else 0

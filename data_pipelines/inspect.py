@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from creator.config import run_verb
 from creator.io import FORMATS, Catalog, load_catalog, write_records, write_rejects
 
 EXAMPLES = __doc__.split("\n\n", 1)[1]
@@ -165,12 +166,7 @@ def sample_catalog(catalog: Catalog, n_users: int, n_ads: int, seed: int) -> Cat
 
 def main(argv: list[str] | None = None) -> int:
     """``hllm-creator data``: parse the action's options, then ``run``."""
-    try:
-        config = parse_config(argv)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return run(config)
+    return run_verb(parse_config, run, argv)
 
 
 def run(config: CatalogSource) -> int:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from creator.config import run_verb
 from creator.records.errors import DataError, Problems
 from creator.records.types import Ad, User
 from eval.llm_judge import LLMJudge
@@ -320,10 +320,4 @@ def run(cfg: JudgeConfig) -> list[tuple[str, PairwiseResult]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        cfg = parse_config(argv)
-    except (ValueError, TypeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    run(cfg)
-    return 0
+    return run_verb(parse_config, run, argv)

@@ -17,7 +17,6 @@ Python callers build an ``EvalConfig`` and call ``evaluate`` (the numbers) or ``
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from creator.config import run_verb
 from creator.records.types import Ad, User
 from eval.breakdowns import per_group, side_by_side, user_map, worst_examples
 from eval.config import EvalConfig
@@ -337,13 +337,7 @@ def run(cfg: EvalConfig) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        cfg = parse_config(argv)
-    except (ValueError, TypeError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    run(cfg)
-    return 0
+    return run_verb(parse_config, run, argv)
 
 
 if __name__ == "__main__":

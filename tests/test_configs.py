@@ -136,3 +136,22 @@ def test_a_resolved_trl_config_reads_back_as_the_same_options(tmp_path):
             back = VERBS[verb](["--config", str(path)])
         assert back.pad_token is None and back.hub_token is None
         assert json.loads(back.to_json_string()) == json.loads(cfg.to_json_string())
+
+
+def test_run_verb_turns_a_bad_option_into_one_line_and_status_2(capsys):
+    """Every verb's ``main`` is ``run_verb(parse_config, run, argv)``: bad option -> ``error:`` line, exit 2,
+    nothing run; ``run``'s int is the exit status, anything else is 0."""
+    from creator.config import run_verb
+
+    ran = []
+
+    def parse_config(argv):
+        if argv and argv[0] == "--bad":
+            raise ValueError("--bad is not an option; e.g. --good")
+        return list(argv or [])
+
+    assert run_verb(parse_config, lambda c: ran.append(c) or 3, ["--good"]) == 3
+    assert run_verb(parse_config, lambda c: {"metrics": 1}, []) == 0
+    assert run_verb(parse_config, lambda c: ran.append("never"), ["--bad"]) == 2
+    assert ran == [["--good"]]
+    assert capsys.readouterr().err == "error: --bad is not an option; e.g. --good\n"
