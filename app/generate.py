@@ -207,12 +207,12 @@ def build_components(config: GenerateConfig, bundle: ModelBundle, ads: list) -> 
 
 def fluency_gate(config: GenerateConfig, ads: list) -> Any:
     """``--fluency-gate``: None when off; else a ``FluencyGate`` calibrated on these ads' own titles."""
-    from creator.guard.fluency import calibrate, resolve_reference
+    from creator.modeling.fluency import calibrate, resolve_reference
 
     reference = resolve_reference(config.fluency_gate, catalog_lm=Path(config.model) / "lm")
     if reference is None:
         return None
-    from creator.guard.fluency import FluencyScorer, catalog_unigram
+    from creator.modeling.fluency import FluencyScorer, catalog_unigram
 
     scorer = FluencyScorer.from_pretrained(reference)
     unigram = catalog_unigram(scorer, ads) if config.fluency_normalize == "unigram" else None
@@ -268,7 +268,7 @@ def _check_channel(config: GenerateConfig) -> None:
 
 def _check_fluency(config: GenerateConfig) -> None:
     """A --fluency-gate that names no LM, or a percentile out of range: a one-line DataError before loading."""
-    from creator.guard.fluency import resolve_reference
+    from creator.modeling.fluency import resolve_reference
 
     resolve_reference(config.fluency_gate, catalog_lm=Path(config.model) / "lm")
     pct = config.fluency_percentile

@@ -25,8 +25,8 @@ import time
 
 import numpy as np
 
-from creator.guard.fluency import FluencyScorer, UnigramLM, percentile_threshold
 from creator.io import load_catalog
+from creator.modeling.fluency import FluencyScorer, UnigramLM, percentile_threshold
 from eval.metrics import bootstrap_ci
 
 PERCENTILES = (80.0, 90.0, 95.0, 98.0, 99.0)

@@ -120,7 +120,7 @@ class EvalConfig:
     group_by: str = field(default="category", metadata=_help("category or brand"))
     encoder: str = "minilm"
     cache_dir: str | None = field(default=None, metadata=_help("embedding cache folder"))
-    # fluency per system (creator.guard.fluency): reference LM (auto, gemma-270m or an LM folder); None = not measured
+    # fluency per system (creator.modeling.fluency): reference LM (auto, gemma-270m or an LM folder); None: off
     fluency: str | None = field(default=None, metadata=_help(
         "measure fluency under this reference LM: auto, gemma-270m or an LM folder (docs/fluency.md)"))
     fluency_percentile: float = field(default=95.0, metadata=_help(

@@ -75,7 +75,7 @@ def load_judge(spec: str | None, encoder: Any) -> Judge | None:
 def fluency_gate(cfg: EvalConfig, scorer: Any, catalog: list[Ad]) -> Any:
     """The fluency gate the report measures with: ``scorer`` (or the LM ``cfg.fluency`` names) calibrated on the
     catalog's own titles at ``cfg.fluency_percentile``; None when fluency is not measured."""
-    from creator.guard.fluency import FluencyScorer, calibrate, catalog_unigram, resolve_reference
+    from creator.modeling.fluency import FluencyScorer, calibrate, catalog_unigram, resolve_reference
 
     if isinstance(scorer, str):  # "config"
         reference = resolve_reference(cfg.fluency, flag="--fluency")
@@ -254,7 +254,7 @@ def evaluate(
 
     ``encoder``/``checker``/``attribute_checker``/``judge`` default to MiniLM, the serving guard and
     the judge named in the config; tests pass small stand-ins to isolate this unit. ``fluency`` defaults to
-    the reference LM named by ``cfg.fluency`` (a ``creator.guard.fluency.FluencyScorer``; None: not measured).
+    the reference LM named by ``cfg.fluency`` (a ``creator.modeling.fluency.FluencyScorer``; None: not measured).
     """
     if encoder is None:
         encoder = _default_encoder(cfg)

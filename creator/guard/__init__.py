@@ -4,5 +4,5 @@
 - ``grounding``: the default fact checker (numbers, units, model numbers, brands, claims).
 - ``banned_attributes``: personal attributes a title must never state or imply about its reader.
 - ``editorial``: the platforms' copy rules (Google Ads editorial, Meta personal attributes).
-- ``fluency``: readability under a reference LM, and the ``disfluent`` rule.
+- the ``disfluent`` rule takes a fluency gate (``creator.modeling.fluency``: readability under a reference LM).
 """

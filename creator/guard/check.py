@@ -22,9 +22,9 @@ description). Where keys differ, numbers decide:
 * a product claim from ``CLAIM_TERMS`` ("waterproof", "lifetime warranty", "#1") that the ad never
   makes -> ``ungrounded_claim``.
 
-With a ``fluency`` gate (``creator.guard.fluency.FluencyGate``, off by default) a title whose mean NLL per token
-under the reference LM (or its excess over the catalog's word frequencies) is above the catalog-calibrated
-threshold fails with ``disfluent``; the NLL is in ``verdict.scores["fluency_nll"]`` either way.
+With a ``fluency`` gate (``creator.modeling.fluency.FluencyGate``, an LM score; off by default) a title whose
+mean NLL per token under the reference LM (or its excess over the catalog's word frequencies) is above the
+catalog-calibrated threshold fails with ``disfluent``; the NLL is in ``verdict.scores["fluency_nll"]`` either way.
 
     >>> from creator.records.types import Ad
     >>> ad = Ad(ad_id="1", title="Pilot G2 Gel Pens, 0.7mm, Black, 12-Pack", brand="Pilot")
@@ -41,7 +41,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from creator.channels.presets import CHANNELS, DEFAULT_CHANNEL, Channel, get_channel
 from creator.guard.banned_attributes import BANNED_CATEGORIES, find_banned_attributes
@@ -49,8 +49,17 @@ from creator.guard.editorial import EDITORIAL_RULES, META_RULES, google_editoria
 from creator.guard.grounding import CLAIM_TERMS, RuleFactChecker, _squash, known_brands_from_ads
 from creator.records.types import Ad, GuardFailure, GuardVerdict
 
-if TYPE_CHECKING:
-    from creator.guard.fluency import FluencyGate
+
+class FluencyCheck(Protocol):
+    """What the guard needs of a fluency gate (``creator.modeling.fluency.FluencyGate``): scores and a verdict."""
+
+    def prefetch(self, texts: list[str]) -> None: ...
+
+    def measure(self, text: str) -> tuple[float, dict[str, float]]: ...
+
+    def passes(self, value: float) -> bool: ...
+
+    def reason(self, value: float) -> str: ...
 
 __all__ = ["CLAIM_TERMS", "RULES", "ChainedFactChecker", "FactChecker", "Guard", "GuardConfig",
            "NLIFactChecker", "RuleFactChecker", "known_brands_from_ads", "topic_kept",
@@ -208,7 +217,7 @@ class Guard:
         fact_checker: FactChecker | None = None,
         *,
         known_brands: Iterable[str] = (),
-        fluency: FluencyGate | None = None,
+        fluency: FluencyCheck | None = None,
     ) -> None:
         self.config = config or GuardConfig()
         self.fluency = fluency

@@ -1,1 +1,2 @@
-"""Models: item encoder, user encoder, soft user tokens, generator builders."""
+"""Models: item encoder, user encoder, user model and match head, soft user tokens, generator builders, named
+pretrained bases, prompts, and the fluency score (a title's NLL under a reference LM)."""

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from creator.guard.check import Guard, GuardConfig
-from creator.guard.fluency import FluencyGate, FluencyScorer, calibrate, percentile_threshold, resolve_reference
+from creator.modeling.fluency import FluencyGate, FluencyScorer, calibrate, percentile_threshold, resolve_reference
 from creator.records.errors import DataError
 from creator.records.types import Ad, GuardVerdict
 
@@ -146,7 +146,7 @@ def test_calibrate_takes_the_percentile_of_the_distinct_catalog_titles():
 def test_the_unigram_baseline_by_hand_and_the_excess_nll_gate():
     from tiny_lm import build_tokenizer
 
-    from creator.guard.fluency import UnigramLM
+    from creator.modeling.fluency import UnigramLM
 
     tok = build_tokenizer()  # word level: one token per word
     uni = UnigramLM(tok, ["pen pen ink", "ink pen"])  # pen 3, ink 2, total 5; add-one over the vocabulary
@@ -226,7 +226,7 @@ def test_the_reranker_picks_by_the_judge_only_among_titles_the_gate_passes():
 
 
 def test_resolve_reference(tmp_path, monkeypatch):
-    import creator.guard.fluency as fluency
+    import creator.modeling.fluency as fluency
 
     assert resolve_reference("off") is None and resolve_reference(None) is None
     lm = tmp_path / "lm"
@@ -347,7 +347,7 @@ def test_generate_builds_the_gate_from_the_catalog_lm_when_gemma_is_missing(tok,
     import argparse
 
     import app.generate as generate
-    import creator.guard.fluency as fluency
+    import creator.modeling.fluency as fluency
     from creator.modeling.builders import build_tiny_lm
 
     build_tiny_lm(tok, "test", arch="gemma3").save_pretrained(tmp_path / "models" / "lm")
