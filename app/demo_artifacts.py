@@ -218,8 +218,9 @@ def train_missing(root: str | Path, data: str | Path, fmt: str = "auto",
                                                 + "\n")
     from creator.bundle import ModelBundle
 
-    if not ModelBundle.from_layout(root).missing():  # the stages made a whole bundle: describe it in bundle.json,
-        ModelBundle.write_manifest(root)  # what generate, eval, quickstart and the demo load
+    bundle = ModelBundle.from_layout(root)
+    if not bundle.missing():  # the stages made a whole bundle: describe it in bundle.json, what generate, eval,
+        bundle.save()  # quickstart and the demo load
     if progress:
         progress(1.0, "models ready")
     return [s.name for s in todo]

@@ -187,13 +187,14 @@ def report(art: Path, data: str, fmt: str, gen: Path, out: Path, config: Quickst
 
     creatives, segments = report_inputs(gen, out / "inputs", max_users=2000, max_ads=100, seed=config.seed)
     held_out = heldout_users(art, data, fmt, out / "inputs" / "heldout_users.txt")
+    bundle = ModelBundle.read(art)
     cfg = EvalConfig(systems={"personalized": str(creatives)}, segments={"personalized": str(segments)},
-                     ads=data, format=fmt, judge=str(art / "reward" / "reward_model"), out=str(out),
-                     max_pairs=config.eval_pairs, seed=config.seed, cache_dir=str(art / "embeddings"),
+                     ads=data, format=fmt, judge=str(bundle.path("judge")), out=str(out),
+                     max_pairs=config.eval_pairs, seed=config.seed, cache_dir=str(bundle.embeddings),
                      sheet_users=str(held_out) if held_out else None,
                      calls={"personalized": json.loads((gen / "summary.json").read_text())["generator_requests"]})
     # the trained judge, sharing the bundle's user model and embedding cache (each text embedded once)
-    result, arrays = evaluate(cfg, judge=ModelBundle.read(art).load_judge(cache_dir=art / "embeddings"))
+    result, arrays = evaluate(cfg, judge=bundle.load_judge(cache_dir=bundle.embeddings))
     write_report(result, arrays, out)
     cfg.write(out / "resolved_config.yaml")
     print(markdown_table(*headline_rows(result)))

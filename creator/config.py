@@ -41,16 +41,6 @@ class ConfigError(DataError):
     """A config file or flag the verb cannot use (unknown option, not a mapping, wrong value)."""
 
 
-def _parser(types: Sequence[type], description: str | None = None, epilog: str | None = None):
-    import argparse
-
-    from transformers import HfArgumentParser
-
-    return HfArgumentParser(
-        list(types), description=description, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-
-
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """The mapping in a config file, or a ``ConfigError`` that says what the file holds instead."""
     path = Path(path)
@@ -98,7 +88,12 @@ def _split_config_flag(argv: list[str]) -> tuple[str | None, list[str]]:
 
 def build_parser(types: Sequence[type], description: str | None = None, epilog: str | None = None):
     """The verb's ``HfArgumentParser`` with ``--config`` listed in its help."""
-    parser = _parser(types, description, epilog)
+    import argparse
+
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(list(types), description=description, epilog=epilog,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="YAML with any of the options below (flags override it)")
     return parser
 

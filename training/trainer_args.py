@@ -23,13 +23,11 @@ from typing import Any
 from transformers.trainer_utils import SchedulerType
 
 
-def use_bf16(flag: Any) -> bool:
-    """``auto`` (or unset): on for CUDA with bf16 support; else the flag's truth value."""
+def cuda_bf16() -> bool:
+    """What an unset ``bf16`` means: on for a CUDA device with bf16 support, off elsewhere."""
     import torch
 
-    if flag is None or str(flag).lower() == "auto":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    return str(flag).lower() == "true"
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
 @dataclass
@@ -70,7 +68,7 @@ class TrainerDefaults:
         if self.use_cpu is None:
             self.use_cpu = not torch.cuda.is_available()
         if self.bf16 is None:
-            self.bf16 = use_bf16("auto")
+            self.bf16 = cuda_bf16()
         super().__post_init__()  # type: ignore[misc]
 
     def to_dict(self) -> dict[str, Any]:

@@ -27,6 +27,7 @@ import hashlib
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -161,10 +162,11 @@ def select_pairs(scores: np.ndarray, *, threshold: float | None, top_m: int | No
 
 def _check_unique(items: list[Any], key: str) -> None:
     """Ids must be unique: the catalog readers reject (and count) duplicate rows, so one here is a caller's bug."""
-    seen: set[str] = set()
-    repeated = [getattr(x, key) for x in items if getattr(x, key) in seen or seen.add(getattr(x, key))]
-    if repeated:
-        raise ValueError(f"{len(repeated)} duplicate {key}s in the input (e.g. {sorted(set(repeated))[:5]}); "
+    counts = Counter(getattr(x, key) for x in items)
+    extra = sum(n - 1 for n in counts.values())
+    if extra:
+        repeated = sorted(k for k, n in counts.items() if n > 1)
+        raise ValueError(f"{extra} duplicate {key}s in the input (e.g. {repeated[:5]}); "
                          "pass each once (creator.io.load_catalog keeps the first row of an id and rejects the others)")
 
 
