@@ -16,6 +16,7 @@ import functools
 import logging
 import sys
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -59,7 +60,7 @@ def shown_row(row: dict[str, Any]) -> list[Any]:
     if row["judge"] is not None:
         judged = f"{row['judge']:.3f} vs {row['original_judge']:.3f} ({row['lift']:+.3f})"
     return [row["segment"], row["users"], row["persona"], row["title"], row["chars"], row["source"], judged,
-            row["fact_check_summary"], _clip(row["selling_points_used"], 90) or "-", row["locked"]]
+            row["fact_check_summary"], row["fluency"], _clip(row["selling_points_used"], 90) or "-", row["locked"]]
 
 
 def _clip(text: str, n: int) -> str:
@@ -282,6 +283,11 @@ class DemoConfig:
     share: bool = field(default=False, metadata={"help": "also open a public gradio.live link (off by default)"})
     auth: str | None = field(default=None, metadata={"help": "ask for this username and password (USER:PASS)",
                                                       "metavar": "USER:PASS"})
+    fluency_gate: str = field(default="auto", metadata={
+        "help": "the guard's fluency rule (docs/fluency.md): auto (Gemma 3 270M when installed, else the catalog "
+                "LM in ARTIFACTS/lm), off, gemma-270m or a folder with a causal LM"})
+    fluency_percentile: float = field(default=95.0, metadata={
+        "help": "the gate's limit: this percentile of the catalog titles' excess NLL"})
 
     def __post_init__(self) -> None:
         if self.auth:
@@ -328,15 +334,35 @@ def train_on_start(cfg: DemoConfig, data: str, fmt: str) -> None:
         train_missing(cfg.artifacts, data, fmt, step)
 
 
+def demo_fluency(cfg: DemoConfig) -> Any:
+    """The fluency gate of ``cfg`` (``app.demo_fluency.DemoFluency``), or None when off."""
+    if cfg.fluency_gate in ("off", "none", ""):
+        return None
+    from app.demo_fluency import DemoFluency
+
+    root = Path(cfg.artifacts)
+    try:
+        return DemoFluency(cfg.fluency_gate, catalog_lm=root / "lm", cache_dir=root / "fluency",
+                           percentile=cfg.fluency_percentile)
+    except DataError as err:
+        if cfg.fluency_gate != "auto":
+            raise
+        print(f"warning: no fluency gate ({err}); titles are checked for facts only", file=sys.stderr)
+        return None
+
+
 def run(cfg: DemoConfig) -> int:
     """Train what is missing, build the app and serve it until stopped."""
     from app.demo_artifacts import ArtifactParts, train_missing
 
     data = cfg.data or str(Path(__file__).resolve().parents[1] / "examples" / "office_products_sample")
     fmt = cfg.format if cfg.data else "jsonl"
-    parts = ArtifactParts(cfg.artifacts)
     train_on_start(cfg, data, fmt)
+    parts = ArtifactParts(cfg.artifacts, fluency=demo_fluency(cfg))
     loader = (lambda: load_path(cfg.data, cfg.format)) if cfg.data else load_sample
+    if parts.fluency is not None and parts.fluency.enabled:
+        # calibrate the gate on the opening catalog while the page loads, so the first Generate does not wait
+        threading.Thread(target=lambda: parts.fluency.gate(list(loader().ads.values())), daemon=True).start()
     name = Path(cfg.data).name if cfg.data else "the bundled sample"
     demo = build_app(parts, catalog_loader=loader, catalog_name=name,
                      train=lambda progress: train_missing(cfg.artifacts, data, fmt, progress))

@@ -22,12 +22,13 @@ import importlib
 import importlib.util
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from creator.guard.check import Guard, GuardConfig
+from creator.records.types import Ad
 
 logger = logging.getLogger(__name__)
 
@@ -229,9 +230,10 @@ def train_missing(root: str | Path, data: str | Path, fmt: str = "auto",
 class ArtifactParts:
     """The trained parts in ``root`` (a model bundle, ``creator.bundle``), loaded once and shared by every tab."""
 
-    def __init__(self, root: str | Path, *, batch_size: int = 16) -> None:
+    def __init__(self, root: str | Path, *, batch_size: int = 16, fluency: Any = None) -> None:
         self.root = Path(root)
         self.batch_size = batch_size
+        self.fluency = fluency  # an app.demo_fluency.DemoFluency: the guard's disfluent rule; None = no gate
         self._loaded: dict[str, Any] | None = None
 
     @property
@@ -257,11 +259,13 @@ class ArtifactParts:
             logger.info("loaded the demo's models from %s", self.root)
         return self._loaded
 
-    def components(self, guard: GuardConfig, known_brands: list[str]) -> Any:
+    def components(self, guard: GuardConfig, known_brands: list[str], ads: Sequence[Ad] = ()) -> Any:
+        """The pipeline's parts under ``guard``; with a fluency gate, calibrated on ``ads``' titles (the catalog)."""
         from creator.channels.presets import get_channel
 
         loaded = self._load()
         # decode within the channel's budget, as the guard counts it (the slider may lower it)
         decode_chars = guard.max_chars if get_channel(guard.channel).budget is not None else None
-        return loaded["models"].components(Guard(guard, known_brands=known_brands), loaded["backend"],
+        gate = self.fluency.gate(ads) if self.fluency is not None else None
+        return loaded["models"].components(Guard(guard, known_brands=known_brands, fluency=gate), loaded["backend"],
                                            decode_chars=decode_chars)

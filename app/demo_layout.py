@@ -14,13 +14,15 @@ from app.demo_catalog import MAX_FILE_MB
 from creator.channels.presets import CHANNELS, DEFAULT_CHANNEL, channel_names
 
 # the table on screen: the export keeps every score in its own column (app.demo_session.COLUMNS)
-SHOWN = {"segment": "7%", "users": "6%", "persona": "15%", "title": "21%", "chars": "5%", "source": "10%",
-         "judge vs original": "10%", "fact check": "10%", "selling points used": "10%", "locked": "6%"}
+SHOWN = {"segment": "6%", "users": "5%", "persona": "12%", "title": "21%", "chars": "5%", "source": "8%",
+         "judge vs original": "10%", "fact check": "10%", "fluency": "9%", "selling points used": "9%", "locked": "5%"}
 INTRO = ("## hllm-creator: personalized titles per audience segment\n"
          "Load a catalog, pick an ad, set the constraints and press **Generate**. Every title is checked "
          "against the ad's facts; where nothing passes, the original title is served (under a channel, a "
          "shortened title of the ad's own words when the original breaks its rules). **Channel** sets the "
-         "length limit and the platform's rules; `chars` shows each title's length against the limit.")
+         "length limit and the platform's rules; `chars` shows each title's length against the limit. "
+         "`fluency` shows whether a generated title reads as text: its score under a reference language model "
+         "against the limit the catalog's own titles set (lower reads better; a title above it is not served).")
 
 
 def layout(parts: Any, catalog_name: str, train: Callable[..., Any] | None) -> SimpleNamespace:

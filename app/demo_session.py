@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 JUDGE_USERS = 64
 COLUMNS = ["segment", "users", "persona", "title", "chars", "channel", "source", "locked", "judge", "original_judge",
-           "lift", "fact_check", "selling_points_used"]
+           "lift", "fact_check", "fluency", "selling_points_used"]
 
 
 class PartsSource(Protocol):
@@ -46,7 +47,7 @@ class PartsSource(Protocol):
 
     description: str
 
-    def components(self, guard: GuardConfig, known_brands: list[str]) -> Any: ...
+    def components(self, guard: GuardConfig, known_brands: list[str], ads: Sequence[Ad] = ()) -> Any: ...
 
 
 @dataclass
@@ -115,6 +116,7 @@ class SegmentRow:
     channel: str = "generic"
     limit: int = 120
     alternates: list[str] = field(default_factory=list)  # the pair's other candidates that passed the guard
+    fluency_limit: float | None = None  # the fluency gate's threshold (None: no gate)
 
     def fact_check(self) -> str:
         c = self.creative
@@ -135,6 +137,21 @@ class SegmentRow:
         rules = sorted({f.rule for f in c.verdict.failures}) if c.verdict else []
         return f"failed: {', '.join(rules) or 'no candidate'}; {_SERVED_SHORT[c.source]}"
 
+    def fluency(self) -> str:
+        """The fluency gate's verdict on the served title: its excess NLL against the gate's limit (lower reads
+        better; docs/fluency.md); "-" without a gate; the original title is the calibration reference, not gated."""
+        c = self.creative
+        scores = c.verdict.scores if c.verdict else {}
+        value = scores.get("fluency_excess_nll", scores.get("fluency_nll"))
+        if self.fluency_limit is None:
+            return "-"
+        if c.source != "personalized":
+            disfluent = c.verdict is not None and any(f.rule == "disfluent" for f in c.verdict.failures)
+            return "candidates did not read as text" if disfluent else "original title (not gated)"
+        if value is None:
+            return "-"
+        return f"reads as text ({value:+.2f} <= {self.fluency_limit:+.2f})"
+
     def chars(self) -> str:
         """The served title's length as the channel counts it, against the limit: "26/30"."""
         from creator.channels.presets import get_channel
@@ -149,7 +166,8 @@ class SegmentRow:
                 "locked": "yes" if self.locked else "",
                 "judge": _round(self.judge), "original_judge": _round(self.original_judge),
                 "lift": _round(lift),
-                "fact_check": self.fact_check(), "selling_points_used": " | ".join(c.selling_points_used),
+                "fact_check": self.fact_check(), "fluency": self.fluency(),
+                "selling_points_used": " | ".join(c.selling_points_used),
                 "fact_check_summary": self.fact_check_summary()}
 
 
@@ -276,7 +294,7 @@ class DemoSession:
         from creator.guard.check import known_brands_from_ads
 
         brands = known_brands_from_ads(self.catalog.ads.values())
-        parts = self.parts.components(self.constraints.guard(), brands)
+        parts = self.parts.components(self.constraints.guard(), brands, list(self.catalog.ads.values()))
         self.guard = parts.guard  # the guard the rows were served under: the Google Ads export reuses it
         return parts
 
@@ -286,9 +304,10 @@ class DemoSession:
             creative.selling_points_used = points_echoed(creative.title, ad)
         judge, original = self._judge(parts, members, creative.title, ad)
         persona = segment_persona(members, self.word_counts)
+        gate = getattr(parts.guard, "fluency", None)
         return SegmentRow(creative.segment_id, len(members), persona, creative, judge, original,
                           channel=self.constraints.channel, limit=self.constraints.limit,
-                          alternates=list(alternates or []))
+                          alternates=list(alternates or []), fluency_limit=gate.threshold if gate else None)
 
     @staticmethod
     def _judge(parts: Any, members: list[User], title: str, ad: Ad) -> tuple[float | None, float | None]:

@@ -99,7 +99,7 @@ class DoubleParts:
         self.user_model = BagUserModel()
         self.judge = OverlapJudge()
 
-    def components(self, guard: GuardConfig, known_brands: list[str]):
+    def components(self, guard: GuardConfig, known_brands: list[str], ads=()):
         from creator.pipeline.catalog import Components
 
         return Components(self.user_model, BagGenerator(self.ads), PhraseBackend(self.ads),
