@@ -6,7 +6,9 @@ generators optimised against it (DPO pairs, reranking) find exactly those titles
 subtracts explicit, documented penalties (in logit units) before it reports a probability:
 
 - ``history_copy``: the title contains most of the words of one of the user's history titles and
-  the ad's own title does not (relative to the ad when the ad is given, absolute otherwise).
+  the ad's own title and selling points do not (relative to the ad when the ad is given, absolute
+  otherwise): a title built from a selling point that happens to share words with the user's history
+  is what personalization is for, not a copy.
 - ``repetition``: a content word repeated more often than in the ad's own title (keyword stuffing).
 - ``history_keywords``: words taken from the user's history that appear nowhere in the ad's text
   (title, description, selling points, brand): stuffing with the user's interests.
@@ -102,8 +104,9 @@ def gaming_penalties(title: str, user: User, ad: Ad | None, config: GamingConfig
         return {**out, "total": 0.0}
     t_words = words(title)
     t_set = set(t_words)
-    ref_set = set(words(ad.title)) if ad is not None else set()
-    # history_copy: the worst history title, net of what the ad's own title already shares with it
+    # what the ad itself says a title may use: its title and its selling points
+    ref_set = set(words(" ".join([ad.title, *ad.selling_points]))) if ad is not None else set()
+    # history_copy: the worst history title, net of what the ad's title and selling points already share with it
     worst = 0.0
     for h in user.history:
         h_set = set(words(h.title))

@@ -58,6 +58,18 @@ def test_copy_is_relative_to_the_ads_own_title():
     assert pen("Tape", ad=None)["history_copy"] == 0.0
 
 
+def test_a_title_built_from_the_ads_selling_point_is_not_a_copy_of_a_history_title():
+    # the selling point shares calculator, paper, roll with the user's history title: the ad says them
+    ad = Ad("o", "Desk Organizer with 4 Drawers", selling_points=["keeps calculators and paper rolls in reach"])
+    user = User("c", [HistoryItem("1", "Printing Calculator with Paper Roll")])
+    title = "Desk Organizer with 4 Drawers: keeps calculators and paper rolls in reach"
+    assert gaming_penalties(title, user, ad, CFG)["history_copy"] == 0.0
+    # the same words pasted from the history into an ad that never says them are still a copy
+    bare = Ad("o", "Desk Organizer with 4 Drawers")
+    assert gaming_penalties("Desk Organizer with 4 Drawers: Printing Calculator with Paper Roll", user, bare,
+                            CFG)["history_copy"] > 0
+
+
 def test_keyword_stuffing_by_repetition():
     p = pen("Pen Pen Pen Pens Black Pen Ballpoint Pen")
     # 'pen' 6 times -> 5 extra repeats; the ad title repeats nothing; (5 - 1 tolerated) * 1.5 = 6

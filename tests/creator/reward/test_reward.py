@@ -74,6 +74,29 @@ def test_planted_better_title_wins_for_the_user_it_speaks_to(run, fountain_user,
     assert (p[0] - p[1]) > (q[0] - q[1])  # and it moves it for the user it speaks to
 
 
+def test_planted_users_prefer_the_title_built_from_their_favoured_selling_point(run):
+    """One ad, two selling points, each speaking to one topic; the shop's users whose whole history is one of
+    those topics. The judge must rank the title built from the user's favoured point above the title built from
+    the other point for most of each group: the judge the generator's DPO pairs and reranker rely on."""
+    from creator.io import load_catalog
+    from creator.records.types import Ad
+    from tests.worlds.reward_shop import TOPICS
+
+    ad = Ad("org", "Desk Organizer with 4 Drawers", description="A desk organizer with four drawers.",
+            selling_points=["holds fountain pens and ink bottles upright", "keeps calculators and paper rolls in reach"])
+    titles = {"fountain pens": "Desk Organizer with 4 Drawers: holds fountain pens and ink bottles upright",
+              "calculators": "Desk Organizer with 4 Drawers: keeps calculators and paper rolls in reach"}
+    users = load_catalog(run["data"], "jsonl").users.values()
+    groups = {topic: [u for u in users if {h.title for h in u.history} <= set(TOPICS[topic])] for topic in titles}
+    assert all(len(g) >= 10 for g in groups.values()), {t: len(g) for t, g in groups.items()}
+    for topic, group in groups.items():
+        other = next(t for t in titles if t != topic)
+        favoured = run["model"].score(group, [titles[topic]] * len(group), [ad] * len(group))
+        disfavoured = run["model"].score(group, [titles[other]] * len(group), [ad] * len(group))
+        wins = int((favoured > disfavoured).sum())
+        assert wins >= 0.9 * len(group), f"{topic}: favoured point won for {wins} of {len(group)} users"
+
+
 def test_fast_training_path_matches_score(run, minilm):
     from creator.io import load_catalog
     from training.reward.data import ClickRows, collab_rows
