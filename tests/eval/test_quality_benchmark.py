@@ -1,0 +1,28 @@
+"""The quality benchmark's arithmetic: intervals over changed titles only, the rule of three, the table rows
+(the evaluation it reads is tested in ``test_eval_report.py``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.quality import ci, on_changed, rule_of_three
+
+
+def test_on_changed_keeps_only_pairs_whose_title_changed():
+    got = on_changed([1.0, 5.0, 3.0, float("nan")], ["a", "b", "c", "d"], ["a", "x", "y", "z"])
+    assert got["n"] == 2 and got["estimate"] == pytest.approx(4.0)  # 5 and 3; the NaN is left out
+    assert got["low"] >= 3.0 and got["high"] <= 5.0
+    assert on_changed([1.0], ["a"], ["a"]) is None  # nothing changed: no interval
+
+
+def test_rule_of_three_and_exact_bounds():
+    assert rule_of_three(0, 300) == "[0, 0.0100]"
+    low, high = (float(x) for x in rule_of_three(5, 100).strip("[]").split(", "))
+    assert 0.015 < low < 0.02 and 0.10 < high < 0.12  # Clopper-Pearson 95% for 5/100: 0.0164 to 0.1128
+
+
+def test_ci_formats_differences_with_their_sign_and_rates_without():
+    d = {"estimate": -0.0386, "low": -0.05, "high": -0.0266, "n": 2000}
+    assert ci(d) == ("-0.039", "[-0.050, -0.027]", "2000")
+    assert ci({"estimate": 0.93, "low": 0.91, "high": 0.94, "n": 10}, signed=False) == ("0.930", "[0.910, 0.940]", "10")
+    assert ci(None) == ("-", "-", "-")
