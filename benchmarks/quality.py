@@ -12,7 +12,10 @@ What it does, resumable (a finished step is read back, not redone):
 2. ``hllm-creator eval`` on those pairs with the run's judge (trained on corrupted titles, as the demo trains
    it) and the fluency reference LM (``--fluency``; the stock Gemma 3 270M when installed): NLL per token of
    the served and the original titles, the share the fluency gate passes, judge Adv, history-similarity
-   lift, own-vs-swapped fit and factual errors.
+   lift, own-vs-swapped fit and factual errors. Beside them the **simplest baseline**, ``first point``: where
+   the run served a personalized title, the ad's title with its *first* selling point's hook appended (the
+   same for every user: copy without personalization, ``creator.records.rewrite.compose``); elsewhere the
+   original. Personalization has to beat this, not only the original.
 3. The **judge before the fix**: the demo's judge trained again with ``corruption_negatives 0`` (same data,
    user model and options otherwise; ``OUT/judge_before``), and its Adv of the same served titles over the
    originals.
@@ -61,9 +64,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def heldout_inputs(art: Path, gen: Path, data: str, fmt: str, out: Path) -> tuple[Path, Path, int]:
-    """(creatives, segments of the held-out users, number of held-out users) as the eval's inputs."""
+def first_point_title(ad: Any, max_chars: int = 120, max_added_chars: int = 40) -> str:
+    """The ad's title with its first usable selling point's hook appended (``title - hook``): the same for
+    every user. The ad's title (trimmed to the budget) when it has no usable point."""
+    from creator.records.rewrite import good_hook, hook, variants
+
+    title = " ".join(ad.title.split())
+    hooks = [h for h in map(hook, ad.selling_points) if h and good_hook(h, title)]
+    return variants(title, hooks[:1], max_chars=max_chars, max_added_chars=max_added_chars)[1 if hooks else 0]
+
+
+def heldout_inputs(art: Path, gen: Path, data: str, fmt: str, out: Path) -> tuple[Path, Path, Path, int]:
+    """(creatives, first-point baseline creatives, segments of the held-out users, number of held-out users)."""
     from app.quickstart import heldout_users
+    from creator.io import load_catalog
     from creator.io.records import iter_rows, write_records
     from creator.records.errors import Problems
 
@@ -74,8 +88,11 @@ def heldout_inputs(art: Path, gen: Path, data: str, fmt: str, out: Path) -> tupl
     held = set(listed.read_text().split())
     segments = [r for _, r in iter_rows(gen / "segments.jsonl", Problems("fail")) if str(r["user_id"]) in held]
     creatives = [r for _, r in iter_rows(gen / "creatives.jsonl", Problems("fail"))]
-    return (write_records(creatives, out / "creatives.jsonl"), write_records(segments, out / "segments.jsonl"),
-            len(held))
+    ads = load_catalog(data, fmt).ads
+    baseline = [{**r, "title": first_point_title(ads[str(r["ad_id"])]), "verdict": None, "scores": {},
+                 "selling_points_used": []} if r["source"] == "personalized" else r for r in creatives]
+    return (write_records(creatives, out / "creatives.jsonl"), write_records(baseline, out / "first_point.jsonl"),
+            write_records(segments, out / "segments.jsonl"), len(held))
 
 
 def evaluated(path: Path, fn: Any) -> dict[str, Any]:
@@ -88,13 +105,13 @@ def evaluated(path: Path, fn: Any) -> dict[str, Any]:
     return report
 
 
-def eval_config(args: argparse.Namespace, creatives: Path, segments: Path, judge: Path, out: Path,
+def eval_config(args: argparse.Namespace, systems: dict[str, Path], segments: Path, judge: Path, out: Path,
                 fluency: str, calls: int, cache: Path) -> Any:
     from eval.config import EvalConfig
 
-    return EvalConfig(systems={"personalized": str(creatives)}, segments={"personalized": str(segments)},
+    return EvalConfig(systems={k: str(v) for k, v in systems.items()}, segments={k: str(segments) for k in systems},
                       ads=args.data, format=args.format, judge=str(judge), out=str(out), max_pairs=args.pairs,
-                      seed=args.seed, cache_dir=str(cache), calls={"personalized": calls}, fluency=fluency,
+                      seed=args.seed, cache_dir=str(cache), calls={k: calls for k in systems}, fluency=fluency,
                       sheet_pairs=0)
 
 
@@ -131,22 +148,30 @@ def rule_of_three(errors: int, n: int) -> str:
 
 
 def table(after: dict[str, Any], before: dict[str, Any] | None, summary: dict[str, Any]) -> list[tuple[str, ...]]:
-    p, o = after["systems"]["personalized"], after["systems"]["original"]
+    """The rows: (measure, value, 95% interval, n)."""
+    systems = after["systems"]
+    p, f, o = systems["personalized"], systems.get("first point"), systems["original"]
     fit = p.get("user_fit", {})
     rows: list[tuple[str, ...]] = []
     if "fluency_nll" in p:
-        rows += [("fluency: NLL per token, served titles", *ci(p["fluency_nll"], signed=False)),
-                 ("fluency: NLL per token, original titles", *ci(o["fluency_nll"], signed=False)),
-                 ("  served titles that differ from the original", *ci(p.get("fluency_nll_changed"), signed=False)),
-                 ("fluency gate: pass rate, served titles", *ci(p["fluency_pass"], signed=False)),
-                 ("  served titles that differ from the original", *ci(p.get("fluency_pass_changed"), signed=False)),
-                 ("fluency gate: pass rate, original titles", *ci(o["fluency_pass"], signed=False))]
+        rows += [("fluency: NLL per token, original titles", *ci(o["fluency_nll"], signed=False)),
+                 ("fluency: NLL per token, served titles that differ from the original",
+                  *ci(p.get("fluency_nll_changed"), signed=False)),
+                 ("  first-point baseline on the same pairs", *ci((f or {}).get("fluency_nll_changed"), signed=False)),
+                 ("fluency gate pass rate, original titles", *ci(o["fluency_pass"], signed=False)),
+                 ("fluency gate pass rate, served titles that differ from the original",
+                  *ci(p.get("fluency_pass_changed"), signed=False)),
+                 ("  first-point baseline on the same pairs", *ci((f or {}).get("fluency_pass_changed"), signed=False))]
     adv = p.get("adv_vs_original")
     if adv:
-        rows.append(("judge Adv served vs original, judge trained on corrupted titles", *ci(adv["ci"]),))
+        rows.append(("judge Adv served vs original (all pairs), judge trained on corrupted titles", *ci(adv["ci"])))
     if before:
         b = before["systems"]["personalized"].get("adv_vs_original")
-        rows.append(("judge Adv served vs original, judge before (no corrupted titles)", *ci(b["ci"])))
+        rows.append(("  the same, judge before the fix (no corrupted titles)", *ci(b["ci"])))
+    matrix = after.get("adv_matrix") or {}
+    if "first point" in matrix.get("personalized", {}):
+        rows.append(("judge Adv served vs first-point baseline (all pairs)",
+                     f"{matrix['personalized']['first point']:+.3f}", "-", str(after["n_pairs"])))
     ads = summary["ads"]
     have_points = ads - summary.get("ads_without_selling_points", 0)
     rows += [("ads personalized for >= 1 segment (catalog)",
@@ -155,25 +180,32 @@ def table(after: dict[str, Any], before: dict[str, Any] | None, summary: dict[st
               f"{summary.get('ads_with_selling_points_personalized_share', 0):.1%}", "(a count)", str(have_points)),
              ("generator calls spent / budget", f"{summary['generator_requests']}/{summary.get('max_calls') or '-'}",
               f"(ads x 2 = {2 * ads})", "-"),
-             ("history-similarity lift, served vs original", *ci(p["similarity_lift"], 4)),
-             ("  the same, pairs whose title changed", *ci(p.get("similarity_lift_changed"), 4)),
+             ("titles changed vs original (share of pairs)", f"{p['changed_vs_original']:.3f}", "-",
+              str(after["n_pairs"])),
+             ("history-similarity lift vs original, all pairs", *ci(p["similarity_lift"], 4)),
+             ("history-similarity lift vs original, served titles that differ",
+              *ci(p.get("similarity_lift_changed"), 4)),
+             ("  first-point baseline on the same pairs", *ci((f or {}).get("similarity_lift_changed"), 4)),
+             ("  served minus first-point baseline (paired)",
+              *ci(after.get("personalized_minus_first_point_lift_changed"), 4)),
              ("future fit, own - swapped segment title", *ci(fit.get("future_fit_own_minus_swapped"), 4)),
              ("history fit, own - swapped segment title", *ci(fit.get("history_fit_own_minus_swapped"), 4)),
-             ("judge own vs swapped segment title (Adv)", *ci(fit.get("judge_own_vs_swapped"))),
-             ("titles changed vs original (share of pairs)", f"{p['changed_vs_original']:.3f}", "-", "-")]
+             ("judge own vs swapped segment title (Adv)", *ci(fit.get("judge_own_vs_swapped")))]
     fe = p["factual_error_rate"]
     errors = round(fe["estimate"] * fe["n"])
     rows.append(("factual errors served (rate)", f"{fe['estimate']:.4f}", rule_of_three(errors, fe["n"]), str(fe["n"])))
     return rows
 
 
-def on_changed(values: Any, titles: list[str], originals: list[str]) -> dict[str, Any] | None:
-    """Mean and bootstrap interval of per-pair ``values`` over the pairs whose served title is not the original."""
+def on_changed(values: Any, titles: list[str], originals: list[str],
+               keep: list[bool] | None = None) -> dict[str, Any] | None:
+    """Mean and bootstrap interval of per-pair ``values`` over the pairs whose served title is not the original
+    (or over ``keep``)."""
     import numpy as np
 
     from eval.metrics import bootstrap_ci
 
-    keep = np.array([a != b for a, b in zip(titles, originals, strict=True)])
+    keep = np.array(keep if keep is not None else [a != b for a, b in zip(titles, originals, strict=True)])
     x = np.asarray(values, dtype=float)[keep]
     x = x[np.isfinite(x)]
     if not len(x):
@@ -233,13 +265,16 @@ def main(argv: list[str] | None = None) -> int:
     fmt = detect_format(args.data) if args.format == "auto" else args.format
     started = time.time()
     summary = json.loads((gen / "summary.json").read_text())
-    creatives, segments, n_held = heldout_inputs(art, gen, args.data, fmt, out / "inputs")
+    creatives, first_point, segments, n_held = heldout_inputs(art, gen, args.data, fmt, out / "inputs")
+    systems = {"personalized": creatives, "first point": first_point}
     bundle = ModelBundle.read(art)
     cache = bundle.embeddings
 
     def after_report() -> dict[str, Any]:
-        cfg = eval_config(args, creatives, segments, bundle.path("judge"), out / "after", args.fluency,
+        cfg = eval_config(args, systems, segments, bundle.path("judge"), out / "after", args.fluency,
                           summary["generator_requests"], cache)
+        import numpy as np
+
         from creator.io import load_catalog
         from creator.modeling.fluency import FluencyScorer, resolve_reference
         from eval.report import fluency_gate
@@ -247,13 +282,19 @@ def main(argv: list[str] | None = None) -> int:
         reference = resolve_reference(args.fluency, flag="--fluency")
         scorer = FluencyScorer.from_pretrained(reference) if reference else None
         report, arrays = evaluate(cfg, judge=bundle.load_judge(cache_dir=cache), fluency=scorer)
-        served, originals = arrays["titles"]["personalized"], arrays["titles"]["original"]
-        p = report["systems"]["personalized"]
-        p["similarity_lift_changed"] = on_changed(arrays["sim_lift"]["personalized"], served, originals)
-        if scorer is not None:  # the report's gate again: every score comes from the scorer's cache
-            gate = fluency_gate(cfg, scorer, list(load_catalog(args.data, fmt).ads.values()))
-            p["fluency_nll_changed"] = on_changed(gate.scorer.score(served), served, originals)
-            p["fluency_pass_changed"] = on_changed([gate.passes(v) for v in gate.values(served)], served, originals)
+        originals = arrays["titles"]["original"]
+        gate = fluency_gate(cfg, scorer, list(load_catalog(args.data, fmt).ads.values())) if scorer else None
+        changed = [a != b for a, b in zip(arrays["titles"]["personalized"], originals, strict=True)]
+        for name in systems:  # the same pairs for both: where the run served a personalized title
+            served, p = arrays["titles"][name], report["systems"][name]
+            p["similarity_lift_changed"] = on_changed(arrays["sim_lift"][name], served, originals, changed)
+            if gate is not None:  # the report's gate again: every score comes from the scorer's cache
+                p["fluency_nll_changed"] = on_changed(gate.scorer.score(served), served, originals, changed)
+                p["fluency_pass_changed"] = on_changed([gate.passes(v) for v in gate.values(served)], served,
+                                                       originals, changed)
+        lifts = arrays["sim_lift"]
+        lift = np.asarray(lifts["personalized"], float) - np.asarray(lifts["first point"], float)
+        report["personalized_minus_first_point_lift_changed"] = on_changed(lift, originals, originals, changed)
         return report
 
     after = evaluated(out / "after.json", after_report)
@@ -264,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         def before_report() -> dict[str, Any]:
             from eval.judge import load_reward_model
 
-            cfg = eval_config(args, creatives, segments, jb / "reward_model", out / "before", "off",
+            cfg = eval_config(args, systems, segments, jb / "reward_model", out / "before", "off",
                               summary["generator_requests"],
                               cache)
             return evaluate(cfg, judge=load_reward_model(jb / "reward_model"), fluency=None)[0]

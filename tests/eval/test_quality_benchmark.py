@@ -26,3 +26,15 @@ def test_ci_formats_differences_with_their_sign_and_rates_without():
     assert ci(d) == ("-0.039", "[-0.050, -0.027]", "2000")
     assert ci({"estimate": 0.93, "low": 0.91, "high": 0.94, "n": 10}, signed=False) == ("0.930", "[0.910, 0.940]", "10")
     assert ci(None) == ("-", "-", "-")
+
+
+def test_the_first_point_baseline_appends_the_ads_first_usable_selling_point_for_everyone():
+    from benchmarks.quality import first_point_title
+    from creator.records.types import Ad
+
+    ad = Ad("1", "Sharpie Permanent Markers, Fine Point, Black, 12 Count",
+            selling_points=["Quick-drying ink that resists water and fading", "Writes on paper, plastic and metal"])
+    got = first_point_title(ad)
+    assert got.startswith("Sharpie Permanent Markers") and " - " in got and "Quick-drying" in got
+    assert len(got) <= len(ad.title) + 40
+    assert first_point_title(Ad("2", "Plain Stapler")) == "Plain Stapler"  # no point: the title itself
