@@ -49,3 +49,19 @@ def prompt_embeds(model, tokenizer, text: str, user_vec: torch.Tensor | None = N
     with torch.no_grad():
         embeds = model.get_input_embeddings()(ids)
     return embeds if user_vec is None else torch.cat([user_vec.to(embeds.dtype), embeds], dim=0)
+
+
+def build_gemma3(tokenizer, seed: int = 0, hidden: int = 128, heads: int = 2, kv_heads: int = 1):
+    """A tiny random Gemma 3 (text) with Gemma's own quirks: embeddings scaled by sqrt(hidden), tied LM head,
+    sliding and full attention layers, query_pre_attn_scalar; head_dim 64 for vLLM's CPU attention."""
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    torch.manual_seed(seed)
+    head_dim = hidden // heads
+    config = Gemma3TextConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
+                              num_hidden_layers=2, num_attention_heads=heads, num_key_value_heads=kv_heads,
+                              head_dim=head_dim, query_pre_attn_scalar=head_dim, sliding_window=16,
+                              layer_types=["sliding_attention", "full_attention"], max_position_embeddings=128,
+                              pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                              bos_token_id=None, tie_word_embeddings=True)
+    return Gemma3ForCausalLM(config).eval()

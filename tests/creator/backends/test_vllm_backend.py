@@ -64,3 +64,36 @@ def test_greedy_parity_with_hf_backend_base_and_lora(tmp_path):
     assert vllm.generate(grounded, greedy) == hf_grounded
     vllm.word_grounding = False  # requests without the spec: the processor leaves them alone, token set only
     assert vllm.generate(grounded, greedy) != hf_grounded, "the word rules should matter here"
+
+
+def test_greedy_parity_with_hf_backend_on_a_gemma3_with_lora_and_soft_tokens(tmp_path):
+    """The Gemma 3 architecture (the gemma-270m base) through vLLM: its embeddings are scaled by sqrt(hidden)
+    in the embedding module, so ``prompt_embeds`` from ``get_input_embeddings()`` already carry the scale, and
+    the tokens vLLM embeds itself after the prompt must be scaled the same way, or greedy output drifts."""
+    from peft import LoraConfig, get_peft_model
+    from tiny_lm import build_gemma3
+
+    from creator.backends.vllm import VLLMBackend
+
+    tok = build_tokenizer()
+    model = build_gemma3(tok)
+    model.save_pretrained(tmp_path / "base")
+    tok.save_pretrained(tmp_path / "base")
+    torch.manual_seed(1)
+    config = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    lora = get_peft_model(build_gemma3(tok), config)
+    lora.save_pretrained(tmp_path / "adapter")
+    with torch.no_grad():
+        row = model.model.embed_tokens.weight[5]
+        scale = float(model.get_input_embeddings()(torch.tensor([5])).norm() / row.norm())
+    assert scale == pytest.approx(128 ** 0.5, rel=1e-3)  # the embedding module applies Gemma's scale
+    soft = torch.randn(len(PROMPTS), 2, 128, generator=torch.Generator().manual_seed(2)) * scale * 0.02
+    requests = [GenerationRequest(f"{i}|ad", prompt_embeds(model, tok, p, soft[i])) for i, p in enumerate(PROMPTS)]
+    greedy = SamplingConfig(greedy=True, max_new_tokens=8)
+    hf_lora = HFBackend(lora, tok, batch_size=4).generate(requests, greedy)
+    # 0.1 of the memory: after the first test's engine in this process, 0.05 leaves no room for the KV cache
+    vllm = VLLMBackend(str(tmp_path / "base"), adapter_dir=str(tmp_path / "adapter"), max_lora_rank=8,
+                       dtype="float32", max_model_len=128, enforce_eager=True, gpu_memory_utilization=0.1)
+    assert vllm.generate(requests, greedy) == hf_lora
+    assert any(t[0] for t in hf_lora)
+    assert HFBackend(model, tok).generate(requests, greedy) != hf_lora, "the adapter should matter"

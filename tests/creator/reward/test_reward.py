@@ -83,7 +83,8 @@ def test_planted_users_prefer_the_title_built_from_their_favoured_selling_point(
     from tests.worlds.reward_shop import TOPICS
 
     ad = Ad("org", "Desk Organizer with 4 Drawers", description="A desk organizer with four drawers.",
-            selling_points=["holds fountain pens and ink bottles upright", "keeps calculators and paper rolls in reach"])
+            selling_points=["holds fountain pens and ink bottles upright",
+                            "keeps calculators and paper rolls in reach"])
     titles = {"fountain pens": "Desk Organizer with 4 Drawers: holds fountain pens and ink bottles upright",
               "calculators": "Desk Organizer with 4 Drawers: keeps calculators and paper rolls in reach"}
     users = load_catalog(run["data"], "jsonl").users.values()
