@@ -126,6 +126,8 @@ class PersonalizedGenerator:
         if getattr(base, "user_projector", None) is not projector:
             attach_user_tokens(base, projector, self.placeholder_ids)
         self._adapter_dir: Path | None = None
+        self._artefact_dir: Path | None = None  # the folder this generator was loaded from or saved to
+        self._base_ref: str | None = None  # the base it was loaded on ("base" = the artefact's own copy)
         self._grounding_cache: dict[tuple, AdVocabulary] = {}
 
     # ---- prompts ---------------------------------------------------------------------------------------
@@ -182,6 +184,20 @@ class PersonalizedGenerator:
     def adapter_dir(self) -> Path | None:
         """The saved LoRA adapter folder (for vLLM ``LoRARequest``); None until saved or loaded."""
         return self._adapter_dir
+
+    @property
+    def base_model_path(self) -> str | None:
+        """The base model vLLM loads: the artefact's own ``base/``, a named base's converted folder
+        (``gemma-270m``), or the hub id / folder the generator was trained from; None until saved or loaded."""
+        if self._artefact_dir is None:
+            return None
+        ref = self._base_ref or self.config.base
+        return str(self._artefact_dir / "base") if ref == "base" else resolve_base(ref)
+
+    @property
+    def tokenizer_path(self) -> str | None:
+        """The artefact's tokenizer folder (with the user-token placeholders); None until saved or loaded."""
+        return None if self._artefact_dir is None else str(self._artefact_dir / "tokenizer")
 
     @torch.no_grad()
     def generate(self, ads: list[Ad], user_vecs: np.ndarray, sampling: Any = None) -> list[list[str]]:
@@ -247,6 +263,7 @@ class PersonalizedGenerator:
             str(out / PROJECTOR_FILE),
         )
         (out / CONFIG_FILE).write_text(json.dumps(asdict(self.config), indent=2))
+        self._artefact_dir, self._base_ref = out, self.config.base
         return out
 
     @classmethod
@@ -288,6 +305,7 @@ class PersonalizedGenerator:
         projector.requires_grad_(trainable)
         gen = cls(model, tok, projector, config)
         gen._adapter_dir = path / "adapter" if (path / "adapter").exists() else None
+        gen._artefact_dir, gen._base_ref = path, base_ref
         return gen
 
 

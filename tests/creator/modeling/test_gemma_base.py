@@ -5,6 +5,7 @@ with the reason when the package is not installed)."""
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -167,6 +168,18 @@ def test_lora_sft_on_gemma_trains_saves_and_generates(gemma_world, sft_gemma, ge
     assert saved and all("lora_" in k for k in saved), sorted(saved)[:4]
     loaded = PersonalizedGenerator.from_pretrained(gemma_world / "sft_gemma")
     assert type(loaded.model.get_base_model()).__name__ == "Gemma3ForCausalLM"
+    # what the vLLM backend loads from the artefact (VLLMBackend.from_generator): base, adapter, tokenizer
+    assert (Path(loaded.base_model_path) / "config.json").exists()
+    assert loaded.adapter_dir == gemma_world / "sft_gemma" / "adapter"
+    assert loaded.tokenizer_path == str(gemma_world / "sft_gemma" / "tokenizer")
+    from creator.backends.vllm import VLLMBackend
+
+    seen = {}
+    with pytest.MonkeyPatch.context() as mp:  # the engine itself needs vllm: record what it would be given
+        mp.setattr(VLLMBackend, "__init__", lambda self, model, **kw: seen.update(model=model, **kw))
+        VLLMBackend.from_generator(loaded, max_lora_rank=8)
+    assert seen == {"model": loaded.base_model_path, "adapter_dir": loaded.adapter_dir,
+                    "tokenizer": loaded.tokenizer_path, "max_lora_rank": 8}
     ad = generator_ads[0]
     vec = np.ones((1, generator_d_user), dtype=np.float32) / np.sqrt(generator_d_user)
     with torch.no_grad():
