@@ -51,14 +51,17 @@ class HFTeacher:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from creator.modeling.bases import resolve_base
+
         self.config = config
         self.name = f"hf:{config.model}"
-        self.tokenizer = AutoTokenizer.from_pretrained(config.model)
+        path = resolve_base(config.model)  # a named base (gemma-270m): its converted folder; else the id / folder
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         dtype = getattr(torch, config.dtype) if config.dtype != "auto" else "auto"
-        self.model = AutoModelForCausalLM.from_pretrained(config.model, dtype=dtype).to(config.device).eval()
+        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(config.device).eval()
         self._lock = asyncio.Lock()
 
     def _prompt(self, messages: list[dict[str, str]]) -> str:
