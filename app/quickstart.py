@@ -61,6 +61,10 @@ class QuickstartConfig:
                          AD_TOP_K)
     max_calls: int | None = _opt("generator requests at most (default with --ad-top-k: 2 x the catalog's ads)")
     candidates: int = _opt("titles sampled per kept (segment, ad) pair", 4)
+    fluency_gate: str = _opt(
+        "the guard's fluency rule while generating (docs/fluency.md): catalog (the catalog LM the micro base "
+        "pretrains, OUT/artifacts/lm: 1 s per 100 titles; auto where there is none), auto (Gemma 3 270M when "
+        "installed: about 4 more minutes here), off, or a folder with a causal LM", "catalog")
     seed: int = _opt("sampling, clustering and report sampling seed", 0)
     # report (hllm-creator eval)
     eval_pairs: int = _opt("(user, ad) pairs sampled for the report", 2000)
@@ -138,6 +142,14 @@ def train(art: Path, data: str, fmt: str, extra: dict[str, list[str]], base: str
     return {"trained": trained, "seconds": seconds, "cpu_seconds": cpu}
 
 
+def fluency_reference(spec: str, art: Path) -> str:
+    """``--fluency-gate catalog`` -> the bundle's catalog LM folder (``auto`` when the bundle has none, as on the
+    gemma-270m base); anything else as given (``generate --fluency-gate``)."""
+    if spec != "catalog":
+        return spec
+    return str(art / "lm") if (art / "lm" / "config.json").exists() else "auto"
+
+
 def generate(art: Path, data: str, fmt: str, config: QuickstartConfig, out: Path, fresh: bool) -> Any:
     """``hllm-creator generate`` (``app.generate.run``) on the catalog with the trained bundle; returns its config."""
     from app.generate import EXIT_LOSSY, GenerateConfig
@@ -146,7 +158,8 @@ def generate(art: Path, data: str, fmt: str, config: QuickstartConfig, out: Path
     gen = GenerateConfig(ads=data, users=data, format=fmt, model=str(art), out=str(out), clusters=config.clusters,
                          top_m=config.top_m, candidates=config.candidates, ad_top_k=config.ad_top_k or None,
                          max_calls=config.max_calls or None, seed=config.seed, output_format="jsonl",
-                         cache_dir=str(art / "embeddings"), overwrite=fresh)
+                         cache_dir=str(art / "embeddings"), overwrite=fresh,
+                         fluency_gate=fluency_reference(config.fluency_gate, art))
     print(f"hllm-creator generate: the bundle in {art} on {data} -> {out} (options: {out / 'resolved_config.yaml'})",
           flush=True)
     code = generate_run(gen)
@@ -299,6 +312,7 @@ def _generate_stage(stages: Stages, stamps: Stamps, config: QuickstartConfig, ar
     """Titles per segment, unless the same models and settings already made them (an interrupted run resumes)."""
     gen_key = {"data": config.data, "clusters": config.clusters, "top_m": config.top_m,
                "candidates": config.candidates, "seed": config.seed,
+               **({"fluency_gate": config.fluency_gate} if config.fluency_gate != "off" else {}),
                **({"ad_top_k": config.ad_top_k, "max_calls": config.max_calls}
                   if config.ad_top_k or config.max_calls else {})}
     if not retrained and stamps.get("generate") == gen_key and (gen / "creatives.jsonl").exists():
