@@ -9,7 +9,7 @@ written to ``ARTIFACTS/fluency/`` under a key of the reference, percentile and t
 tab on the same catalog reads it back. Catalogs larger than ``MAX_CALIBRATION`` titles are calibrated on a
 deterministic sample of that many.
 
-    >>> calibration_titles(["b", "a", "b", "c"], limit=2)
+    >>> calibration_titles(["b", " a ", "b", ""])
     ['a', 'b']
 """
 

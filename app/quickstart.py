@@ -60,7 +60,7 @@ class QuickstartConfig:
     ad_top_k: int = _opt(f"also generate for each ad's K best-matching segments (default {AD_TOP_K}; 0 = off)",
                          AD_TOP_K)
     max_calls: int | None = _opt("generator requests at most (default with --ad-top-k: 2 x the catalog's ads)")
-    candidates: int = _opt("titles sampled per kept (segment, ad) pair", 4)
+    candidates: int = _opt("titles sampled per kept (segment, ad) pair (8: the fluency gate rejects many; see docs)", 8)
     fluency_gate: str = _opt(
         "the guard's fluency rule while generating (docs/fluency.md): catalog (the catalog LM the micro base "
         "pretrains, OUT/artifacts/lm: 1 s per 100 titles; auto where there is none), auto (Gemma 3 270M when "
