@@ -20,31 +20,44 @@ PROMPTS = ["blue gel pens for students", "sticky notes", "durable stapler for bu
            "black ink refill pack of pens for teachers and artists"]
 
 
-def test_greedy_parity_with_hf_backend_base_and_lora(tmp_path):
+def base_and_lora(build, tok, tmp_path):
+    """``build(tok)`` saved as ``tmp_path/base`` with its tokenizer, and the same weights (each build seeds
+    itself) with a random non-zero LoRA on q/v, saved as ``tmp_path/adapter``: ``(base model, LoRA model)``."""
     from peft import LoraConfig, get_peft_model
 
-    from creator.backends.vllm import VLLMBackend
-
-    tok = build_tokenizer()
-    model = build_model(tok, hidden=128, heads=2, kv_heads=1)  # head_dim 64: vLLM CPU attention supports it
+    model = build(tok)
     model.save_pretrained(tmp_path / "base")
     tok.save_pretrained(tmp_path / "base")
     torch.manual_seed(1)
     config = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
-    # the same base weights (build_model seeds itself), with a random non-zero LoRA on q/v
-    lora = get_peft_model(build_model(tok, hidden=128, heads=2, kv_heads=1), config)
+    lora = get_peft_model(build(tok), config)
     lora.save_pretrained(tmp_path / "adapter")
-    gen = torch.Generator().manual_seed(2)
-    soft = torch.randn(len(PROMPTS), 2, 128, generator=gen)  # two soft user vectors per prompt
-    requests = [GenerationRequest(f"{i}|ad", prompt_embeds(model, tok, p, soft[i]))
-                for i, p in enumerate(PROMPTS)]
+    return model, lora
+
+
+def parity(model, lora, tok, tmp_path, soft, memory: float):
+    """Greedy titles of the HF backend (LoRA) equal vLLM's on the saved base + adapter, and the adapter matters:
+    returns ``(vllm backend, requests, HF LoRA titles)``."""
+    from creator.backends.vllm import VLLMBackend
+
+    requests = [GenerationRequest(f"{i}|ad", prompt_embeds(model, tok, p, soft[i])) for i, p in enumerate(PROMPTS)]
     greedy = SamplingConfig(greedy=True, max_new_tokens=8)
     hf_lora = HFBackend(lora, tok, batch_size=4).generate(requests, greedy)
     vllm = VLLMBackend(str(tmp_path / "base"), adapter_dir=str(tmp_path / "adapter"), max_lora_rank=8,
-                       dtype="float32", max_model_len=128, enforce_eager=True, gpu_memory_utilization=0.05)
+                       dtype="float32", max_model_len=128, enforce_eager=True, gpu_memory_utilization=memory)
     assert vllm.generate(requests, greedy) == hf_lora
     assert any(t[0] for t in hf_lora)
     assert HFBackend(model, tok).generate(requests, greedy) != hf_lora, "the adapter should matter"
+    return vllm, requests, hf_lora
+
+
+def test_greedy_parity_with_hf_backend_base_and_lora(tmp_path):
+    tok = build_tokenizer()
+    # head_dim 64: vLLM CPU attention supports it
+    model, lora = base_and_lora(lambda t: build_model(t, hidden=128, heads=2, kv_heads=1), tok, tmp_path)
+    soft = torch.randn(len(PROMPTS), 2, 128, generator=torch.Generator().manual_seed(2))  # 2 user vectors each
+    vllm, requests, _ = parity(model, lora, tok, tmp_path, soft, memory=0.05)
+    greedy = SamplingConfig(greedy=True, max_new_tokens=8)
     sampled = SamplingConfig(n=2, seed=4, max_new_tokens=6)  # seeded per candidate: reruns agree
     first = vllm.generate(requests, sampled)
     assert first == vllm.generate(requests, sampled) and all(len(c) == 2 for c in first)
@@ -70,30 +83,15 @@ def test_greedy_parity_with_hf_backend_on_a_gemma3_with_lora_and_soft_tokens(tmp
     """The Gemma 3 architecture (the gemma-270m base) through vLLM: its embeddings are scaled by sqrt(hidden)
     in the embedding module, so ``prompt_embeds`` from ``get_input_embeddings()`` already carry the scale, and
     the tokens vLLM embeds itself after the prompt must be scaled the same way, or greedy output drifts."""
-    from peft import LoraConfig, get_peft_model
     from tiny_lm import build_gemma3
 
-    from creator.backends.vllm import VLLMBackend
 
     tok = build_tokenizer()
-    model = build_gemma3(tok)
-    model.save_pretrained(tmp_path / "base")
-    tok.save_pretrained(tmp_path / "base")
-    torch.manual_seed(1)
-    config = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
-    lora = get_peft_model(build_gemma3(tok), config)
-    lora.save_pretrained(tmp_path / "adapter")
+    model, lora = base_and_lora(build_gemma3, tok, tmp_path)
     with torch.no_grad():
         row = model.model.embed_tokens.weight[5]
         scale = float(model.get_input_embeddings()(torch.tensor([5])).norm() / row.norm())
     assert scale == pytest.approx(128 ** 0.5, rel=1e-3)  # the embedding module applies Gemma's scale
     soft = torch.randn(len(PROMPTS), 2, 128, generator=torch.Generator().manual_seed(2)) * scale * 0.02
-    requests = [GenerationRequest(f"{i}|ad", prompt_embeds(model, tok, p, soft[i])) for i, p in enumerate(PROMPTS)]
-    greedy = SamplingConfig(greedy=True, max_new_tokens=8)
-    hf_lora = HFBackend(lora, tok, batch_size=4).generate(requests, greedy)
     # 0.1 of the memory: after the first test's engine in this process, 0.05 leaves no room for the KV cache
-    vllm = VLLMBackend(str(tmp_path / "base"), adapter_dir=str(tmp_path / "adapter"), max_lora_rank=8,
-                       dtype="float32", max_model_len=128, enforce_eager=True, gpu_memory_utilization=0.1)
-    assert vllm.generate(requests, greedy) == hf_lora
-    assert any(t[0] for t in hf_lora)
-    assert HFBackend(model, tok).generate(requests, greedy) != hf_lora, "the adapter should matter"
+    parity(model, lora, tok, tmp_path, soft, memory=0.1)
