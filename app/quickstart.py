@@ -142,12 +142,12 @@ def train(art: Path, data: str, fmt: str, extra: dict[str, list[str]], base: str
     return {"trained": trained, "seconds": seconds, "cpu_seconds": cpu}
 
 
-def fluency_reference(spec: str, art: Path) -> str:
-    """``--fluency-gate catalog`` -> the bundle's catalog LM folder (``auto`` when the bundle has none, as on the
-    gemma-270m base); anything else as given (``generate --fluency-gate``)."""
+def fluency_reference(spec: str, art: Path, base: str = "micro") -> str:
+    """``--fluency-gate catalog`` -> the catalog LM folder the micro base trains (``art/lm``); ``auto`` on a
+    pretrained base, which trains no catalog LM; anything else as given (``generate --fluency-gate``)."""
     if spec != "catalog":
         return spec
-    return str(art / "lm") if (art / "lm" / "config.json").exists() else "auto"
+    return str(art / "lm") if base == "micro" else "auto"
 
 
 def generate(art: Path, data: str, fmt: str, config: QuickstartConfig, out: Path, fresh: bool) -> Any:
@@ -159,7 +159,7 @@ def generate(art: Path, data: str, fmt: str, config: QuickstartConfig, out: Path
                          top_m=config.top_m, candidates=config.candidates, ad_top_k=config.ad_top_k or None,
                          max_calls=config.max_calls or None, seed=config.seed, output_format="jsonl",
                          cache_dir=str(art / "embeddings"), overwrite=fresh,
-                         fluency_gate=fluency_reference(config.fluency_gate, art))
+                         fluency_gate=fluency_reference(config.fluency_gate, art, config.base))
     print(f"hllm-creator generate: the bundle in {art} on {data} -> {out} (options: {out / 'resolved_config.yaml'})",
           flush=True)
     code = generate_run(gen)
