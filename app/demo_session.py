@@ -141,13 +141,13 @@ class SegmentRow:
         """The fluency gate's verdict on the served title: its excess NLL against the gate's limit (lower reads
         better; docs/fluency.md); "-" without a gate; the original title is the calibration reference, not gated."""
         c = self.creative
-        scores = c.verdict.scores if c.verdict else {}
-        value = scores.get("fluency_excess_nll", scores.get("fluency_nll"))
         if self.fluency_limit is None:
             return "-"
         if c.source != "personalized":
             disfluent = c.verdict is not None and any(f.rule == "disfluent" for f in c.verdict.failures)
             return "candidates did not read as text" if disfluent else "original title (not gated)"
+        scores = c.verdict.scores if c.verdict else {}
+        value = scores.get("fluency_excess_nll", scores.get("fluency_nll"))
         if value is None:
             return "-"
         return f"reads as text ({value:+.2f} <= {self.fluency_limit:+.2f})"

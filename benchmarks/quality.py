@@ -74,10 +74,10 @@ def first_point_title(ad: Any, max_chars: int = 120, max_added_chars: int = 40) 
     return variants(title, hooks[:1], max_chars=max_chars, max_added_chars=max_added_chars)[1 if hooks else 0]
 
 
-def heldout_inputs(art: Path, gen: Path, data: str, fmt: str, out: Path) -> tuple[Path, Path, Path, int]:
-    """(creatives, first-point baseline creatives, segments of the held-out users, number of held-out users)."""
+def heldout_inputs(art: Path, gen: Path, data: str, fmt: str, ads: dict[str, Any],
+                   out: Path) -> tuple[Path, Path, Path, set[str]]:
+    """(creatives, first-point baseline creatives, segments of the held-out users, the held-out user ids)."""
     from app.quickstart import heldout_users
-    from creator.io import load_catalog
     from creator.io.records import iter_rows, write_records
     from creator.records.errors import Problems
 
@@ -88,11 +88,10 @@ def heldout_inputs(art: Path, gen: Path, data: str, fmt: str, out: Path) -> tupl
     held = set(listed.read_text().split())
     segments = [r for _, r in iter_rows(gen / "segments.jsonl", Problems("fail")) if str(r["user_id"]) in held]
     creatives = [r for _, r in iter_rows(gen / "creatives.jsonl", Problems("fail"))]
-    ads = load_catalog(data, fmt).ads
     baseline = [{**r, "title": first_point_title(ads[str(r["ad_id"])]), "verdict": None, "scores": {},
                  "selling_points_used": []} if r["source"] == "personalized" else r for r in creatives]
     return (write_records(creatives, out / "creatives.jsonl"), write_records(baseline, out / "first_point.jsonl"),
-            write_records(segments, out / "segments.jsonl"), len(held))
+            write_records(segments, out / "segments.jsonl"), held)
 
 
 def evaluated(path: Path, fn: Any) -> dict[str, Any]:
@@ -259,13 +258,14 @@ def main(argv: list[str] | None = None) -> int:
     if not (gen / "summary.json").exists():
         raise SystemExit(f"{run} is not a finished quickstart run (no generate/summary.json); run make demo SERVE=0")
     from creator.bundle import ModelBundle
-    from creator.io import detect_format
+    from creator.io import detect_format, load_catalog
     from eval.report import evaluate
 
     fmt = detect_format(args.data) if args.format == "auto" else args.format
     started = time.time()
     summary = json.loads((gen / "summary.json").read_text())
-    creatives, first_point, segments, n_held = heldout_inputs(art, gen, args.data, fmt, out / "inputs")
+    catalog = load_catalog(args.data, fmt)
+    creatives, first_point, segments, held = heldout_inputs(art, gen, args.data, fmt, catalog.ads, out / "inputs")
     systems = {"personalized": creatives, "first point": first_point}
     bundle = ModelBundle.read(art)
     cache = bundle.embeddings
@@ -275,7 +275,6 @@ def main(argv: list[str] | None = None) -> int:
                           summary["generator_requests"], cache)
         import numpy as np
 
-        from creator.io import load_catalog
         from creator.modeling.fluency import FluencyScorer, resolve_reference
         from eval.report import fluency_gate
 
@@ -283,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         scorer = FluencyScorer.from_pretrained(reference) if reference else None
         report, arrays = evaluate(cfg, judge=bundle.load_judge(cache_dir=cache), fluency=scorer)
         originals = arrays["titles"]["original"]
-        gate = fluency_gate(cfg, scorer, list(load_catalog(args.data, fmt).ads.values())) if scorer else None
+        gate = fluency_gate(cfg, scorer, list(catalog.ads.values())) if scorer else None
         changed = [a != b for a, b in zip(arrays["titles"]["personalized"], originals, strict=True)]
         for name in systems:  # the same pairs for both: where the run served a personalized title
             served, p = arrays["titles"][name], report["systems"][name]
@@ -306,25 +305,21 @@ def main(argv: list[str] | None = None) -> int:
             from eval.judge import load_reward_model
 
             cfg = eval_config(args, systems, segments, jb / "reward_model", out / "before", "off",
-                              summary["generator_requests"],
-                              cache)
+                              summary["generator_requests"], cache)
             return evaluate(cfg, judge=load_reward_model(jb / "reward_model"), fluency=None)[0]
 
         before = evaluated(out / "before.json", before_report)
 
     ablation = None
     if args.ablation_pairs:
-        from creator.io import load_catalog
-
-        held = set((out / "inputs" / "heldout_users.txt").read_text().split())
         ablation = evaluated(out / "ablation.json", lambda: vector_ablation(
-            bundle, load_catalog(args.data, fmt), held, args.ablation_pairs, args.seed, 0.01))
+            bundle, catalog, held, args.ablation_pairs, args.seed, 0.01))
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=REPO).stdout.strip()
     load = os.getloadavg() if hasattr(os, "getloadavg") else (math.nan,) * 3
     head = (f"run {run} (commit {commit or '?'}), {after['n_pairs']} pairs of {after['n_users']} of "
-            f"{n_held} held-out users x {after['n_ads']} ads; fluency reference: "
+            f"{len(held)} held-out users x {after['n_ads']} ads; fluency reference: "
             f"{(after.get('fluency') or {}).get('reference', 'off')}; machine: {os.cpu_count()} cores, "
             f"{platform.processor() or platform.machine()}, load {load[0]:.1f}; {time.time() - started:.0f} s")
     rows = table(after, before, summary)
