@@ -29,8 +29,9 @@ from creator.reward.gaming import GamingConfig
 N_TEXT_FEATURES = 6  # cos max, cos mean, cos last, history length, title chars, title words
 N_ID_FEATURES = 2  # max and mean over the history of the candidate's id embedding . each history item's
 # 2: co-occurrence features (``creator.reward.cooccurrence``); 3: learned item-id embeddings (``item_ids``).
-# Models saved by an older version must be retrained.
-REWARD_NET_VERSION = 3
+# 4: bigrams over punctuation and the title's ends (``title_grams``). Models saved by an older
+# version must be retrained.
+REWARD_NET_VERSION = 4
 
 
 @dataclass
@@ -43,7 +44,7 @@ class RewardConfig:
     proj_dim: int = 64  # item vectors are projected to this size before attention
     recency: bool = True  # learned embedding of each history item's recency (0 = most recent)
     token_buckets: int = 32768  # trainable hashed word/bigram embeddings added to each item; 0 = off
-    max_tokens: int = 32  # per title (unigrams + bigrams)
+    max_tokens: int = 48  # per title (``title_grams``: ends, unigrams, bigrams)
     attn_hidden: int = 64
     mlp_hidden: list[int] = field(default_factory=lambda: [128, 64])
     dropout: float = 0.1
@@ -93,11 +94,35 @@ class RewardConfig:
         return d
 
 
+_SEPARATOR = re.compile(r"\s[-~\u2013\u2014|]\s")  # " - ", " | ": joins of two phrases
+_TOKEN = re.compile(r"[a-z0-9]+|[:;,/&+~]")
+
+
+def title_grams(text: str) -> list[str]:
+    """A title's word unigrams, then its bigrams over words, joining punctuation and the title's two ends.
+
+    The ends and the punctuation carry what a bag of words cannot: a title cut mid-phrase ends on
+    "for </s>", fragments glued by colons read "fine :" and ": point". The boundary bigrams come first
+    and the bigrams that touch punctuation next, so a long title cut to ``max_tokens`` keeps them.
+
+        >>> title_grams("Markers, Fine Point - great for")
+        ['<s> markers', 'for </s>', 'markers', 'fine', 'point', 'great', 'for', 'markers ,', ', fine', \
+'point -', '- great', 'fine point', 'great for']
+    """
+    seq = ["-" if t == "~" else t for t in _TOKEN.findall(_SEPARATOR.sub(" ~ ", text.lower()))]
+    words = [t for t in seq if t[0].isalnum()]
+    if not words:
+        return []
+    ends = [f"<s> {seq[0]}", f"{seq[-1]} </s>"]
+    pairs = [f"{a} {b}" for a, b in zip(seq, seq[1:], strict=False)]
+    marked = [g for g in pairs if not all(t[0].isalnum() for t in g.split())]
+    plain = [g for g in pairs if all(t[0].isalnum() for t in g.split())]
+    return ends + words + marked + plain
+
+
 def hash_tokens(text: str, buckets: int, max_tokens: int) -> list[int]:
-    """Word unigrams and bigrams hashed (crc32, stable across processes) into 1..buckets; 0 is padding."""
-    w = re.findall(r"[a-z0-9]+", text.lower())
-    grams = w + [f"{a} {b}" for a, b in zip(w, w[1:], strict=False)]
-    return [zlib.crc32(g.encode()) % buckets + 1 for g in grams[:max_tokens]]
+    """``title_grams`` hashed (crc32, stable across processes) into 1..buckets; 0 is padding."""
+    return [zlib.crc32(g.encode()) % buckets + 1 for g in title_grams(text)[:max_tokens]]
 
 
 def token_matrix(texts: Sequence[str], buckets: int, max_tokens: int) -> np.ndarray:
@@ -140,6 +165,8 @@ class RewardNet(nn.Module):
             if cfg.token_buckets
             else None
         )
+        if self.tokens is not None:  # a gram never seen in training (or in a generated title) adds nothing
+            nn.init.zeros_(self.tokens.weight)
         self.ids = None
         if cfg.item_ids:
             if cfg.id_vocab < 1:

@@ -232,7 +232,11 @@ def test_net_ignores_padding_and_handles_empty_history(tiny_reward_net):
     torch.testing.assert_close(a, b)
     assert torch.isfinite(a).all()
     t_tok2 = t_tok.clone()
-    t_tok2[0, 0] = t_tok[0, 0] % 4096 + 1  # one different title word -> a different score
+    t_tok2[0, 0] = t_tok[0, 0] % 4096 + 1
+    # grams start at zero: one the judge never learnt (an untrained net's every gram) changes nothing
+    torch.testing.assert_close(net(title, hist, mask, lengths, title_tokens=t_tok2, history_tokens=h_tok), a)
+    torch.nn.init.normal_(net.func.tokens.weight)  # as if trained: one different title gram -> another score
+    a = net(title, hist, mask, lengths, title_tokens=t_tok, history_tokens=h_tok)
     assert net(title, hist, mask, lengths, title_tokens=t_tok2, history_tokens=h_tok)[0] != a[0]
 
 
