@@ -196,6 +196,26 @@ def table(after: dict[str, Any], before: dict[str, Any] | None, summary: dict[st
     return rows
 
 
+def judge_rows(after: Path, before: Path | None) -> list[tuple[str, ...]]:
+    """The judges' own held-out checks (their ``metrics.json``): click AUC on the test users, and how often
+    the real title beats each kind of its corrupted versions for the same user and ad."""
+    rows: list[tuple[str, ...]] = []
+    for label, path in (("judge", after), ("  judge before the fix", before)):
+        if path is None or not (path / "metrics.json").exists():
+            continue
+        m = json.loads((path / "metrics.json").read_text())
+        auc = m["results"]["sampled_uniform"]["reward"]
+        rows.append((f"{label}: click AUC, held-out users (4 sampled negatives each)", f"{auc['auc']:.4f}", "-",
+                     str(auc["n"])))
+        kinds = {k: v for k, v in (m.get("corruptions") or {}).items() if k != "all"}
+        if kinds:
+            worst = min(kinds, key=lambda k: kinds[k]["real_beats_corrupted"])
+            rows.append((f"{label}: real title beats its corrupted version (all kinds; worst: {worst})",
+                         f"{m['corruptions']['all']['real_beats_corrupted']:.3f}",
+                         f"worst {kinds[worst]['real_beats_corrupted']:.3f}", str(m["corruptions"]["all"]["pairs"])))
+    return rows
+
+
 def on_changed(values: Any, titles: list[str], originals: list[str],
                keep: list[bool] | None = None) -> dict[str, Any] | None:
     """Mean and bootstrap interval of per-pair ``values`` over the pairs whose served title is not the original
@@ -322,7 +342,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{len(held)} held-out users x {after['n_ads']} ads; fluency reference: "
             f"{(after.get('fluency') or {}).get('reference', 'off')}; machine: {os.cpu_count()} cores, "
             f"{platform.processor() or platform.machine()}, load {load[0]:.1f}; {time.time() - started:.0f} s")
-    rows = table(after, before, summary)
+    rows = table(after, before, summary) + judge_rows(bundle.path("judge").parent,
+                                                      None if args.no_before else out / "judge_before")
     if ablation:
         rows += [("judge Adv, own user vector over zero vector (greedy, per user)", *ci(ablation["adv_own_vs_zero"])),
                  ("history fit, own user vector - zero vector", *ci(ablation.get("history_fit_own_minus_zero"), 4)),

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from benchmarks import quality
 from benchmarks.quality import ci, on_changed, rule_of_three
 
 
@@ -38,3 +41,21 @@ def test_the_first_point_baseline_appends_the_ads_first_usable_selling_point_for
     assert got.startswith("Sharpie Permanent Markers") and " - " in got and "Quick-drying" in got
     assert len(got) <= len(ad.title) + 40
     assert first_point_title(Ad("2", "Plain Stapler")) == "Plain Stapler"  # no point: the title itself
+
+
+def test_judge_rows_read_each_judges_held_out_auc_and_its_worst_corruption(tmp_path):
+    def metrics(folder, auc, kinds):
+        folder.mkdir()
+        pairs = {k: {"pairs": 10, "real_beats_corrupted": v} for k, v in kinds.items()}
+        pairs["all"] = {"pairs": 10 * len(kinds), "real_beats_corrupted": sum(kinds.values()) / len(kinds)}
+        (folder / "metrics.json").write_text(json.dumps(
+            {"results": {"sampled_uniform": {"reward": {"auc": auc, "n": 50}}}, "corruptions": pairs}))
+        return folder
+
+    after = metrics(tmp_path / "after", 0.81, {"shuffled": 0.99, "cut_hook": 0.93})
+    before = metrics(tmp_path / "before", 0.82, {"shuffled": 0.6, "cut_hook": 0.5})
+    rows = quality.judge_rows(after, before)
+    assert rows[0][1:] == ("0.8100", "-", "50")
+    assert rows[1][0].endswith("worst: cut_hook)") and rows[1][1:] == ("0.960", "worst 0.930", "20")
+    assert rows[2][0].startswith("  judge before the fix") and rows[3][1:] == ("0.550", "worst 0.500", "20")
+    assert quality.judge_rows(after, tmp_path / "missing") == rows[:2]  # no judge trained before: its rows left out
