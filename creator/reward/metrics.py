@@ -130,3 +130,47 @@ def click_report(
         "ece": ece(y, p),
         "n": len(y),
     }
+
+
+def paired_auc_delta(y: Sequence[float], a: Sequence[float], b: Sequence[float], groups: Sequence,
+                     n_resamples: int = 1000, seed: int = 0) -> dict[str, float]:
+    """AUC of scores ``b`` minus AUC of scores ``a`` on the same rows, with a 95% bootstrap interval that
+    resamples whole ``groups`` (a request: one positive and its sampled negatives) with replacement.
+
+    Two judges scored on one test set are compared this way: their AUCs move together with the draw of
+    users, so the paired interval is far narrower than two separate ones.
+
+        >>> y, g = [1, 0, 0, 1, 0, 0], [0, 0, 0, 1, 1, 1]
+        >>> d = paired_auc_delta(y, [0.1, 0.5, 0.2, 0.9, 0.3, 0.4], [0.9, 0.5, 0.2, 0.9, 0.3, 0.4], g, 200)
+        >>> round(d["a"], 3), round(d["b"], 3), round(d["delta"], 3)
+        (0.5, 1.0, 0.5)
+    """
+    from scipy.stats import rankdata
+
+    y_arr, a_arr, b_arr = np.asarray(y, float), np.asarray(a, float), np.asarray(b, float)
+    g_arr = np.asarray(groups)
+    if not len(y_arr) == len(a_arr) == len(b_arr) == len(g_arr):
+        raise ValueError(f"y, a, b and groups must have one entry per row, got {len(y_arr)}, {len(a_arr)}, "
+                         f"{len(b_arr)} and {len(g_arr)}")
+    _, g_idx = np.unique(g_arr, return_inverse=True)
+    rows_of = np.split(np.argsort(g_idx, kind="stable"), np.cumsum(np.bincount(g_idx))[:-1])
+
+    def fast_auc(rows: np.ndarray, p: np.ndarray) -> float:
+        yy, r = y_arr[rows], rankdata(p[rows])
+        n_pos = yy.sum()
+        n_neg = yy.size - n_pos
+        return float((r[yy == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+    every = np.arange(len(y_arr))
+    if y_arr.min() == y_arr.max():
+        raise ValueError("paired_auc_delta needs both positive and negative rows")
+    out = {"a": fast_auc(every, a_arr), "b": fast_auc(every, b_arr)}
+    rng = np.random.default_rng(seed)
+    deltas = []
+    for _ in range(n_resamples):
+        rows = np.concatenate([rows_of[i] for i in rng.integers(0, len(rows_of), len(rows_of))])
+        if y_arr[rows].min() == y_arr[rows].max():
+            continue
+        deltas.append(fast_auc(rows, b_arr) - fast_auc(rows, a_arr))
+    low, high = np.percentile(deltas, [2.5, 97.5])
+    return {**out, "delta": out["b"] - out["a"], "low": float(low), "high": float(high), "n_groups": len(rows_of)}

@@ -138,6 +138,8 @@ def held_out(run: RewardInputs, net: RewardNet, model: RewardModel, fu: FitUsers
             kind, net, rt, calib, fu.counts, ad_ids, ads, user_model=user_model, penalties=pens, logits=z
         )
         if kind == "uniform":  # the uniform test rows: rewritten titles, segments, real vs corrupted titles
+            # per row, so two judges trained on the same data compare on the same rows (paired intervals)
+            report["test_scores"] = {"label": np.asarray(rows.label), "group": np.asarray(rows.group), "logit": z}
             report["rewrites"] = rewrite_report(net, rt, run.rewrite_ids, np.random.default_rng(cfg.seed + 4), own=z)
             report["segments"] = segment_report(rows, z, fu.counts, ad_ids)
             report["corruptions"] = corruption_report(net, rt, run.by_kind, own=z)
@@ -202,6 +204,9 @@ def train(cfg: RewardTrainConfig, *, resume: bool = False, encoder: Any = None) 
         "n_ads": len(run.ads),
         "data": cfg.data,
     }
+    scores = report.pop("test_scores", None)
+    if scores is not None:
+        np.savez_compressed(out / "test_scores.npz", **scores)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     (out / "README.md").write_text(model_card(cfg, metrics))
     (out / "checkpoint.pt").unlink(missing_ok=True)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from creator.reward.metrics import auc, ece, group_auc, log_loss, platt_apply, platt_fit
+from creator.reward.metrics import auc, ece, group_auc, log_loss, paired_auc_delta, platt_apply, platt_fit
 
 
 def test_auc_by_hand():
@@ -65,3 +65,19 @@ def test_bad_input_is_explained():
         auc([0, 2], [0.1, 0.2])
     with pytest.raises(ValueError, match="calibrate"):
         ece([0, 1], [-0.5, 2.0])
+
+
+def test_paired_auc_delta_is_zero_for_one_judge_and_clear_for_a_better_one():
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(300), 5)
+    y = np.tile([1, 0, 0, 0, 0], 300)
+    noisy = rng.normal(size=y.size) + 0.5 * y
+    same = paired_auc_delta(y, noisy, noisy, groups, n_resamples=200)
+    assert same["delta"] == 0 and same["low"] == 0 and same["high"] == 0
+    assert same["a"] == pytest.approx(auc(y, noisy)) and same["n_groups"] == 300
+    better = noisy + 2.0 * y  # the same judge plus a strong click signal
+    d = paired_auc_delta(y, noisy, better, groups, n_resamples=200)
+    assert d["b"] == pytest.approx(auc(y, better)) and d["delta"] == pytest.approx(d["b"] - d["a"])
+    assert 0 < d["low"] < d["delta"] < d["high"]
+    with pytest.raises(ValueError, match="one entry per row"):
+        paired_auc_delta(y, noisy, noisy[:-1], groups)

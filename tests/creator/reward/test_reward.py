@@ -15,6 +15,7 @@ import torch
 from creator.config import load
 from creator.records.types import Ad, User
 from creator.reward.cooccurrence import N_COLLAB_FEATURES
+from creator.reward.metrics import auc
 from creator.reward.model import RewardConfig, RewardModel, RewardNet
 from eval.judge import GuardedJudge, compare
 from training.reward.config import RewardTrainConfig
@@ -61,6 +62,9 @@ def test_training_learns_and_writes_the_artefacts(run):
     for split in seg.values():
         assert sum(m["requests"] for m in split.values()) * 5 == res["reward"]["n"]
         assert sum(m["share"] for m in split.values()) == pytest.approx(1.0)
+    scores = np.load(out / "test_scores.npz")  # the uniform test rows, one score each: judges compare paired
+    assert len(scores["logit"]) == len(scores["label"]) == len(scores["group"]) == res["reward"]["n"]
+    assert auc(scores["label"], scores["logit"]) == pytest.approx(res["reward"]["auc"])
     card = (out / "README.md").read_text()
     assert "## Held-out metrics" in card and "## Where the AUC is won and lost" in card
 
