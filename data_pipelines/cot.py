@@ -89,7 +89,7 @@ def make_teacher(cfg: CoTConfig, known_brands: list[str], encoder: Any = None) -
         )
     from data_pipelines.teachers.hf_local import HFConfig, HFTeacher
 
-    return HFTeacher(HFConfig(model=cfg.teacher_model, batch_size=cfg.hf_batch_size))
+    return HFTeacher(HFConfig(model=cfg.teacher_model, batch_size=cfg.hf_batch_size, prompt_style=cfg.hf_prompt))
 
 
 def run(cfg: CoTConfig) -> dict[str, Any]:

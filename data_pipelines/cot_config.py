@@ -26,6 +26,9 @@ class CoTConfig:
     timeout_s: float = 60.0
     max_retries: int = 4
     hf_batch_size: int = 8
+    # --teacher hf: chat (JSON prompts, instruction-tuned models), fewshot (completion prompts with worked
+    # examples, for a base model such as gemma-270m), auto (fewshot when the model has no chat template)
+    hf_prompt: str = "auto"
     temperature: float = 0.7
     top_p: float = 0.95
     max_tokens: int = 512
@@ -74,6 +77,8 @@ class CoTConfig:
         for name in ("concurrency", "candidates", "history_len", "chunk_rows", "max_chars", "hf_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.hf_prompt not in ("auto", "chat", "fewshot"):
+            raise ValueError(f"hf_prompt must be auto, chat or fewshot, got {self.hf_prompt!r}")
         if self.limit is not None and self.limit < 1:
             raise ValueError(
                 f"limit must be >= 1 or unset, got {self.limit}; leave it out to build every row"

@@ -211,3 +211,39 @@ def test_teacher_fact_checker_behind_the_guard_protocol() -> None:
         verdict = guard.check("Acme Gel Pens, Smooth and Waterproof", ad)
     assert [(f.rule, f.span) for f in verdict.failures] == [("ungrounded_claim", "waterproof")] * 2
     assert verdict.checker == "rules+teacher:openai:local-model"
+
+
+def test_a_base_model_gets_few_shot_prompts_and_its_line_becomes_the_tasks_json(tiny_hf_model) -> None:
+    """prompt_style fewshot (auto picks it for a tokenizer without a chat template): the prompt is built from
+    the request's data, ends on the line the model must write, and that line is turned into the task's JSON."""
+    from data_pipelines.teachers.hf_local import HFConfig, HFTeacher
+
+    teacher = HFTeacher(HFConfig(model=str(tiny_hf_model), batch_size=2, max_retries=0, prompt_style="fewshot"))
+    assert teacher.fewshot and teacher.uses_payload and teacher.name == f"hf-fewshot:{tiny_hf_model}"
+    ad = {"ad_id": "a1", "title": "Gel Pens, 12-Pack", "brand": "Acme",
+          "selling_points": ["smooth quick-drying ink", "comfortable rubber grip"], "facts": ["12-Pack"]}
+    profile = {"long_term_interests": ["journaling", "planners"]}
+    greedy = TeacherSampling(temperature=0.0, max_tokens=12, seed=0)
+    cot = TeacherRequest(key="c", task="cot_title", messages=[],
+                         payload={"ad": ad, "history": ["Dotted Journal"], "profile": profile}, sampling=greedy)
+    prof = TeacherRequest(key="p", task="profile", messages=[], payload={"history": ["Dotted Journal"]},
+                          sampling=greedy)
+    prompt = teacher._prompt(cot)
+    assert prompt.endswith("Product: Gel Pens, 12-Pack\nSelling points:\n- smooth quick-drying ink\n"
+                           "- comfortable rubber grip\nTitle for this shopper:")
+    assert "Shopper's interests: journaling, planners" in prompt.split("\n\n")[-1]
+    assert teacher._prompt(prof).endswith("Purchases:\n- Dotted Journal\nInterests:")
+    got = json.loads(teacher._reply(cot, " Gel Pens, 12-Pack - Smooth Quick-Drying Ink\nShopper's interests: x"))
+    assert got == {"suitable_user_info": "journaling, planners", "selling_points": ["smooth quick-drying ink"],
+                   "title": "Gel Pens, 12-Pack - Smooth Quick-Drying Ink"}
+    assert json.loads(teacher._reply(prof, "fountain pens, ink, journals\n"))["long_term_interests"] == [
+        "fountain pens", "ink", "journals"]
+    # the real model runs on those prompts; an untrained one may write an empty line: recorded, not lost
+    results = asyncio.run(teacher.generate([cot, prof]))
+    assert [r.key for r in results] == ["c", "p"]
+    assert all(r.ok or (r.error == "invalid_json" and len(r.failures) == 1) for r in results)
+    check = TeacherRequest(key="f", task="fact_check", messages=[], payload={"candidate": "x"}, sampling=greedy)
+    with pytest.raises(ValueError, match="drop --llm-fact-check"):
+        asyncio.run(teacher.generate([check]))
+    chat = HFTeacher(HFConfig(model=str(tiny_hf_model)))  # this tokenizer has a chat template: auto keeps chat
+    assert not chat.fewshot and not chat.uses_payload
