@@ -5,7 +5,9 @@
         --format amazon2018 --limit 6000 --out runs/bench-teachers-office
 
 Runs ``hllm-creator build-cot`` once per teacher (``--teachers``; ``similarity`` is the earlier offline
-teacher, ``profile`` the one that reads the user's recurring words and angles) on the same rows and
+teacher, ``profile`` the one that reads the user's recurring words and angles, ``hf:MODEL`` a local
+transformers teacher such as ``hf:gemma-270m``, which as a base model writes from few-shot prompts) on
+the same rows and
 prints, per teacher: rows kept and rejected (by reason), titles failing a fresh guard re-check, words per
 title, and for ads taken by two or more users the share of distinct titles (distinct titles / users of
 the ad, averaged over ads) and the share of user pairs given the very same title.
@@ -77,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     catalog = load_catalog(args.data, args.format)
     results = {}
     for name in args.teachers.split(","):
-        out = Path(args.out) / name
-        flags = ["--data", args.data, "--format", args.format, "--teacher", "offline", "--teacher-model", name,
+        out = Path(args.out) / name.replace(":", "-").replace("/", "_")
+        kind, model = name.split(":", 1) if ":" in name else ("offline", name)
+        flags = ["--data", args.data, "--format", args.format, "--teacher", kind, "--teacher-model", model,
                  "--candidates", "1", "--out", str(out)]
         if args.limit:
             flags += ["--limit", str(args.limit)]

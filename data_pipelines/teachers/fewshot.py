@@ -6,9 +6,11 @@ continue a pattern. So each task becomes a page of worked examples and the model
 
 - ``profile``: a shopper's purchases, then ``Interests:``; the line is split at commas into interests.
 - ``cot_title``: the shopper's interests and purchases, the product and its selling points, then
-  ``Title for this shopper:``. The examples show one product written two ways for two shoppers, each title
-  keeping the product's name and adding only a selling point's words. The selling points the title uses
-  are read back from its words.
+  ``Selling point for this shopper:``. The examples show one product given two different points for two
+  shoppers. The model's line is joined to the ad's title as every teacher joins a hook (``title -
+  point``, within the length budget), so the product's name and facts are the ad's own. Asked for the
+  whole title, the stock base copied the product title back (4 of 8 rows rejected as unchanged). The
+  selling points used are read back from the line's words.
 - ``fact_check`` is not asked of a base model: the rule-based guard checks every title it writes.
 
 The examples are written for this module (generic office products, no catalog data). The reply is the
@@ -17,8 +19,9 @@ task's JSON, built here from the line, so the pipeline downstream is the one eve
     >>> prompt = title_prompt({"title": "Desk Lamp, LED, 3 Brightness Levels", "selling_points": ["clamps to any desk"]},
     ...                       ["Drafting Table"], {"long_term_interests": ["drawing"]})
     >>> prompt.splitlines()[-1]
-    'Title for this shopper:'
-    >>> title_reply("  Desk Lamp, LED - Clamps to Any Desk\\nShopper: ...", ["clamps to any desk", "dims"])
+    'Selling point for this shopper:'
+    >>> title_reply(" Clamps to Any Desk\\nShopper: ...", {"title": "Desk Lamp, LED",
+    ...             "selling_points": ["clamps to any desk", "dims"]}, budget=60)
     {'suitable_user_info': '', 'selling_points': ['clamps to any desk'], 'title': 'Desk Lamp, LED - Clamps to Any Desk'}
 """
 
@@ -27,6 +30,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from typing import Any
+
+from creator.records.rewrite import compose
 
 PROFILE_EXAMPLES = (
     (["Watercolor Paint Set, 24 Colors", "Cold Press Watercolor Paper Pad, 9 x 12 Inches",
@@ -43,21 +48,21 @@ TITLE_EXAMPLES = (
         "purchases": ["Watercolor Paint Set, 24 Colors", "Round Detail Brushes, 5 Pack"],
         "product": "Spiral Sketchbook, 9 x 12 Inches, 100 Sheets",
         "points": ["heavyweight paper that takes wet media without buckling", "micro-perforated sheets tear out cleanly"],
-        "title": "Spiral Sketchbook, 9 x 12 Inches, 100 Sheets - Heavyweight Paper That Takes Wet Media",
+        "hook": "Heavyweight Paper That Takes Wet Media",
     },
     {
         "interests": "shipping packages, labels, mailers",
         "purchases": ["Packing Tape, Clear, 6 Rolls", "Bubble Mailers, 6 x 10 Inches, 50 Pack"],
         "product": "Spiral Sketchbook, 9 x 12 Inches, 100 Sheets",
         "points": ["heavyweight paper that takes wet media without buckling", "micro-perforated sheets tear out cleanly"],
-        "title": "Spiral Sketchbook, 9 x 12 Inches, 100 Sheets: Micro-Perforated Sheets Tear Out Cleanly",
+        "hook": "Micro-Perforated Sheets Tear Out Cleanly",
     },
     {
         "interests": "shipping packages, labels, mailers",
         "purchases": ["Shipping Labels for Laser Printers, 2 x 4 Inches, 1000 Labels"],
         "product": "Label Maker with 2 Tape Cassettes, QWERTY Keyboard",
         "points": ["prints labels up to 12 mm wide", "runs on 6 AA batteries or an adapter"],
-        "title": "Label Maker with 2 Tape Cassettes - Prints Labels up to 12 mm Wide",
+        "hook": "Prints Labels up to 12 mm Wide",
     },
 )
 
@@ -88,14 +93,14 @@ def interests_line(profile: dict[str, Any]) -> str:
 
 def title_prompt(ad: dict[str, Any], history: Sequence[str], profile: dict[str, Any], limit: int = 4,
                  max_points: int = 4) -> str:
-    """Worked examples, then this shopper and product, and ``Title for this shopper:`` to continue."""
+    """Worked examples, then this shopper and product, and ``Selling point for this shopper:`` to continue."""
 
     def block(interests: str, purchases: Sequence[str], product: str, points: Sequence[str]) -> str:
         return (f"Shopper's interests: {interests}\nShopper bought:\n{_lines(purchases, limit) or '- (none)'}\n"
                 f"Product: {' '.join(product.split())}\nSelling points:\n{_lines(points, max_points) or '- (none)'}\n"
-                "Title for this shopper:")
+                "Selling point for this shopper:")
 
-    shots = [block(e["interests"], e["purchases"], e["product"], e["points"]) + f" {e['title']}"
+    shots = [block(e["interests"], e["purchases"], e["product"], e["points"]) + f" {e['hook']}"
              for e in TITLE_EXAMPLES]
     row = block(interests_line(profile), history, ad["title"], list(ad.get("selling_points") or [])[:max_points])
     return "\n\n".join([*shots, row])
@@ -110,10 +115,14 @@ def _words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 2}
 
 
-def title_reply(text: str, points: Sequence[str], suitable: str = "") -> dict[str, Any]:
-    """The cot_title JSON from the model's line; the selling points used are those at least half of whose
-    words (of 3+ letters) the title contains."""
-    title = first_line(text)
-    have = _words(title)
+def title_reply(text: str, ad: dict[str, Any], budget: int, suitable: str = "") -> dict[str, Any]:
+    """The cot_title JSON from the model's line (the selling point it chose, in its words): the ad's title
+    joined with that phrase as every teacher joins a hook (``title - hook``, trimmed to ``budget``
+    characters). The selling points used are those at least half of whose words (of 3+ letters) the
+    phrase contains. An empty line gives an empty title, which the reply check rejects."""
+    phrase = first_line(text)
+    have = _words(phrase)
+    points = list(ad.get("selling_points") or [])
     used = [p for p in points if _words(p) and len(_words(p) & have) >= 0.5 * len(_words(p))]
+    title = compose(" ".join(str(ad["title"]).split()), phrase, budget) if phrase else ""
     return {"suitable_user_info": suitable, "selling_points": used, "title": title}

@@ -103,8 +103,10 @@ class HFTeacher:
             if req.task == "profile":
                 data = fewshot.profile_reply(text)
             else:
-                data = fewshot.title_reply(text, (p.get("ad") or {}).get("selling_points") or [],
-                                           suitable=fewshot.interests_line(p.get("profile") or {}))
+                ad, added = p["ad"], p.get("max_added_chars")
+                max_chars = int(p.get("max_chars") or 120)
+                budget = max_chars if added is None else min(max_chars, len(ad["title"].strip()) + int(added))
+                data = fewshot.title_reply(text, ad, budget, suitable=fewshot.interests_line(p.get("profile") or {}))
             text = json.dumps(data, ensure_ascii=False)
         return validate_reply(req.task, text)
 

@@ -224,18 +224,21 @@ def test_a_base_model_gets_few_shot_prompts_and_its_line_becomes_the_tasks_json(
           "selling_points": ["smooth quick-drying ink", "comfortable rubber grip"], "facts": ["12-Pack"]}
     profile = {"long_term_interests": ["journaling", "planners"]}
     greedy = TeacherSampling(temperature=0.0, max_tokens=12, seed=0)
-    cot = TeacherRequest(key="c", task="cot_title", messages=[],
-                         payload={"ad": ad, "history": ["Dotted Journal"], "profile": profile}, sampling=greedy)
+    cot = TeacherRequest(key="c", task="cot_title", messages=[], sampling=greedy,
+                         payload={"ad": ad, "history": ["Dotted Journal"], "profile": profile, "max_chars": 120,
+                                  "max_added_chars": 30})
     prof = TeacherRequest(key="p", task="profile", messages=[], payload={"history": ["Dotted Journal"]},
                           sampling=greedy)
     prompt = teacher._prompt(cot)
     assert prompt.endswith("Product: Gel Pens, 12-Pack\nSelling points:\n- smooth quick-drying ink\n"
-                           "- comfortable rubber grip\nTitle for this shopper:")
+                           "- comfortable rubber grip\nSelling point for this shopper:")
     assert "Shopper's interests: journaling, planners" in prompt.split("\n\n")[-1]
     assert teacher._prompt(prof).endswith("Purchases:\n- Dotted Journal\nInterests:")
-    got = json.loads(teacher._reply(cot, " Gel Pens, 12-Pack - Smooth Quick-Drying Ink\nShopper's interests: x"))
+    got = json.loads(teacher._reply(cot, " Smooth Quick-Drying Ink\nShopper's interests: x"))
     assert got == {"suitable_user_info": "journaling, planners", "selling_points": ["smooth quick-drying ink"],
-                   "title": "Gel Pens, 12-Pack - Smooth Quick-Drying Ink"}
+                   "title": "Gel Pens, 12-Pack - Smooth Quick-Drying Ink"}  # the ad's title + the chosen point
+    long = json.loads(teacher._reply(cot, "Smooth quick-drying ink that never smears on the page, even left-handed"))
+    assert long["title"].startswith("Gel Pens, 12-Pack - Smooth quick-drying ink") and len(long["title"]) <= 17 + 30
     assert json.loads(teacher._reply(prof, "fountain pens, ink, journals\n"))["long_term_interests"] == [
         "fountain pens", "ink", "journals"]
     # the real model runs on those prompts; an untrained one may write an empty line: recorded, not lost
