@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--limit", type=int, default=0, help="first N rows (0: all)")
     p.add_argument("--teachers", default="similarity,profile")
+    p.add_argument("--cot-flags", default="", help="more build-cot flags for every teacher, e.g. '--temperature 0' "
+                   "(an LM teacher samples at 0.7 by default: greedy shows what depends on the user alone)")
     args = p.parse_args(argv)
     catalog = load_catalog(args.data, args.format)
     results = {}
@@ -85,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                  "--candidates", "1", "--out", str(out)]
         if args.limit:
             flags += ["--limit", str(args.limit)]
+        flags += args.cot_flags.split()
         if build_cot(flags):
             raise SystemExit(f"build-cot failed for teacher {name}")
         cfg = __import__("yaml").safe_load((out / "resolved_config.yaml").read_text())
