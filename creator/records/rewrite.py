@@ -82,11 +82,21 @@ def compose(title: str, lead: str, budget: int, *, hook_first: bool = False, joi
 
 
 
+def length_budget(title: str, max_chars: int = 120, max_added_chars: int | None = None) -> int:
+    """Characters a rewrite of ``title`` may use: ``max_chars``, and at most ``max_added_chars`` over the title's
+    own length when that is set.
+
+        >>> length_budget("Gel Pens, 12-Pack", 120, 40), length_budget("Gel Pens", 120)
+        (57, 120)
+    """
+    return max_chars if max_added_chars is None else min(max_chars, len(title) + int(max_added_chars))
+
+
 def variants(title: str, hooks: list[str], *, max_chars: int = 120, max_added_chars: int = 40) -> list[str]:
     """The title trimmed to its length budget, then ``title - hook`` and ``hook: title`` for each hook, in order
     (duplicates kept). The budget is ``min(max_chars, len(title) + max_added_chars)``."""
     title = " ".join(title.split())
-    budget = min(max_chars, len(title) + max_added_chars)
+    budget = length_budget(title, max_chars, max_added_chars)
     out = [fit_core(title, budget)]
     for h in hooks:
         out += [compose(title, h, budget), compose(title, h, budget, hook_first=True)]

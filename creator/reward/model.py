@@ -161,7 +161,8 @@ class RewardModel:
         if saved.get("version", 1) != REWARD_NET_VERSION:
             raise ValueError(
                 f"{path} holds a reward model of network version {saved.get('version', 1)}, this code reads "
-                f"version {REWARD_NET_VERSION} (versions 2-4 added co-occurrence features, item-id embeddings and punctuation-aware title bigrams); "
+                f"version {REWARD_NET_VERSION} (versions 2-4 added co-occurrence features, item-id embeddings "
+                "and punctuation-aware title bigrams); "
                 "retrain it with `hllm-creator train-reward`"
             )
         config = RewardConfig(**saved)

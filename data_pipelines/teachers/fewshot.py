@@ -16,7 +16,7 @@ continue a pattern. So each task becomes a page of worked examples and the model
 The examples are written for this module (generic office products, no catalog data). The reply is the
 task's JSON, built here from the line, so the pipeline downstream is the one every teacher feeds.
 
-    >>> prompt = title_prompt({"title": "Desk Lamp, LED, 3 Brightness Levels", "selling_points": ["clamps to any desk"]},
+    >>> prompt = title_prompt({"title": "Desk Lamp, LED", "selling_points": ["clamps to any desk"]},
     ...                       ["Drafting Table"], {"long_term_interests": ["drawing"]})
     >>> prompt.splitlines()[-1]
     'Selling point for this shopper:'
@@ -47,14 +47,16 @@ TITLE_EXAMPLES = (
         "interests": "watercolor painting, art paper, fine brushes",
         "purchases": ["Watercolor Paint Set, 24 Colors", "Round Detail Brushes, 5 Pack"],
         "product": "Spiral Sketchbook, 9 x 12 Inches, 100 Sheets",
-        "points": ["heavyweight paper that takes wet media without buckling", "micro-perforated sheets tear out cleanly"],
+        "points": ["heavyweight paper that takes wet media without buckling",
+                   "micro-perforated sheets tear out cleanly"],
         "hook": "Heavyweight Paper That Takes Wet Media",
     },
     {
         "interests": "shipping packages, labels, mailers",
         "purchases": ["Packing Tape, Clear, 6 Rolls", "Bubble Mailers, 6 x 10 Inches, 50 Pack"],
         "product": "Spiral Sketchbook, 9 x 12 Inches, 100 Sheets",
-        "points": ["heavyweight paper that takes wet media without buckling", "micro-perforated sheets tear out cleanly"],
+        "points": ["heavyweight paper that takes wet media without buckling",
+                   "micro-perforated sheets tear out cleanly"],
         "hook": "Micro-Perforated Sheets Tear Out Cleanly",
     },
     {

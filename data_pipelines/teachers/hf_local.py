@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from creator.records.rewrite import length_budget
 from data_pipelines.teachers import fewshot
 from data_pipelines.teachers.base import (
     ReplyError,
@@ -74,8 +75,8 @@ class HFTeacher:
         dtype = getattr(torch, config.dtype) if config.dtype != "auto" else "auto"
         self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(config.device).eval()
         self._lock = asyncio.Lock()
-        has_chat = bool(getattr(self.tokenizer, "chat_template", None))
-        self.fewshot = config.prompt_style == "fewshot" or (config.prompt_style == "auto" and not has_chat)
+        self.has_chat = bool(getattr(self.tokenizer, "chat_template", None))
+        self.fewshot = config.prompt_style == "fewshot" or (config.prompt_style == "auto" and not self.has_chat)
         if self.fewshot:  # the prompt is built from the request's data, so the cache keys on it
             self.uses_payload = True
             self.name = f"hf-fewshot:{config.model}"
@@ -92,7 +93,7 @@ class HFTeacher:
                 "prompts, which do not fact-check: drop --llm-fact-check (the rule-based guard checks every "
                 "title), or use an instruction-tuned teacher"
             )
-        if getattr(self.tokenizer, "chat_template", None):
+        if self.has_chat:
             return self.tokenizer.apply_chat_template(req.messages, add_generation_prompt=True, tokenize=False)
         return "\n".join(f"{m['role']}: {m['content']}" for m in req.messages) + "\nassistant: "
 
@@ -103,9 +104,8 @@ class HFTeacher:
             if req.task == "profile":
                 data = fewshot.profile_reply(text)
             else:
-                ad, added = p["ad"], p.get("max_added_chars")
-                max_chars = int(p.get("max_chars") or 120)
-                budget = max_chars if added is None else min(max_chars, len(ad["title"].strip()) + int(added))
+                ad = p["ad"]
+                budget = length_budget(ad["title"].strip(), int(p.get("max_chars", 120)), p.get("max_added_chars"))
                 data = fewshot.title_reply(text, ad, budget, suitable=fewshot.interests_line(p.get("profile") or {}))
             text = json.dumps(data, ensure_ascii=False)
         return validate_reply(req.task, text)

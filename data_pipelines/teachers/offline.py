@@ -32,7 +32,7 @@ from creator.guard.banned_attributes import find_banned_attributes
 from creator.guard.check import Guard, GuardConfig
 from creator.records.facts import ad_facts
 from creator.records.rewrite import TRAIL_DROP as _TRAIL_DROP
-from creator.records.rewrite import compose, fit_core, good_hook, hook
+from creator.records.rewrite import compose, fit_core, good_hook, hook, length_budget
 from creator.records.rewrite import word_list as _words
 from creator.records.types import Ad
 from data_pipelines.teachers.base import ResultCallback, TeacherRequest, TeacherResult
@@ -206,9 +206,7 @@ class OfflineTeacher:
         history = payload.get("history") or []
         profile = payload.get("profile") or {}
         k = int(payload.get("candidate", 0))
-        max_chars = int(payload.get("max_chars", 120))
-        added = payload.get("max_added_chars")
-        budget = max_chars if added is None else min(max_chars, len(title) + int(added))
+        budget = length_budget(title, int(payload.get("max_chars", 120)), payload.get("max_added_chars"))
         u = self.user_vector(history) if history else self._vec(title)
         interests = [
             (kind, p)
