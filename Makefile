@@ -22,12 +22,12 @@ install: $(STAMP)
 
 # make demo: the whole chain on the bundled sample (train the tiny models, generate, report; a rerun reuses
 # what is done), then the app on http://127.0.0.1:$(PORT). make demo SERVE=0: the chain only.
-# make demo BASE=gemma-270m: the generator fine-tuned from Gemma 3 270M (output in runs/quickstart-gemma-270m).
+# make demo BASE=micro: the generator on the ~1M-parameter LM pretrained here (output in runs/quickstart-micro).
 SERVE ?= 1
 PORT ?= 7860
-# the generator's base: micro (pretrained here, ~1M parameters) or gemma-270m (Gemma 3 270M from PyPI)
-BASE ?= micro
-DEMO_OUT ?= runs/quickstart$(if $(filter-out micro,$(BASE)),-$(BASE))
+# the generator's base: gemma-270m (Gemma 3 270M from PyPI with the shipped LoRA adapter) or micro
+BASE ?= gemma-270m
+DEMO_OUT ?= runs/quickstart$(if $(filter-out gemma-270m,$(BASE)),-$(BASE))
 demo: $(STAMP)
 	$(BIN)/hllm-creator quickstart --base $(BASE) --out $(DEMO_OUT) --no-serve
 ifneq ($(SERVE),0)

@@ -18,6 +18,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train-reward": ("training.reward.train:main", "train the CTR reward model (judge) vs baselines"),
     "pretrain-lm": ("training.pretrain_lm:main", "pretrain the tiny offline base LM on catalog texts"),
     "sft": ("training.sft:main", "LoRA SFT of the generator with soft user tokens and aux losses"),
+    "install-generator": ("training.install_generator:main",
+                          "install a shipped generator adapter (Gemma 3 270M) into an artefact folder"),
     "dpo": ("training.dpo:main", "DPO of the SFT generator on preference pairs (same user vector for both)"),
     "generate": ("app.generate:main", "personalized titles for a catalog per audience segment (resumable)"),
     "check": ("app.check:main", "check your own titles against a channel's rules with the serving guard"),

@@ -5,15 +5,18 @@ Layout of ``--artifacts DIR`` (each sub-folder is the ``--out`` of one training 
     DIR/encoders/   hllm-creator train-encoders   (user_model/ -> UserModel, match head)
     DIR/cot/        hllm-creator build-cot        (CoT titles and preference pairs, offline teacher)
     DIR/lm/         hllm-creator pretrain-lm      (tiny causal LM + tokenizer trained on the catalog; micro base only)
-    DIR/generator/  hllm-creator sft              (LoRA adapter + user projector -> PersonalizedGenerator)
+    DIR/generator/  hllm-creator sft              (LoRA adapter + user projector -> PersonalizedGenerator; on a
+                    or install-generator          pretrained base, the shipped adapter is installed instead)
     DIR/reward/     hllm-creator train-reward     (reward_model/ -> RewardModel, the judge)
 
 The generator's base is ``micro`` (an LM pretrained here, the "lm" stage) or ``gemma-270m`` (Gemma 3 270M
-from PyPI: no "lm" stage, ``training/configs/sft_gemma270m.yaml``); see ``stages_for``.
+from PyPI: no "lm" stage, and the generator is the adapter shipped in ``app/pretrained``, fine-tuned with
+``training/configs/sft_gemma270m.yaml``); see ``stages_for``.
 ``train_missing`` runs, in that order, the ``run`` function of every stage whose folder is not finished
 (a stage is finished when its ``run`` returned; a ``.done`` file records it), each with a typed config and
 its own progress bars, on the catalog given. The stages share one MiniLM cache (``DIR/embeddings``), so each
-text is embedded once. Nothing is downloaded: every model is built and trained here.
+text is embedded once. Nothing is downloaded: every model is built and trained here, but for the shipped
+adapter of a pretrained base, which is installed from the repository.
 """
 
 from __future__ import annotations
@@ -47,10 +50,8 @@ REWARD_CORRUPTIONS = {"corruption_negatives": 5, "corruption_weight": 0.2}
 # Base LM steps on first start: pretrain_tiny.yaml's 1,500 are sized for a whole catalog; on the 300-ad sample
 # 500 steps are about 5 passes over its task examples, and 2-3 CPU minutes (see docs/demo.md)
 LM_STEPS = 500
-# Gemma 3 270M on first start: a few SFT steps only (about 15 s a step of 8 rows on 2 quiet cores, see
-# docs/generator.md), the aux losses off (each adds a forward pass); full training is `hllm-creator sft` with
-# training/configs/sft_gemma270m.yaml
-GEMMA_SFT_ROWS = 96
+# Gemma 3 270M: fine-tuning takes about 30 minutes on 2 cores (training/configs/sft_gemma270m.yaml), so the demo
+# installs the adapter the project trained that way (training.install_generator; its README.md has the command)
 COT_ROWS = 600  # CoT rows the offline teacher writes on first start; the SFT trains 2 epochs on them (see docs/demo.md)
 
 
@@ -131,19 +132,17 @@ def _build_stages(base: str) -> tuple[Stage, ...]:
                                                    "base": str(root / "lm"), "catalog": data, "catalog_format": fmt,
                                                    "max_length": 384, "out": str(root / "generator")},
                           "sft_tiny.yaml")
-    else:
-        generator = Stage(f"generator (LoRA SFT on {base})", "training.sft", "generator", "SFTRunConfig:run",
-                          lambda data, fmt, root: {"cot": str(root / "cot"), "user_vectors": str(root / "encoders"),
-                                                   "base": base, "catalog": data, "catalog_format": fmt,
-                                                   "max_rows": GEMMA_SFT_ROWS, "recon_weight": 0.0,
-                                                   "align_weight": 0.0, "out": str(root / "generator")},
-                          "sft_gemma270m.yaml")
+    else:  # a pretrained base: the adapter fine-tuned here ships with the project (fine-tuning takes ~30 min)
+        generator = Stage(f"generator (shipped LoRA adapter on {base})", "training.install_generator", "generator",
+                          "InstallConfig:run",
+                          lambda data, fmt, root: {"source": base, "out": str(root / "generator")})
     reward = Stage("judge (CTR reward model)", "training.reward.train", "reward", "RewardTrainConfig:train",
                    lambda data, fmt, root: {"data": data, "format": fmt, "user_model_dir": str(root / "encoders"),
                                             "epochs": REWARD_EPOCHS, "refit": REWARD_REFIT, **REWARD_CORRUPTIONS,
                                             "cache_dir": str(root / "embeddings"), "out": str(root / "reward")},
                    "reward.yaml")
-    return (encoders, cot, lm, generator, reward) if base == "micro" else (encoders, cot, generator, reward)
+    # the CoT titles train the micro LM and its generator; the shipped adapter needs neither
+    return (encoders, cot, lm, generator, reward) if base == "micro" else (encoders, generator, reward)
 
 
 STAGES: tuple[Stage, ...] = _build_stages("micro")

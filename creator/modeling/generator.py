@@ -141,6 +141,14 @@ class PersonalizedGenerator:
             )
         return content + "\n"
 
+    @property
+    def user_space(self) -> str | None:
+        """``"mean-minilm"`` when the generator was trained on mean MiniLM history vectors (a pretrained
+        adapter that needs no user model of its own), else None: it reads the bundle's user model vectors."""
+        from creator.modeling.user_vectors import MEAN_MINILM
+
+        return MEAN_MINILM if self.config.encoders == MEAN_MINILM else None
+
     def prompt_text(self, ad: Ad) -> str:
         """The prompt for ``ad`` with the user placeholders in place (the chat template applied)."""
         return self._wrap(prompt_content(ad, self.config))
@@ -236,6 +244,20 @@ class PersonalizedGenerator:
             texts = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
             out.append([" ".join(t.strip().split("\n")[0].split()) for t in texts])
         return out
+
+    def generate_batched(self, ads: list[Ad], user_vecs: np.ndarray, sampling: Any = None, *,
+                         batch_size: int = 32) -> list[list[str]]:
+        """As ``generate``, through the batched HF backend the catalog job serves with (prompts batched, the
+        candidates sharing one prompt pass, a grounded row scoring only its allowed tokens): far faster on a
+        262k-token vocabulary such as Gemma's. Sampled titles follow the backend's per-request seeds."""
+        from creator.backends.base import GenerationRequest
+        from creator.backends.hf import HFBackend
+
+        vecs = np.asarray(user_vecs, dtype=np.float32).reshape(len(ads), -1)
+        requests = [GenerationRequest(str(i), self.prompt_embeds(ad, vec), self.grounding(ad))
+                    for i, (ad, vec) in enumerate(zip(ads, vecs, strict=True))]
+        return HFBackend.from_generator(self, batch_size=batch_size).generate(
+            requests, sampling if sampling is not None else SamplingConfig())
 
     # ---- persistence -----------------------------------------------------------------------------------
     def save_pretrained(self, out_dir: str | Path, *, save_base: bool | None = None) -> Path:

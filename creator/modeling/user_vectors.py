@@ -101,9 +101,37 @@ def mean_history_vectors(users: list[User], encoder: Any = None) -> np.ndarray:
     return out
 
 
+MEAN_MINILM = "mean-minilm"
+
+
+def segment_vectors(vecs: np.ndarray, labels: np.ndarray, k: int, medoids: np.ndarray | None = None) -> np.ndarray:
+    """(k, d): one vector per segment in a space other than the one the users were clustered in (the
+    generator's, when it was trained on ``mean-minilm`` vectors): the L2-normalised mean of the members'
+    vectors, or, with ``medoids`` (index of each segment's medoid user, -1 when empty), the medoid's vector.
+    An empty segment gets zeros.
+
+        >>> v = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]], dtype=np.float32)
+        >>> segment_vectors(v, np.array([0, 1, 1]), 3).round(3).tolist()
+        [[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]
+    """
+    vecs, labels = np.asarray(vecs, dtype=np.float32), np.asarray(labels)
+    if len(vecs) != len(labels):
+        raise ValueError(f"{len(vecs)} vectors for {len(labels)} segment labels")
+    out = np.zeros((k, vecs.shape[1]), dtype=np.float32)
+    for s in range(k):
+        if medoids is not None and medoids[s] >= 0:
+            out[s] = vecs[medoids[s]]
+            continue
+        members = vecs[labels == s]
+        if len(members):
+            mean = members.mean(axis=0)
+            out[s] = mean / max(float(np.linalg.norm(mean)), 1e-8)
+    return out
+
+
 def load_user_vectors(source: str | Path, users: list[User], *, encoder: Any = None) -> dict[str, np.ndarray]:
     """Vectors for ``users`` from ``source`` (see the module docstring); every user must get one."""
-    if str(source) == "mean-minilm":
+    if str(source) == MEAN_MINILM:
         vecs = mean_history_vectors(users, encoder)
         return {u.user_id: v for u, v in zip(users, vecs, strict=True)}
     path = Path(source)

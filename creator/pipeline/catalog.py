@@ -106,6 +106,9 @@ class Components:
     judge: TitleJudge | None = None
     decode_chars: int | None = None
     ad_text: Callable[[Ad], str] = ad_title  # the text the user model embeds for an ad
+    # the generator's own user vectors when it was trained on another space than the user model's (a pretrained
+    # adapter on mean MiniLM history vectors): users -> (N, d); None: the segments' user-model representatives
+    generator_vectors: Callable[[list[User]], np.ndarray] | None = None
 
 
 @dataclass
@@ -261,6 +264,13 @@ def _plan(ads: list[Ad], users: list[User], parts: Components, config: PipelineC
     clock.lap("match")
     plan = {"labels": seg.labels, "representatives": seg.representatives, "medoids": seg.medoids,
             "sizes": seg.sizes, "scores": scores, "keep": keep}
+    if parts.generator_vectors is not None:  # the same segments, described in the generator's user space
+        from creator.modeling.user_vectors import segment_vectors
+
+        medoids = seg.medoids if config.representative == "medoid" else None
+        plan["generator_representatives"] = segment_vectors(parts.generator_vectors(users), seg.labels, seg.k,
+                                                            medoids)
+        clock.lap("generator_vectors")
     if store:
         store.save_plan(plan, {"ad_ids": [a.ad_id for a in ads], "user_ids": [u.user_id for u in users]})
     return plan
@@ -311,7 +321,7 @@ def _run_shard(pairs: list[tuple[int, int]], ads: list[Ad], users: list[User], p
                parts: Components, grounding: Callable[[Ad], AdVocabulary | None], sampling: SamplingConfig,
                clock: _Clock) -> list[ShardRow]:
     """Generate, guard and rerank the candidates of one shard of kept (segment, ad) pairs."""
-    reps = plan["representatives"]
+    reps = plan.get("generator_representatives", plan["representatives"])
     requests = [GenerationRequest(f"{k}|{ads[m].ad_id}", parts.generator.prompt_embeds(ads[m], reps[k]),
                                   grounding(ads[m])) for k, m in pairs]
     clock.lap("build_requests")

@@ -134,14 +134,18 @@ def test_trained_artifacts_generate():
         assert (r["source"] == "personalized") == (r["fact_check"] == "passed")
 
 
-def test_gemma_stages_skip_the_lm_and_fine_tune_the_named_base():
+def test_gemma_stages_skip_the_lm_and_install_the_shipped_adapter():
     from app.demo_artifacts import stages_for
+    from training.install_generator import SHIPPED, source_dir
 
     gemma = stages_for("gemma-270m")
-    assert [s.module for s in gemma] == ["training.encoders.train", "data_pipelines.cot", "training.sft",
+    assert [s.module for s in gemma] == ["training.encoders.train", "training.install_generator",
                                          "training.reward.train"]
-    assert gemma[2].options("examples/x", "jsonl", Path("art"))["base"] == "gemma-270m"
-    assert gemma[2].yaml == "sft_gemma270m.yaml"
+    options = gemma[1].options("examples/x", "jsonl", Path("art"))
+    assert options == {"source": "gemma-270m", "out": str(Path("art") / "generator")}
+    assert source_dir("gemma-270m") == SHIPPED["gemma-270m"]  # the adapter is in the repository
+    card = (SHIPPED["gemma-270m"] / "README.md").read_text()
+    assert "Gemma Terms of Use" in card and "hllm-creator sft" in card
     with pytest.raises(ValueError, match="unknown generator base 'llama'"):
         stages_for("llama")
 
@@ -157,4 +161,4 @@ def test_artifacts_of_another_base_are_refused_with_the_fix(tmp_path):
     with pytest.raises(ArtefactBaseMismatch, match="trained on the micro base, not gemma-270m.*another output"):
         train_missing(tmp_path, "data", base="gemma-270m")
     (tmp_path / "generator" / "generator_config.json").write_text(json.dumps({"base": "gemma-270m"}))
-    assert [s.folder for s in missing_stages(tmp_path)] == ["encoders", "cot", "generator", "reward"]
+    assert [s.folder for s in missing_stages(tmp_path)] == ["encoders", "generator", "reward"]

@@ -21,7 +21,7 @@ def chain(sample_dir, tmp_path_factory):
     data = tmp / "slice"
     assert main(["data", "sample", str(sample_dir), "--users", "40", "--ads", "12", "--out", str(data)]) == 0
     out = tmp / "run"
-    argv = ["quickstart", "--data", str(data), "--out", str(out), "--no-serve", "--clusters", "3",
+    argv = ["quickstart", "--base", "micro", "--data", str(data), "--out", str(out), "--no-serve", "--clusters", "3",
             "--top-m", "2", "--candidates", "2", "--eval-pairs", "200"]
     for spec in TINY:
         argv += ["--train-args", spec]

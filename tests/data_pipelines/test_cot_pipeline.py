@@ -319,3 +319,18 @@ def test_yaml_config_then_flags(tmp_path) -> None:
     cfg_file.write_text("data: d\nout: o\ncandidate: 3\n")
     with pytest.raises(ValueError, match="unknown option\\(s\\) \\['candidate'\\]"):
         parse_config(["--config", str(cfg_file)])
+
+
+def test_excluded_users_get_no_rows_and_are_counted(tmp_path) -> None:
+    """--exclude-users: the users of another catalog (the demo's sample) get no rows, and the summary says how
+    many were left out; the others' rows are built as before."""
+    from data_pipelines.cot import run
+
+    data = write_catalog(tmp_path / "data")
+    other = write_catalog(tmp_path / "other", users={k: USERS[k] for k in ("u1", "u3")})
+    summary = run(CoTConfig(data=str(data), out=str(tmp_path / "out"), format="jsonl", candidates=2,
+                            exclude_users=[str(other)]))
+    df = pd.read_parquet(tmp_path / "out" / "cot.parquet")
+    assert summary["users_excluded"] == 2
+    assert set(df.user_id) == set(USERS) - {"u1", "u3"}
+    assert len(df) == expected_rows({k: v for k, v in USERS.items() if k not in ("u1", "u3")})

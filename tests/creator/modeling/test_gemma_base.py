@@ -197,6 +197,47 @@ def test_lora_sft_on_gemma_trains_saves_and_generates(gemma_world, sft_gemma, ge
         assert any(a.startswith(last) for a in allowed), title
 
 
+def test_a_shipped_adapter_exports_small_and_installs_to_the_same_generator(gemma_world, sft_gemma, generator_ads,
+                                                                           generator_d_user, tmp_path):
+    """export (float16 LoRA + projector, the placeholder ids recorded, the base by name) -> install (the
+    tokenizer rebuilt from the base, float32 weights): the installed generator gives the trained one's prompt
+    embeddings within float16 rounding and the same greedy titles; a wrong placeholder id is refused."""
+    import json
+
+    from safetensors.torch import load_file
+
+    from creator.backends.base import SamplingConfig
+    from creator.modeling.generator import PersonalizedGenerator
+    from creator.records.errors import DataError
+    from training.install_generator import InstallConfig, export, run
+
+    _, gen, _ = sft_gemma
+    with pytest.raises(ValueError, match="holds its own copy of the base"):  # the tiny base is saved in it
+        export(gemma_world / "sft_gemma", tmp_path / "shipped")
+    shipped = export(gemma_world / "sft_gemma", tmp_path / "shipped", base=str(gemma_world / "gemma_base"))
+    assert not (shipped / "tokenizer").exists() and not (shipped / "base").exists()
+    assert all(v.dtype == torch.float16 for v in load_file(str(shipped / "projector.safetensors")).values())
+    config = json.loads((shipped / "generator_config.json").read_text())
+    assert config["extra"]["placeholder_ids"] == gen.placeholder_ids
+    (shipped / "README.md").write_text("# model card\n")
+    installed = PersonalizedGenerator.from_pretrained(run(InstallConfig(source=str(shipped),
+                                                                        out=str(tmp_path / "art" / "generator"))))
+    ad, vec = generator_ads[0], np.full(generator_d_user, generator_d_user ** -0.5, dtype=np.float32)
+    with torch.no_grad():
+        assert torch.allclose(installed.prompt_embeds(ad, vec), gen.prompt_embeds(ad, vec), atol=1e-2)
+    greedy = SamplingConfig(greedy=True, max_new_tokens=12)
+    reference = gen.generate(generator_ads[:3], np.stack([vec] * 3), greedy)
+    assert installed.generate(generator_ads[:3], np.stack([vec] * 3), greedy) == reference
+    # the batched path (HF backend, the subset head) writes the reference path's greedy titles
+    assert installed.generate_batched(generator_ads[:3], np.stack([vec] * 3), greedy, batch_size=2) == reference
+    config["extra"]["placeholder_ids"] = [i + 1 for i in config["extra"]["placeholder_ids"]]
+    (shipped / "generator_config.json").write_text(json.dumps(config))
+    with pytest.raises(DataError, match="other ids than the adapter was trained with"):
+        run(InstallConfig(source=str(shipped), out=str(tmp_path / "again")))
+    with pytest.raises(DataError, match="not a shipped generator"):
+        run(InstallConfig(source=str(tmp_path / "nowhere"), out=str(tmp_path / "again")))
+
+
 def test_named_base_without_its_package_names_the_extra(monkeypatch, tmp_path):
     from creator.modeling import bases
 

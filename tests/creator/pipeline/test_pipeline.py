@@ -190,3 +190,40 @@ def test_a_resumed_run_serves_what_the_fresh_run_served(tmp_path):
     assert any(c.verdict is not None and not c.verdict.passed for c in fresh.creatives)
     line = json.loads((tmp_path / "shards" / "shard-00000.jsonl").read_text().splitlines()[0])
     assert ShardRow.from_dict(line).to_dict() == line
+
+
+def test_a_generator_on_its_own_user_space_gets_each_segment_described_in_that_space():
+    """A generator trained on another user space (the shipped adapter reads mean MiniLM vectors) gets, for each
+    segment the user model found, the normalised mean of its members' vectors in that space, or the medoid's."""
+    from creator.modeling.user_vectors import segment_vectors
+
+    users, ads = make_users(), make_ads()
+    rng = np.random.default_rng(3)
+    own_space = {u.user_id: rng.normal(size=5).astype(np.float32) for u in users}  # another dimension, too
+
+    def generator_vectors(us):
+        return np.stack([own_space[u.user_id] for u in us])
+
+    for representative in ("centroid", "medoid"):
+        generator = FakeGenerator()
+        p = fake_components(generator=generator)
+        p.generator_vectors = generator_vectors
+        res = generate_for_catalog(ads, users, p, PipelineConfig(clusters=3, representative=representative),
+                                   SamplingConfig(n=1))
+        labels = np.array([res.user_segments[u.user_id] for u in users])
+        sent = np.stack(generator.user_vecs)
+        assert sent.shape == (res.summary.generator_requests, 5)
+        vecs = generator_vectors(users)
+        for k in set(labels.tolist()):
+            members = vecs[labels == k]
+            if representative == "centroid":
+                want = members.mean(0) / np.linalg.norm(members.mean(0))
+                assert any(np.allclose(row, want, atol=1e-6) for row in sent)
+            else:  # one of the segment's own users
+                assert any(np.allclose(row, m) for row in sent for m in members)
+    # an empty segment gets zeros; the medoid index wins over the mean
+    v = np.eye(3, dtype=np.float32)
+    got = segment_vectors(v, np.array([0, 0, 2]), 3, medoids=np.array([1, -1, 2]))
+    assert np.allclose(got, [[0, 1, 0], [0, 0, 0], [0, 0, 1]])
+    with pytest.raises(ValueError, match="2 vectors for 3 segment labels"):
+        segment_vectors(v[:2], np.array([0, 0, 2]), 3)

@@ -26,7 +26,11 @@ def test_interrupted_training_resumes_without_repeating_epochs(tmp_path, minilm,
         train(cfg, encoder=minilm)
     assert (tmp_path / "out" / "checkpoint.pt").exists()
     monkeypatch.setattr(RewardModel, "save_pretrained", real_save)
-    train(cfg, resume=True, encoder=minilm)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    train(cfg, resume=True, encoder=minilm)  # on cfg.threads; what runs after gets the caller's threads back
+    assert cfg.threads == 1 and torch.get_num_threads() == 2
+    torch.set_num_threads(before)
     epochs = [json.loads(x)["epoch"] for x in (tmp_path / "out" / "train_log.jsonl").read_text().splitlines()]
     assert epochs == [1, 2]
     assert (tmp_path / "out" / "reward_model" / "model.safetensors").exists()
