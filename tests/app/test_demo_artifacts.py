@@ -117,7 +117,7 @@ def test_untrained_folder_says_what_to_do(tmp_path):
 def test_trained_artifacts_generate():
     root = os.environ.get("HLLM_DEMO_ARTIFACTS")
     if not root or missing_stages(root):
-        pytest.skip("set HLLM_DEMO_ARTIFACTS to a folder trained by `hllm-creator demo` (all five stages) "
+        pytest.skip("set HLLM_DEMO_ARTIFACTS to a folder trained by `hllm-creator demo` or `make demo` (every stage) "
                     "to run the demo session on the real models")
     from app.demo_artifacts import ArtifactParts
     from app.demo_catalog import load_sample
