@@ -131,10 +131,15 @@ def export(artefact: str | Path, out: str | Path, *, base: str | None = None) ->
     return out
 
 
+EXAMPLES = """examples:
+  hllm-creator install-generator --source gemma-270m --out runs/quickstart/artifacts/generator
+  python -m training.install_generator --export-from runs/sft-gemma --out app/pretrained/gemma-270m-cot"""
+
+
 def main(argv: list[str] | None = None) -> int:
     from creator.config import parse
 
-    (config,) = parse([InstallConfig], argv, description=__doc__)
+    (config,) = parse([InstallConfig], argv, description=__doc__.split("\n\n")[0], epilog=EXAMPLES)
     print(f"wrote {export(config.export_from, config.out) if config.export_from else run(config)}")
     return 0
 
