@@ -185,7 +185,7 @@ class HFBackend:
                     gens: list[torch.Generator]) -> torch.Tensor:
         """``_pick`` when every row is grounded: on the columns some row may emit (a few hundred of Gemma's 262k),
         not the whole vocabulary. Greedy picks are the same tokens; draws are as random and as seeded, but over a
-        shorter vector. The softmax, the top-p sort and the draw over 262k columns per row were most of a step."""
+        shorter vector. The softmax, the top-p sort and the draw over 262k columns per row were a third of a step."""
         cols = sorted(set().union(*sets))
         if cols and not 0 <= cols[0] <= cols[-1] < logits.shape[-1]:
             raise ValueError(f"allowed token ids up to {cols[-1]} are outside the vocabulary of {logits.shape[-1]}; "
