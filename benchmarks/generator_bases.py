@@ -64,15 +64,12 @@ def load_generator(path: Path, work: Path) -> Any:
 
 
 def titles_per_second(gen: Any, ads: list[Any], vecs: np.ndarray, batch: int) -> float:
-    from creator.backends.base import GenerationRequest, SamplingConfig
-    from creator.backends.hf import HFBackend
+    """Greedy grounded titles per second through the batched HF backend (prompt building included)."""
+    from creator.backends.base import SamplingConfig
 
-    backend = HFBackend.from_generator(gen, batch_size=batch)
-    reqs = [GenerationRequest(str(i), gen.prompt_embeds(a, v), gen.grounding(a))
-            for i, (a, v) in enumerate(zip(ads, vecs, strict=True))]
     t0 = time.perf_counter()
-    backend.generate(reqs, SamplingConfig(greedy=True, max_new_tokens=40))
-    return len(reqs) / (time.perf_counter() - t0)
+    gen.generate_batched(ads, vecs, SamplingConfig(greedy=True, max_new_tokens=40), batch_size=batch)
+    return len(ads) / (time.perf_counter() - t0)
 
 
 def main(argv: list[str] | None = None) -> int:

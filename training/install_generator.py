@@ -55,11 +55,12 @@ def source_dir(source: str) -> Path:
     return path
 
 
-def _float32(src: Path, dst: Path) -> None:
+def _cast(src: Path, dst: Path, dtype: str) -> None:
+    """Copy a safetensors file with every tensor cast to ``dtype`` (float16 to ship, float32 to install)."""
     import torch
     from safetensors.torch import load_file, save_file
 
-    save_file({k: v.to(torch.float32).contiguous() for k, v in load_file(str(src)).items()}, str(dst))
+    save_file({k: v.to(getattr(torch, dtype)).contiguous() for k, v in load_file(str(src)).items()}, str(dst))
 
 
 def run(config: InstallConfig) -> Path:
@@ -86,8 +87,8 @@ def run(config: InstallConfig) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "adapter").mkdir(parents=True)
     tok.save_pretrained(tmp / "tokenizer")
-    _float32(src / "projector.safetensors", tmp / "projector.safetensors")
-    _float32(src / "adapter" / "adapter_model.safetensors", tmp / "adapter" / "adapter_model.safetensors")
+    for name in ("projector.safetensors", "adapter/adapter_model.safetensors"):
+        _cast(src / name, tmp / name, "float32")
     adapter_cfg = json.loads((src / "adapter" / "adapter_config.json").read_text())
     adapter_cfg["base_model_name_or_path"] = base
     (tmp / "adapter" / "adapter_config.json").write_text(json.dumps(adapter_cfg, indent=2))
@@ -104,8 +105,6 @@ def export(artefact: str | Path, out: str | Path, *, base: str | None = None) ->
     """A trained generator artefact -> a shipped folder (float16 weights, the placeholder ids recorded). The
     README.md (model card: command, data, measures, the Gemma notice) is written by hand and kept. ``base``:
     the name or path the installer loads the base from, for an artefact that holds a copy of its base."""
-    import torch
-    from safetensors.torch import load_file, save_file
     from transformers import AutoTokenizer
 
     from creator.modeling.builders import placeholder_ids
@@ -120,8 +119,7 @@ def export(artefact: str | Path, out: str | Path, *, base: str | None = None) ->
     gen_config.setdefault("extra", {})["placeholder_ids"] = placeholder_ids(tok, int(gen_config["num_user_tokens"]))
     (out / "adapter").mkdir(parents=True, exist_ok=True)
     for name in ("projector.safetensors", "adapter/adapter_model.safetensors"):
-        tensors = load_file(str(artefact / name))
-        save_file({k: v.to(torch.float16).contiguous() for k, v in tensors.items()}, str(out / name))
+        _cast(artefact / name, out / name, "float16")
     adapter_cfg = json.loads((artefact / "adapter" / "adapter_config.json").read_text())
     adapter_cfg["base_model_name_or_path"] = gen_config["base"]  # the named base, not a local folder
     (out / "adapter" / "adapter_config.json").write_text(json.dumps(adapter_cfg, indent=2) + "\n")
